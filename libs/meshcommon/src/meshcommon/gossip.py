@@ -1,0 +1,43 @@
+"""Decoding gossip payloads: JSON objects with a ``type``; every rejection has a reason."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
+
+REASON_OVERSIZED: Final = "oversized"
+REASON_INVALID_JSON: Final = "invalid_json"
+REASON_NOT_OBJECT: Final = "not_a_json_object"
+
+
+@dataclass(frozen=True)
+class DecodedGossip:
+    type: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RejectedGossip:
+    reason: str
+    detail: str
+
+
+def decode(data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> DecodedGossip | RejectedGossip:
+    """Decode one gossip payload; never raises."""
+    if len(data) > max_bytes:
+        return RejectedGossip(REASON_OVERSIZED, f"{len(data)} bytes > limit {max_bytes}")
+    try:
+        payload = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return RejectedGossip(REASON_INVALID_JSON, str(exc)[:200])
+    if not isinstance(payload, dict):
+        return RejectedGossip(REASON_NOT_OBJECT, f"got {type(payload).__name__}")
+    kind = payload.get("type")
+    return DecodedGossip(kind if isinstance(kind, str) and kind else "unknown", payload)
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), default=str).encode()

@@ -1,0 +1,104 @@
+"""Wire formats, as pydantic models: the contracts between the three services.
+
+Field names follow the field report (``peer_id``, ``multiaddrs``, ``connected_peers``,
+``gossipsub_topics``, ``node_id``...). Fields are only ever added, never renamed, and
+unknown fields are ignored when parsing, so old and new peers keep understanding each other.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class AgentHealth(WireModel):
+    """Agent ``GET /api/health``."""
+
+    peer_id: str
+    multiaddrs: list[str] = Field(
+        default_factory=list, description="Routable multiaddrs, each ending in /p2p/<peer_id>"
+    )
+    connected_peers: int = 0
+    gossipsub_topics: list[str] = Field(default_factory=list)
+    # What the field report said was missing:
+    agent_id: str = ""
+    name: str = ""
+    version: str = ""
+    capabilities: list[str] = Field(default_factory=list)
+    specialization: str = ""
+    status: str = "ready"
+    uptime_seconds: float = 0.0
+    peers: list[str] = Field(default_factory=list, description="Peer IDs currently connected")
+    rejected_multiaddrs: list[dict[str, str]] = Field(
+        default_factory=list, description="Local addresses not advertised, with the reason"
+    )
+
+
+class BootstrapPeer(WireModel):
+    """One entry of WHOOSH ``GET /api/v1/bootstrap-peers``: one per peer ID."""
+
+    peer_id: str
+    name: str
+    priority: int = Field(description="1 is the most preferred peer")
+    multiaddr: str = Field(description="The preferred multiaddr")
+    multiaddrs: list[str] = Field(description="All routable multiaddrs, preferred first")
+
+
+class DiscoverySummary(WireModel):
+    """Expected versus what answered: a partial discovery is a number, never silent."""
+
+    expected: int | None = Field(
+        default=None, description="Agents the discovery source says should exist"
+    )
+    discovered: int = Field(default=0, description="Distinct targets found by discovery")
+    healthy: int = Field(default=0, description="Distinct peers that answered /api/health")
+    unreachable: int = 0
+    missing: int = Field(default=0, description="expected - healthy, never negative")
+
+
+class BootstrapResponse(WireModel):
+    bootstrap_peers: list[BootstrapPeer]
+    count: int
+    updated_at: datetime | None = None
+    summary: DiscoverySummary = Field(default_factory=DiscoverySummary)
+
+
+class AvailabilityMessage(WireModel):
+    """Broadcast by every agent on ``CHORUS/coordination/v1`` (every 30 s by default)."""
+
+    type: Literal["availability"] = "availability"
+    node_id: str
+    available_for_work: bool
+    current_tasks: int
+    max_tasks: int
+    last_activity: datetime
+    status: str
+    timestamp: datetime = Field(default_factory=utcnow)
+    # Added: lets the monitor name the agent and draw the mesh topology.
+    name: str = ""
+    version: str = ""
+    peers: list[str] = Field(default_factory=list, description="Peer IDs connected to node_id")
+
+
+class MonitorLogRecord(WireModel):
+    """One line of the monitor's JSON-lines log: one received gossip message."""
+
+    timestamp: datetime
+    topic: str
+    from_: str = Field(alias="from", description="Peer ID of the message's origin")
+    type: str
+    payload: Any = None
+    seqno: str = ""
+
+    def to_json_line(self) -> str:
+        return self.model_dump_json(by_alias=True)

@@ -1,0 +1,13 @@
+"""GossipSub topic names: the one definition every service imports.
+
+Topic names are case-sensitive. The field report lost messages to a lowercase
+``chorus/coordination/v1`` typo, so nothing else in the repository spells them.
+"""
+
+from typing import Final
+
+COORDINATION: Final = "CHORUS/coordination/v1"
+META_DISCUSSION: Final = "hmmm/meta-discussion/v1"
+CONTEXT_FEEDBACK: Final = "CHORUS/context-feedback/v1"
+
+ALL_TOPICS: Final[tuple[str, ...]] = (COORDINATION, META_DISCUSSION, CONTEXT_FEEDBACK)
