@@ -25,7 +25,9 @@ class RejectedGossip:
     detail: str
 
 
-def decode(data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> DecodedGossip | RejectedGossip:
+def decode(
+    data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> DecodedGossip | RejectedGossip:
     """Decode one gossip payload; never raises."""
     if len(data) > max_bytes:
         return RejectedGossip(REASON_OVERSIZED, f"{len(data)} bytes > limit {max_bytes}")

@@ -89,7 +89,9 @@ class MultiaddrPolicy:
 
     @classmethod
     def from_settings(
-        cls, overlay_cidrs: Sequence[str] = (), allow_loopback: bool = False,
+        cls,
+        overlay_cidrs: Sequence[str] = (),
+        allow_loopback: bool = False,
         strict_overlay: bool = False,
     ) -> MultiaddrPolicy:
         return cls(parse_networks(overlay_cidrs), allow_loopback, strict_overlay)

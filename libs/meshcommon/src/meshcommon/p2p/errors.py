@@ -1,0 +1,59 @@
+"""Find the real reason a dial failed.
+
+py-libp2p wraps a peer-ID mismatch (``PeerIDMismatchesPubkey``, which is what a Swarm VIP
+routing a dial to the wrong replica looks like) four levels deep in a generic
+``SwarmDialAllFailedError``. Users need the real cause in logs and in the API.
+"""
+
+from __future__ import annotations
+
+
+def _children(exc: BaseException) -> list[BaseException]:
+    kids: list[BaseException] = []
+    if isinstance(exc, BaseExceptionGroup):
+        kids.extend(exc.exceptions)
+    if exc.__cause__ is not None:
+        kids.append(exc.__cause__)
+    elif exc.__context__ is not None and not exc.__suppress_context__:
+        kids.append(exc.__context__)
+    return kids
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The deepest exception in the cause/context chain (groups followed depth-first)."""
+    best, best_depth = exc, 0
+    stack: list[tuple[BaseException, int]] = [(exc, 0)]
+    seen: set[int] = set()
+    while stack:
+        cur, depth = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        if depth > best_depth:
+            best, best_depth = cur, depth
+        stack.extend((kid, depth + 1) for kid in _children(cur))
+    return best
+
+
+def classify(exc: BaseException) -> str:
+    """A short stable reason for metrics: peer_id_mismatch, timeout, refused, ..."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    if "peeridmismatch" in text or "peer id mismatch" in text:
+        return "peer_id_mismatch"
+    if "refused" in text:
+        return "connection_refused"
+    if "timeout" in text or "timed out" in text or "toolong" in text:
+        return "timeout"
+    if "unreachable" in text or "no route" in text:
+        return "unreachable"
+    return "dial_error"
+
+
+def describe_dial_error(exc: BaseException) -> tuple[str, str]:
+    """``(reason, detail)`` for a failed dial, from its root cause."""
+    cause = root_cause(exc)
+    detail = f"{type(cause).__name__}: {cause}".strip().rstrip(":")
+    reason = classify(cause)
+    if reason == "dial_error":
+        reason = classify(exc)
+    return reason, detail[:300]

@@ -1,0 +1,268 @@
+"""A libp2p host with GossipSub on the mesh topics. Everything here runs in trio."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libp2p.pubsub.pubsub as pubsub_module
+import trio
+from libp2p import new_host
+from libp2p.custom_types import TProtocol
+from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.tools.anyio_service import background_trio_service
+from multiaddr import Multiaddr
+
+from meshcommon.p2p.errors import describe_dial_error
+from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+from meshcommon.topics import ALL_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    listen_host: str = "0.0.0.0"
+    port: int = 9000
+    topics: tuple[str, ...] = ALL_TOPICS
+    identity_path: str | None = None
+    # GossipSub: the library's 120 s default heartbeat makes meshes form far too slowly.
+    heartbeat_interval: int = 1
+    degree: int = 6
+    degree_low: int = 4
+    degree_high: int = 12
+    # The library's 32-slot subscription queue drops bursts with only a log warning;
+    # a bigger queue plus counted drops means nothing is lost silently.
+    subscription_queue: int = 1024
+    dial_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    topic: str
+    from_peer: str  # origin peer ID (base58), not the forwarder
+    data: bytes
+    seqno: str
+    received_at: float  # unix time
+
+
+@dataclass(frozen=True)
+class DialFailure:
+    multiaddr: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DialOutcome:
+    peer_id: str
+    connected: bool
+    multiaddr: str | None = None  # the address that worked
+    already_connected: bool = False
+    failures: tuple[DialFailure, ...] = ()
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    peer_id: str
+    listen_port: int
+    connected_peers: tuple[str, ...]
+    topics: tuple[str, ...]
+    mesh_peers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    dropped_by_topic: dict[str, int] = field(default_factory=dict)
+
+
+class _CountingPubsub(Pubsub):
+    """Pubsub that counts messages it could not queue for a subscriber (the library only
+    logs a warning), so a slow consumer shows up as a number."""
+
+    def __init__(self, *args: Any, on_drop: Callable[[str], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_drop = on_drop
+
+    def notify_subscriptions(self, publish_message: rpc_pb2.Message) -> None:
+        for topic in publish_message.topicIDs:
+            if topic in self.topic_ids:
+                try:
+                    self.subscribed_topics_send[topic].send_nowait(publish_message)
+                except trio.WouldBlock:
+                    self._on_drop(topic)
+
+
+def _peer(id_bytes: bytes) -> str:
+    try:
+        return str(ID(id_bytes).to_base58())
+    except Exception:
+        return id_bytes.hex()
+
+
+class MeshNode:
+    """libp2p host + GossipSub. ``serve()`` runs it; the other coroutines are called
+    while it runs (from trio, usually through ``MeshRuntime``)."""
+
+    def __init__(
+        self, config: NodeConfig, on_message: Callable[[ReceivedMessage], None] | None = None
+    ) -> None:
+        self.config = config
+        self.key_pair = load_or_create_key_pair(config.identity_path)
+        self.peer_id = peer_id_of(self.key_pair)
+        self._on_message = on_message
+        self._host: Any = None
+        self._pubsub: _CountingPubsub | None = None
+        self._gossipsub: GossipSub | None = None
+        self._dial_locks: dict[str, trio.Lock] = {}
+        self.dropped: Counter[str] = Counter()
+        self.callback_errors = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        cfg = self.config
+        listen = Multiaddr(f"/ip4/{cfg.listen_host}/tcp/{cfg.port}")
+        # One connection per peer: otherwise every dial waits ~250 ms (happy eyeballs).
+        conn_cfg = ConnectionConfig(max_connections_per_peer=1, dial_timeout=cfg.dial_timeout_s)
+        host = new_host(key_pair=self.key_pair, listen_addrs=[listen], connection_config=conn_cfg)
+        # Our callers retry with their own backoff; the library's 3 retries only add delay.
+        host.get_network().retry_config = RetryConfig(max_retries=1, initial_delay=0.05)
+        gossipsub = GossipSub(
+            protocols=[TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID)],
+            degree=cfg.degree,
+            degree_low=cfg.degree_low,
+            degree_high=cfg.degree_high,
+            heartbeat_interval=cfg.heartbeat_interval,
+            # On by default it caps forwarding at 10 msg/s per peer per topic.
+            spam_protection_enabled=False,
+        )
+        pubsub_module.SUBSCRIPTION_CHANNEL_SIZE = cfg.subscription_queue
+        pubsub = _CountingPubsub(host, gossipsub, on_drop=self._count_drop)
+        self._host, self._pubsub, self._gossipsub = host, pubsub, gossipsub
+        try:
+            async with (
+                host.run(listen_addrs=[listen]),
+                background_trio_service(pubsub),
+                background_trio_service(gossipsub),
+                trio.open_nursery() as nursery,
+            ):
+                await pubsub.wait_until_ready()
+                for topic in cfg.topics:
+                    sub = await pubsub.subscribe(topic)
+                    nursery.start_soon(self._drain, topic, sub)
+                log.info("libp2p node %s listening on %s", self.peer_id, listen)
+                task_status.started(self.peer_id)
+                await trio.sleep_forever()
+        finally:
+            # The seen-messages cache runs a thread the library never stops.
+            pubsub.seen_messages.stop()
+
+    def _count_drop(self, topic: str) -> None:
+        self.dropped[topic] += 1
+        if self.dropped[topic] in (1, 10, 100) or self.dropped[topic] % 1000 == 0:
+            log.warning(
+                "subscription queue full on %s: %d messages dropped so far",
+                topic,
+                self.dropped[topic],
+            )
+
+    async def _drain(self, topic: str, sub: Any) -> None:
+        """Read one subscription as fast as messages come: the consumer callback is
+        synchronous and quick, so the queue never backs up behind slow work."""
+        while True:
+            msg = await sub.get()
+            origin = _peer(msg.from_id)
+            if origin == self.peer_id:
+                continue  # our own publishes come back on our subscription
+            if self._on_message is None:
+                continue
+            received = ReceivedMessage(
+                topic=topic,
+                from_peer=origin,
+                data=bytes(msg.data),
+                seqno=bytes(msg.seqno).hex(),
+                received_at=time.time(),
+            )
+            try:
+                self._on_message(received)
+            except Exception:
+                self.callback_errors += 1
+                log.exception("message consumer failed on %s from %s", topic, origin)
+
+    # -- operations ---------------------------------------------------------------------
+    async def publish(self, topic: str, data: bytes) -> None:
+        if self._pubsub is None:
+            raise RuntimeError("node is not running")
+        await self._pubsub.publish(topic, data)
+
+    async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome:
+        """Dial ``peer_id`` trying each multiaddr in turn; every failure is kept with
+        its root cause (peer-ID mismatch, refused, timeout...)."""
+        started = time.monotonic()
+        host = self._host
+        if host is None:
+            raise RuntimeError("node is not running")
+        if peer_id == self.peer_id:
+            return DialOutcome(
+                peer_id,
+                connected=False,
+                failures=(DialFailure("", "self", "refusing to dial our own peer ID"),),
+            )
+        lock = self._dial_locks.setdefault(peer_id, trio.Lock())
+        async with lock:
+            try:
+                pid = ID.from_base58(peer_id)
+            except Exception as exc:
+                return DialOutcome(
+                    peer_id, False, failures=(DialFailure("", "invalid_peer_id", str(exc)),)
+                )
+            if self._is_connected(pid):
+                return DialOutcome(peer_id, True, already_connected=True)
+            failures: list[DialFailure] = []
+            network = host.get_network()
+            for addr in multiaddrs:
+                try:
+                    ma = Multiaddr(addr)
+                    transport_addr = ma.decapsulate(Multiaddr(f"/p2p/{peer_id}"))
+                    with trio.fail_after(self.config.dial_timeout_s + 1):
+                        await network.dial_addr(transport_addr, pid)
+                except Exception as exc:
+                    reason, detail = describe_dial_error(exc)
+                    failures.append(DialFailure(addr, reason, detail))
+                    continue
+                host.get_peerstore().add_addrs(pid, [transport_addr], 3600)
+                elapsed = (time.monotonic() - started) * 1000
+                return DialOutcome(
+                    peer_id, True, addr, failures=tuple(failures), elapsed_ms=elapsed
+                )
+            elapsed = (time.monotonic() - started) * 1000
+            return DialOutcome(peer_id, False, failures=tuple(failures), elapsed_ms=elapsed)
+
+    async def disconnect(self, peer_id: str) -> None:
+        if self._host is not None:
+            await self._host.disconnect(ID.from_base58(peer_id))
+
+    def _is_connected(self, pid: ID) -> bool:
+        conns = self._host.get_network().get_connections(pid)
+        return any(not getattr(c, "is_closed", False) for c in conns)
+
+    async def snapshot(self) -> NodeSnapshot:
+        if self._host is None or self._pubsub is None or self._gossipsub is None:
+            raise RuntimeError("node is not running")
+        connected = tuple(sorted(str(p) for p in self._host.get_connected_peers()))
+        mesh = {
+            t: tuple(sorted(str(p) for p in peers)) for t, peers in self._gossipsub.mesh.items()
+        }
+        return NodeSnapshot(
+            peer_id=self.peer_id,
+            listen_port=self.config.port,
+            connected_peers=connected,
+            topics=tuple(self._pubsub.topic_ids),
+            mesh_peers=mesh,
+            dropped_by_topic=dict(self.dropped),
+        )

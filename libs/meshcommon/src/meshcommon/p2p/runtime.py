@@ -1,0 +1,72 @@
+"""The trio/asyncio bridge: a MeshNode running in a trio thread, driven from asyncio.
+
+Measured options (P2P-NOTES.md): awaiting libp2p on the asyncio loop fails, and
+``trio.from_thread.run`` from the asyncio thread stalls it. What works: a blocking portal
+running trio in a worker thread, awaited through ``asyncio.wrap_future``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from meshcommon.p2p.node import DialOutcome, MeshNode, NodeSnapshot
+
+T = TypeVar("T")
+
+
+class MeshRuntime:
+    """Owns the trio thread. Start once, call from any asyncio task, stop once."""
+
+    def __init__(self, node: MeshNode) -> None:
+        self.node = node
+        self._portal_cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._serving: Future[None] | None = None
+
+    @property
+    def peer_id(self) -> str:
+        return self.node.peer_id
+
+    async def start(self) -> None:
+        """Start the trio thread and the node; returns once it listens (or raises)."""
+
+        def _start() -> None:
+            cm = start_blocking_portal(backend="trio")
+            portal = cm.__enter__()
+            try:
+                self._serving, _ = portal.start_task(self.node.serve)
+            except BaseException:
+                cm.__exit__(None, None, None)
+                raise
+            self._portal_cm, self._portal = cm, portal
+
+        await asyncio.to_thread(_start)
+
+    async def stop(self) -> None:
+        if self._portal_cm is None:
+            return
+        if self._serving is not None:
+            self._serving.cancel()
+        cm, self._portal_cm, self._portal = self._portal_cm, None, None
+        await asyncio.to_thread(cm.__exit__, None, None, None)
+
+    async def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a trio coroutine function in the node's thread and await its result."""
+        if self._portal is None:
+            raise RuntimeError("mesh runtime is not running")
+        return await asyncio.wrap_future(self._portal.start_task_soon(fn, *args))
+
+    async def publish(self, topic: str, data: bytes) -> None:
+        await self.call(self.node.publish, topic, data)
+
+    async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome:
+        return await self.call(self.node.connect, peer_id, list(multiaddrs))
+
+    async def snapshot(self) -> NodeSnapshot:
+        return await self.call(self.node.snapshot)
