@@ -1,0 +1,235 @@
+"""Start, watch and stop the mesh's processes. Used by ``make run`` and by the tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class MeshLayout:
+    """Where everything listens. Every service gets its own loopback IP, so all of them
+    keep their default ports (HTTP 8080, libp2p 9000) as they would in containers."""
+
+    agents: int = 10
+    agent_net: str = "127.0.1"  # agent k listens on 127.0.1.k
+    whoosh_ip: str = "127.0.0.2"
+    monitor_ip: str = "127.0.0.3"
+    http_port: int = 8080
+    p2p_port: int = 9000
+    broadcast_interval_s: float = 10.0
+    whoosh_poll_s: float = 2.0
+
+    def agent_ip(self, index: int) -> str:
+        return f"{self.agent_net}.{index}"
+
+    def agent_url(self, index: int) -> str:
+        return f"http://{self.agent_ip(index)}:{self.http_port}"
+
+    @property
+    def whoosh_url(self) -> str:
+        return f"http://{self.whoosh_ip}:{self.http_port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://{self.monitor_ip}:{self.http_port}"
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    module: str
+    env: dict[str, str]
+    url: str
+    log_path: Path
+    stdout_path: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        stderr = self.log_path.open("ab")
+        stdout = self.stdout_path.open("ab") if self.stdout_path else subprocess.DEVNULL
+        # Own session: Ctrl-C in the terminal reaches only the launcher, which then stops
+        # every child in order instead of all of them racing.
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", self.module],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, timeout: float) -> None:
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+@dataclass
+class LocalMesh:
+    layout: MeshLayout = field(default_factory=MeshLayout)
+    run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="chorus-mesh-")))
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    # -- process set ----------------------------------------------------------------
+    def agent_process(self, index: int, **env: str) -> ServiceProcess:
+        lay = self.layout
+        ip = lay.agent_ip(index)
+        name = f"agent-{index:02d}"
+        return ServiceProcess(
+            name=name,
+            module="chorus_agent",
+            url=lay.agent_url(index),
+            log_path=self.run_dir / f"{name}.log",
+            env={
+                "AGENT_NAME": name,
+                "AGENT_HOST": ip,
+                "AGENT_PORT": str(lay.http_port),
+                "AGENT_P2P_HOST": ip,
+                "AGENT_P2P_PORT": str(lay.p2p_port),
+                "AGENT_ALLOW_LOOPBACK": "true",
+                "AGENT_WHOOSH_URL": lay.whoosh_url,
+                "AGENT_BROADCAST_INTERVAL_S": str(lay.broadcast_interval_s),
+                "AGENT_BOOTSTRAP_INTERVAL_S": "3",
+                "AGENT_IDENTITY_PATH": str(self.run_dir / f"{name}.key"),
+                **self.extra_env.get(name, {}),
+                **env,
+            },
+        )
+
+    def build(self) -> None:
+        lay = self.layout
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        static = ",".join(lay.agent_url(i) for i in range(1, lay.agents + 1))
+        self.processes = [
+            ServiceProcess(
+                name="whoosh",
+                module="whoosh",
+                url=lay.whoosh_url,
+                log_path=self.run_dir / "whoosh.log",
+                env={
+                    "WHOOSH_HOST": lay.whoosh_ip,
+                    "WHOOSH_PORT": str(lay.http_port),
+                    "WHOOSH_DISCOVERY": "static",
+                    "WHOOSH_STATIC_AGENTS": static,
+                    "WHOOSH_ALLOW_LOOPBACK": "true",
+                    "WHOOSH_POLL_INTERVAL_S": str(lay.whoosh_poll_s),
+                    "WHOOSH_ADMIN_TOKEN": self.admin_token,
+                    **self.extra_env.get("whoosh", {}),
+                },
+            ),
+            ServiceProcess(
+                name="hmmm-monitor",
+                module="hmmm_monitor",
+                url=lay.monitor_url,
+                log_path=self.run_dir / "hmmm-monitor.log",
+                stdout_path=self.run_dir / "messages.jsonl",
+                env={
+                    "MONITOR_HOST": lay.monitor_ip,
+                    "MONITOR_PORT": str(lay.http_port),
+                    "MONITOR_P2P_HOST": lay.monitor_ip,
+                    "MONITOR_P2P_PORT": str(lay.p2p_port),
+                    "MONITOR_WHOOSH_URL": lay.whoosh_url,
+                    "MONITOR_ALLOW_LOOPBACK": "true",
+                    "MONITOR_BOOTSTRAP_REFRESH_S": "2",
+                    "MONITOR_HEARD_WINDOW_S": str(lay.broadcast_interval_s * 1.5),
+                    "MONITOR_BOOTSTRAP_CACHE_PATH": str(self.run_dir / "bootstrap-cache.json"),
+                    **self.extra_env.get("hmmm-monitor", {}),
+                },
+            ),
+            *(self.agent_process(i) for i in range(1, lay.agents + 1)),
+        ]
+
+    def service(self, name: str) -> ServiceProcess:
+        return next(p for p in self.processes if p.name == name)
+
+    # -- lifecycle --------------------------------------------------------------------
+    def start(self) -> None:
+        if not self.processes:
+            self.build()
+        for proc in self.processes:
+            proc.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM everything we started (by PID), then SIGKILL what is left."""
+        for proc in self.processes:
+            proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in self.processes:
+            proc.wait_or_kill(max(0.1, deadline - time.monotonic()))
+
+    def __enter__(self) -> LocalMesh:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- observation ------------------------------------------------------------------
+    def get_json(self, url: str, timeout: float = 2.0) -> Any:
+        resp = httpx.get(url, timeout=timeout)
+        resp.raise_for_status()
+        return resp.json()
+
+    def status(self) -> dict[str, Any]:
+        """One reading of discovered / connected / heard; missing parts are None."""
+        out: dict[str, Any] = {"whoosh": None, "coverage": None}
+        try:
+            out["whoosh"] = self.get_json(f"{self.layout.whoosh_url}/api/v1/agents")["summary"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        try:
+            out["coverage"] = self.get_json(f"{self.layout.monitor_url}/api/v1/coverage")
+        except (httpx.HTTPError, ValueError):
+            pass
+        out["dead"] = [p.name for p in self.processes if not p.alive()]
+        return out
+
+    def wait_for(
+        self,
+        condition: Callable[[], bool],
+        timeout: float,
+        interval: float = 0.5,
+        what: str = "condition",
+    ) -> float:
+        """Poll ``condition`` until true; returns seconds waited, raises TimeoutError."""
+        started = time.monotonic()
+        while True:
+            try:
+                if condition():
+                    return time.monotonic() - started
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                pass
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            time.sleep(interval)
