@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -204,14 +205,10 @@ class LocalMesh:
     def status(self) -> dict[str, Any]:
         """One reading of discovered / connected / heard; missing parts are None."""
         out: dict[str, Any] = {"whoosh": None, "coverage": None}
-        try:
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
             out["whoosh"] = self.get_json(f"{self.layout.whoosh_url}/api/v1/agents")["summary"]
-        except (httpx.HTTPError, ValueError, KeyError):
-            pass
-        try:
+        with contextlib.suppress(httpx.HTTPError, ValueError):
             out["coverage"] = self.get_json(f"{self.layout.monitor_url}/api/v1/coverage")
-        except (httpx.HTTPError, ValueError):
-            pass
         out["dead"] = [p.name for p in self.processes if not p.alive()]
         return out
 
