@@ -1,0 +1,52 @@
+# CHORUS mesh. `make run` runs the whole mesh locally; `make test` tests everything.
+# Both install what they need (uv, the locked Python dependencies) on a bare machine.
+
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+PY := .venv/bin/python
+export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
+
+.PHONY: help install run test test-unit test-integration lint format bench clean
+
+help:
+	@echo "make run               10 agents + WHOOSH + monitor on loopback (AGENTS=N to change)"
+	@echo "make test              unit + process-level + Docker compose/Swarm tests"
+	@echo "make test-unit         unit tests only (seconds)"
+	@echo "make test-integration  real processes on loopback"
+	@echo "make test-engine       compose and Swarm tests on a real Docker Engine"
+	@echo "make lint              ruff (lint + format check) and mypy (strict on meshcommon)"
+	@echo "make bench             benchmarks that print numbers"
+
+# uv from PyPI if it is missing, then the locked environment (.venv).
+install: .venv/.synced
+.venv/.synced: uv.lock pyproject.toml libs/meshcommon/pyproject.toml services/*/pyproject.toml tools/meshlocal/pyproject.toml
+	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	@touch $@
+
+AGENTS ?= 10
+run: install
+	$(PY) -m meshlocal --agents $(AGENTS)
+
+test: test-unit test-integration test-engine
+
+test-unit: install
+	$(PY) -m pytest -q -m "not integration and not engine" libs services tools
+
+test-integration: install
+	$(PY) -m pytest -q -m integration tests/integration
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy libs/meshcommon/src
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: install
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
