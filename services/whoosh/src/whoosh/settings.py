@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     agent_service: str = Field(default="chorus", description="Swarm service / DNS name of agents")
     agent_port: int = 8080
     dns_name: str = Field(default="", description="Defaults to tasks.<agent_service>")
-    swarm_network: str = Field(default="chorus_net", description="Overlay network (stack prefix ok)")
+    swarm_network: str = Field(
+        default="chorus_net", description="Overlay network (stack prefix ok)"
+    )
     docker_url: str = "unix:///var/run/docker.sock"
 
     # Health polling
@@ -48,7 +50,9 @@ class Settings(BaseSettings):
     gitea_url: str = ""
     gitea_token: SecretStr | None = None
     gitea_repos: CommaList = Field(default_factory=list, description="owner/name, comma-separated")
-    labels_extra: str = Field(default="", description="JSON list of extra labels {name,color,description}")
+    labels_extra: str = Field(
+        default="", description="JSON list of extra labels {name,color,description}"
+    )
     labels_sync_interval_s: float = 3600.0
     labels_fix_drift: bool = False
     labels_sync_on_start: bool = True

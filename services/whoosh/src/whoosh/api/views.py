@@ -1,0 +1,48 @@
+"""Snapshot -> JSON shapes of the read endpoints (shared by the routers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whoosh.polling import AgentStatus
+from whoosh.registry import Snapshot
+
+
+def agent_view(status: AgentStatus) -> dict[str, Any]:
+    return {
+        "url": status.target.url,
+        "name": (status.health.name if status.health else "") or status.target.name,
+        "state": status.state,
+        "reason": status.reason,
+        "detail": status.detail,
+        "peer_id": status.peer_id,
+        "multiaddrs": status.multiaddrs,
+        "rejected_multiaddrs": [
+            {"multiaddr": r.multiaddr, "reason": r.reason, "detail": r.detail}
+            for r in status.rejected
+        ],
+        "last_seen": status.last_seen.isoformat() if status.last_seen else None,
+        "attempts": status.attempts,
+        "latency_ms": status.latency_ms,
+    }
+
+
+def round_view(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "summary": snap.summary.model_dump(mode="json"),
+        "source": snap.source,
+        "updated_at": snap.updated_at.isoformat() if snap.updated_at else None,
+        "count": snap.bootstrap.count,
+        "discovery_error": snap.discovery_error,
+    }
+
+
+def agents_view(snap: Snapshot) -> dict[str, Any]:
+    # Unreachable first: the ones an operator is looking for.
+    statuses = sorted(snap.statuses, key=lambda s: (s.state == "healthy", s.target.url))
+    return {
+        **round_view(snap),
+        "agents": [agent_view(s) for s in statuses],
+        "unhealthy": [s.target.name for s in statuses if s.state != "healthy"],
+        "duplicate_peer_ids": [d.as_dict() for d in snap.duplicates],
+    }

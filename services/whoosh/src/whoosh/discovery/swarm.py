@@ -1,0 +1,119 @@
+"""Docker Swarm discovery: the agent service's running tasks and their overlay addresses.
+
+Robust to the stack-name prefix: ``docker stack deploy -c stack.yml CHORUS`` names the
+service ``CHORUS_chorus`` and the network ``CHORUS_chorus_net``; settings say ``chorus`` and
+``chorus_net``. The Docker SDK is blocking, so it runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from whoosh.discovery.base import AgentTarget, DiscoveryResult, http_url
+
+
+class SwarmApi(Protocol):
+    """The two Engine API calls WHOOSH needs (tests pass a fake)."""
+
+    def services(self) -> list[dict[str, Any]]: ...
+
+    def tasks(self, service_id: str) -> list[dict[str, Any]]: ...
+
+
+class DockerSwarmApi:
+    """SwarmApi over the Docker SDK's low-level client."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url
+        self._api: Any = None
+
+    def _client(self) -> Any:
+        if self._api is None:  # lazy: the socket may appear after startup
+            import docker
+
+            self._api = docker.DockerClient(base_url=self._base_url, timeout=10).api
+        return self._api
+
+    def services(self) -> list[dict[str, Any]]:
+        return list(self._client().services())
+
+    def tasks(self, service_id: str) -> list[dict[str, Any]]:
+        filters = {"service": service_id, "desired-state": "running"}
+        return list(self._client().tasks(filters=filters))
+
+
+def matches_stack_name(actual: str, wanted: str) -> bool:
+    """``CHORUS_chorus`` matches ``chorus``; so does ``chorus`` itself."""
+    return actual == wanted or actual.endswith(f"_{wanted}")
+
+
+def _pick_service(services: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
+    def name(svc: dict[str, Any]) -> str:
+        return str(svc.get("Spec", {}).get("Name", ""))
+
+    exact = [s for s in services if name(s) == wanted]
+    if exact:
+        return exact[0]
+    prefixed = sorted((s for s in services if matches_stack_name(name(s), wanted)), key=name)
+    return prefixed[0] if prefixed else None
+
+
+def _task_address(task: dict[str, Any], network: str) -> str | None:
+    attachments = task.get("NetworksAttachments") or []
+    # Exact network name first, then the stack-prefixed one.
+    for exact in (True, False):
+        for att in attachments:
+            net_name = str(att.get("Network", {}).get("Spec", {}).get("Name", ""))
+            ok = net_name == network if exact else matches_stack_name(net_name, network)
+            if ok and att.get("Addresses"):
+                return str(att["Addresses"][0]).split("/", 1)[0]  # "10.0.13.5/24"
+    return None
+
+
+class SwarmTaskSource:
+    name = "swarm"
+
+    def __init__(self, api: SwarmApi, service: str, network: str, port: int) -> None:
+        self.api = api
+        self.service = service
+        self.network = network
+        self.port = port
+
+    async def discover(self) -> DiscoveryResult:
+        try:
+            return await asyncio.to_thread(self._discover_blocking)
+        except Exception as exc:  # the SDK raises many types; a failed round is a state
+            return DiscoveryResult((), None, self.name, f"docker: {type(exc).__name__}: {exc}")
+
+    def _discover_blocking(self) -> DiscoveryResult:
+        svc = _pick_service(self.api.services(), self.service)
+        if svc is None:
+            err = f"no swarm service named {self.service!r} or '*_{self.service}'"
+            return DiscoveryResult((), None, self.name, err)
+        svc_name = svc["Spec"]["Name"]
+        running = [
+            t
+            for t in self.api.tasks(svc["ID"])
+            if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
+        ]
+        mode = svc["Spec"].get("Mode", {})
+        replicated = mode.get("Replicated")
+        expected = int(replicated.get("Replicas", 0)) if replicated is not None else len(running)
+
+        targets: dict[str, AgentTarget] = {}
+        no_address: list[str] = []
+        for task in sorted(running, key=lambda t: (t.get("Slot") or 0, t.get("ID", ""))):
+            task_name = f"{svc_name}.{task.get('Slot') or task.get('NodeID', '?')}"
+            ip = _task_address(task, self.network)
+            if ip is None:
+                no_address.append(task_name)
+                continue
+            url = http_url(ip, self.port)
+            targets.setdefault(url, AgentTarget(url=url, name=task_name, address=ip))
+        error = None
+        if no_address:  # a running task we cannot reach over the overlay: say so
+            error = f"tasks without an address on network {self.network!r}: " + ", ".join(
+                no_address
+            )
+        return DiscoveryResult(tuple(targets.values()), expected, self.name, error)

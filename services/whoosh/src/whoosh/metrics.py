@@ -1,0 +1,57 @@
+"""Prometheus metrics, on a registry owned by one app (tests build many apps per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.agents_expected = Gauge(
+            "whoosh_agents_expected",
+            "Agents the discovery source says exist (NaN: unknown)",
+            registry=r,
+        )
+        self.agents_discovered = Gauge(
+            "whoosh_agents_discovered", "Distinct agent targets found by discovery", registry=r
+        )
+        self.agents_healthy = Gauge(
+            "whoosh_agents_healthy", "Distinct peer IDs that answered /api/health", registry=r
+        )
+        self.agents_unreachable = Gauge(
+            "whoosh_agents_unreachable", "Targets whose health check failed", registry=r
+        )
+        self.health_checks = Counter(
+            "whoosh_health_checks",
+            "Health checks by outcome (healthy or the reason)",
+            ["result"],
+            registry=r,
+        )
+        self.health_check_retries = Counter(
+            "whoosh_health_check_retries", "Health check attempts beyond the first", registry=r
+        )
+        self.multiaddrs_rejected = Counter(
+            "whoosh_multiaddrs_rejected",
+            "Reported multiaddrs rejected by the policy",
+            ["reason"],
+            registry=r,
+        )
+        self.discovery_errors = Counter(
+            "whoosh_discovery_errors",
+            "Discovery rounds that reported an error",
+            ["source"],
+            registry=r,
+        )
+        self.poll_round_seconds = Histogram(
+            "whoosh_poll_round_seconds",
+            "Duration of one discover+poll+rebuild round",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.duplicate_peer_ids = Gauge(
+            "whoosh_duplicate_peer_ids",
+            "Peer IDs claimed by agents on different hosts",
+            registry=r,
+        )

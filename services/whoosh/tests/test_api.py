@@ -1,0 +1,144 @@
+"""HTTP API through httpx.ASGITransport, with agents behind an httpx.MockTransport."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from whoosh_testkit import PEER_A, PEER_B, health_body, make_settings
+
+from whoosh.app import create_app
+from whoosh.discovery.static import StaticSource
+
+pytestmark = pytest.mark.anyio
+
+AGENTS = ["http://10.0.13.2:8080", "http://10.0.13.3:8080", "http://10.0.13.4:8080"]
+TOKEN = "s3cret-admin"
+
+
+class Agents:
+    """Two healthy agents and one answering 500."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.bodies: dict[str, Any] = {
+            "10.0.13.2": health_body(PEER_A, "10.0.13.2", name="alpha"),
+            "10.0.13.3": health_body(PEER_B, "10.0.13.3", name="bravo"),
+        }
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.calls += 1
+        body = self.bodies.get(request.url.host)
+        return httpx.Response(200, json=body) if body else httpx.Response(500)
+
+
+@asynccontextmanager
+async def running(**overrides: Any) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, Agents]]:
+    agents = Agents()
+    settings = make_settings(static_agents=AGENTS, health_attempts=2, **overrides)
+    agent_http = httpx.AsyncClient(transport=httpx.MockTransport(agents))
+    app = create_app(settings, source=StaticSource(AGENTS), http_client=agent_http)
+    async with app.router.lifespan_context(app):
+        await app.state.registry.refresh()  # joins (or follows) the startup round
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://whoosh") as api:
+            yield app, api, agents
+    await agent_http.aclose()
+
+
+async def test_bootstrap_answers_from_cache() -> None:
+    async with running() as (_, api, agents):
+        calls = agents.calls
+        for _ in range(5):
+            resp = await api.get("/api/v1/bootstrap-peers")
+            assert resp.status_code == 200
+        assert agents.calls == calls, "bootstrap reads must not poll agents"
+    body = resp.json()
+    assert body["count"] == 2
+    assert body["summary"] == {
+        "expected": 3,
+        "discovered": 3,
+        "healthy": 2,
+        "unreachable": 1,
+        "missing": 1,
+    }
+    assert body["updated_at"]
+    first = body["bootstrap_peers"][0]
+    assert set(first) == {"peer_id", "name", "priority", "multiaddr", "multiaddrs"}
+    assert {(p["name"], p["priority"]) for p in body["bootstrap_peers"]} == {
+        ("alpha", 1),
+        ("bravo", 2),
+    }
+    assert first["multiaddr"] == first["multiaddrs"][0]
+
+
+@pytest.mark.parametrize(
+    ("token", "header", "expected"),
+    [(None, None, 403), (TOKEN, None, 401), (TOKEN, "Bearer wrong", 401), (TOKEN, None, 200)],
+)
+async def test_refresh_requires_admin(token: str | None, header: str | None, expected: int) -> None:
+    if expected == 200:
+        header = f"Bearer {TOKEN}"
+    headers = {"Authorization": header} if header else {}
+    async with running(admin_token=token) as (_, api, agents):
+        calls = agents.calls
+        resp = await api.post("/api/v1/discovery/refresh", headers=headers)
+        assert resp.status_code == expected, resp.text
+        via_get = await api.get("/api/v1/bootstrap-peers?refresh=true", headers=headers)
+        assert via_get.status_code == expected
+        if expected != 200:
+            assert agents.calls == calls
+    if expected == 200:
+        assert resp.json()["summary"]["healthy"] == 2
+        assert resp.json()["count"] == 2
+        assert agents.calls > calls
+        assert via_get.json()["count"] == 2
+
+
+async def test_agents_view_names_the_missing_one() -> None:
+    async with running() as (_, api, _agents):
+        body = (await api.get("/api/v1/agents")).json()
+    assert body["summary"]["expected"] == 3 and body["summary"]["healthy"] == 2
+    assert body["source"] == "static"
+    assert body["unhealthy"] == ["10.0.13.4:8080"]
+    down = body["agents"][0]
+    assert down["url"] == "http://10.0.13.4:8080"
+    assert (down["state"], down["reason"], down["attempts"]) == ("unreachable", "http_500", 2)
+    assert {a["state"] for a in body["agents"][1:]} == {"healthy"}
+    assert set(down) >= {
+        "url",
+        "name",
+        "state",
+        "reason",
+        "detail",
+        "peer_id",
+        "multiaddrs",
+        "rejected_multiaddrs",
+        "last_seen",
+        "attempts",
+        "latency_ms",
+    }
+    assert body["duplicate_peer_ids"] == []
+
+
+async def test_health_and_metrics() -> None:
+    async with running() as (app, api, _):
+        health = (await api.get("/api/health")).json()
+        metrics = (await api.get("/metrics")).text
+    assert health["status"] == "ok"
+    assert health["discovery_source"] == "static"
+    assert health["last_round_at"]
+    assert health["summary"]["missing"] == 1
+    assert "whoosh_agents_healthy 2.0" in metrics
+    assert 'whoosh_health_checks_total{result="http_500"}' in metrics
+    assert app.state.metrics_registry is not None
+
+
+async def test_many_apps_in_one_process() -> None:
+    for _ in range(3):
+        async with running() as (_, api, _agents):
+            assert (await api.get("/metrics")).status_code == 200
