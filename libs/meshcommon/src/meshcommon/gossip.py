@@ -32,8 +32,9 @@ def decode(
     if len(data) > max_bytes:
         return RejectedGossip(REASON_OVERSIZED, f"{len(data)} bytes > limit {max_bytes}")
     try:
-        payload = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # Explicit UTF-8: json.loads(bytes) would also accept UTF-16/32.
+        payload = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # RecursionError: deeply nested arrays
         return RejectedGossip(REASON_INVALID_JSON, str(exc)[:200])
     if not isinstance(payload, dict):
         return RejectedGossip(REASON_NOT_OBJECT, f"got {type(payload).__name__}")

@@ -99,6 +99,9 @@ class MultiaddrPolicy:
     # -- IP level -------------------------------------------------------------------
     def ip_rank(self, ip: IPAddress) -> int | str:
         """Rank of a dialable IP (lower is better), or the reason it is not dialable."""
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            # ``::ffff:127.0.0.1`` is loopback, but Python 3.11 does not say so.
+            return self.ip_rank(ip.ipv4_mapped)
         if ip.is_unspecified:
             return REASON_UNSPECIFIED
         if ip.is_loopback:
@@ -139,8 +142,9 @@ class MultiaddrPolicy:
         if named is None:
             if peer_id is None:
                 return RejectedAddr(addr, REASON_MISSING_PEER_ID, "no /p2p/<peer_id> component")
-            addr = f"{addr.rstrip('/')}/p2p/{peer_id}"
-        return AcceptedAddr(addr, ip, port, rank)
+            ma = ma.encapsulate(Multiaddr(f"/p2p/{peer_id}"))
+        # The canonical text form, so that spellings of one address deduplicate.
+        return AcceptedAddr(str(ma), ip, port, rank)
 
     def filter(self, addrs: Iterable[str], peer_id: str | None = None) -> FilterResult:
         """Evaluate many multiaddrs: accepted ones deduplicated and ordered best-first."""
@@ -158,11 +162,14 @@ class MultiaddrPolicy:
     def advertise(self, ips: Iterable[str], port: int, peer_id: str) -> FilterResult:
         """The multiaddrs a host listening on ``port`` should advertise, given its IPs."""
         addrs = []
+        bad_ips: list[RejectedAddr] = []
         for ip_text in ips:
             try:
                 ip = ipaddress.ip_address(ip_text.split("%", 1)[0])
-            except ValueError:
+            except ValueError as exc:
+                bad_ips.append(RejectedAddr(ip_text, REASON_INVALID, str(exc)))
                 continue
             proto = "ip4" if ip.version == 4 else "ip6"
             addrs.append(f"/{proto}/{ip}/tcp/{port}/p2p/{peer_id}")
-        return self.filter(addrs, peer_id)
+        result = self.filter(addrs, peer_id)
+        return FilterResult(result.accepted, (*bad_ips, *result.rejected))

@@ -7,19 +7,21 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import libp2p.pubsub.pubsub as pubsub_module
 import trio
 from libp2p import new_host
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
+from multiaddr.protocols import P_P2P
 
 from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
@@ -131,7 +133,10 @@ class MeshNode:
         conn_cfg = ConnectionConfig(max_connections_per_peer=1, dial_timeout=cfg.dial_timeout_s)
         host = new_host(key_pair=self.key_pair, listen_addrs=[listen], connection_config=conn_cfg)
         # Our callers retry with their own backoff; the library's 3 retries only add delay.
-        host.get_network().retry_config = RetryConfig(max_retries=1, initial_delay=0.05)
+        # new_host() builds a Swarm; its interface type does not expose retry_config.
+        cast(Swarm, host.get_network()).retry_config = RetryConfig(
+            max_retries=1, initial_delay=0.05
+        )
         gossipsub = GossipSub(
             protocols=[TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID)],
             degree=cfg.degree,
@@ -216,6 +221,9 @@ class MeshNode:
         lock = self._dial_locks.setdefault(peer_id, trio.Lock())
         async with lock:
             try:
+                # ID.from_base58 accepts any base58 text ("notapeer"); the multiaddr
+                # codec checks that it is a real multihash.
+                Multiaddr(f"/p2p/{peer_id}")
                 pid = ID.from_base58(peer_id)
             except Exception as exc:
                 return DialOutcome(
@@ -228,7 +236,17 @@ class MeshNode:
             for addr in multiaddrs:
                 try:
                     ma = Multiaddr(addr)
-                    transport_addr = ma.decapsulate(Multiaddr(f"/p2p/{peer_id}"))
+                    named = ma.get_peer_id()
+                    if named is not None and named != peer_id:
+                        # Dialling it could only end in PeerIDMismatchesPubkey.
+                        failures.append(
+                            DialFailure(
+                                addr, "peer_id_mismatch", f"address names {named}, not {peer_id}"
+                            )
+                        )
+                        continue
+                    # With or without a /p2p/ suffix: dial the transport part.
+                    transport_addr = ma.decapsulate_code(P_P2P) if named is not None else ma
                     with trio.fail_after(self.config.dial_timeout_s + 1):
                         await network.dial_addr(transport_addr, pid)
                 except Exception as exc:

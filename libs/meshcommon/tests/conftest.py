@@ -1,0 +1,22 @@
+"""Shared fixtures for meshcommon tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def peer_id() -> str:
+    """A real Ed25519 peer ID (the policy compares /p2p/ components as text)."""
+    pytest.importorskip("libp2p")
+    from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+
+    return peer_id_of(load_or_create_key_pair(None))
+
+
+@pytest.fixture(scope="session")
+def other_peer_id() -> str:
+    pytest.importorskip("libp2p")
+    from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+
+    return peer_id_of(load_or_create_key_pair(None))

@@ -1,0 +1,268 @@
+"""Real libp2p: three MeshRuntime nodes on 127.0.0.1 in a line A - B - C.
+
+Each node runs in its own trio thread; the tests drive them from asyncio, exactly as the
+FastAPI services do. Everything waits by polling against a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+pytest.importorskip("libp2p")
+
+from meshcommon.gossip import DecodedGossip, decode, encode
+from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig, ReceivedMessage
+from meshcommon.topics import ALL_TOPICS, COORDINATION, META_DISCUSSION
+
+HOST = "127.0.0.1"
+DEADLINE_S = 15.0
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"  # the services run on uvicorn (asyncio)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], what: str, within_s: float = DEADLINE_S
+) -> None:
+    deadline = time.monotonic() + within_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class Member:
+    runtime: MeshRuntime
+    port: int
+    inbox: list[ReceivedMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def peer_id(self) -> str:
+        return self.runtime.peer_id
+
+    @property
+    def addr(self) -> str:
+        return f"/ip4/{HOST}/tcp/{self.port}/p2p/{self.peer_id}"
+
+    def received(self) -> list[ReceivedMessage]:
+        with self.lock:
+            return list(self.inbox)
+
+
+def make_member() -> Member:
+    port = free_port()
+    holder: list[Member] = []
+
+    def on_message(msg: ReceivedMessage) -> None:  # runs in the node's trio thread
+        with holder[0].lock:
+            holder[0].inbox.append(msg)
+
+    node = MeshNode(NodeConfig(listen_host=HOST, port=port), on_message=on_message)
+    member = Member(MeshRuntime(node), port)
+    holder.append(member)
+    return member
+
+
+async def start_all(members: list[Member]) -> None:
+    await asyncio.gather(*(m.runtime.start() for m in members))
+
+
+async def stop_all(members: list[Member]) -> None:
+    results = await asyncio.gather(*(m.runtime.stop() for m in members), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+
+
+async def in_mesh(member: Member, topic: str, *peers: Member) -> bool:
+    snap = await member.runtime.snapshot()
+    return all(p.peer_id in snap.mesh_peers.get(topic, ()) for p in peers)
+
+
+@pytest.fixture(scope="module")
+async def line() -> AsyncIterator[tuple[Member, Member, Member]]:
+    a, b, c = make_member(), make_member(), make_member()
+    members = [a, b, c]
+    try:
+        await start_all(members)
+        ab = await a.runtime.connect(b.peer_id, [b.addr])
+        cb = await c.runtime.connect(b.peer_id, [b.addr])
+        assert ab.connected, ab
+        assert cb.connected, cb
+        assert ab.multiaddr == b.addr
+        assert ab.failures == ()
+        yield a, b, c
+    finally:
+        await stop_all(members)
+
+
+@pytest.mark.anyio
+async def test_gossip_forwarded_through_middle_node(line: tuple[Member, Member, Member]) -> None:
+    a, b, c = line
+    # GossipSub only forwards along mesh links, which form on the heartbeat (1 s).
+    await wait_for(lambda: in_mesh(b, COORDINATION, a, c), "B's mesh to hold A and C")
+    await wait_for(lambda: in_mesh(a, COORDINATION, b), "A's mesh to hold B")
+    await wait_for(lambda: in_mesh(c, COORDINATION, b), "C's mesh to hold B")
+    snap_c = await c.runtime.snapshot()
+    assert a.peer_id not in snap_c.connected_peers  # so C can only hear A through B
+
+    payload = {"type": "availability", "node_id": "node-a", "marker": time.time_ns()}
+    await a.runtime.publish(COORDINATION, encode(payload))
+
+    def from_a(m: Member) -> list[ReceivedMessage]:
+        return [
+            r
+            for r in m.received()
+            if r.topic == COORDINATION and decode(r.data) == DecodedGossip("availability", payload)
+        ]
+
+    async def c_has_it() -> bool:
+        return bool(from_a(c))
+
+    await wait_for(c_has_it, "C to receive A's message")
+    got = from_a(c)
+    assert len(got) == 1  # no duplicates delivered
+    assert got[0].from_peer == a.peer_id  # the origin, not the forwarder B
+    assert got[0].seqno
+    assert from_a(b)[0].from_peer == a.peer_id
+    # A's own publish is filtered out of A's inbox.
+    assert not from_a(a)
+
+
+@pytest.mark.anyio
+async def test_topic_isolation(line: tuple[Member, Member, Member]) -> None:
+    a, b, c = line
+    await wait_for(lambda: in_mesh(b, META_DISCUSSION, a, c), "B's meta-discussion mesh")
+    marker = f"meta-{time.time_ns()}".encode()
+    await c.runtime.publish(META_DISCUSSION, encode({"type": "meta", "m": marker.decode()}))
+
+    async def a_has_it() -> bool:
+        return any(marker in r.data for r in a.received())
+
+    await wait_for(a_has_it, "A to receive C's meta-discussion message")
+    hits = [r for r in a.received() if marker in r.data]
+    assert [r.topic for r in hits] == [META_DISCUSSION]
+    assert hits[0].from_peer == c.peer_id
+
+
+@pytest.mark.anyio
+async def test_snapshot_lists_peers_and_topics(line: tuple[Member, Member, Member]) -> None:
+    a, b, c = line
+    snap_b = await b.runtime.snapshot()
+    assert snap_b.peer_id == b.peer_id
+    assert snap_b.listen_port == b.port
+    assert set(snap_b.connected_peers) >= {a.peer_id, c.peer_id}
+    assert snap_b.connected_peers == tuple(sorted(snap_b.connected_peers))
+    assert set(snap_b.topics) == set(ALL_TOPICS)
+    assert snap_b.dropped_by_topic == {}
+    snap_a = await a.runtime.snapshot()
+    assert b.peer_id in snap_a.connected_peers
+
+
+@pytest.mark.anyio
+async def test_dial_with_wrong_peer_id_is_peer_id_mismatch(
+    line: tuple[Member, Member, Member],
+) -> None:
+    a, b, c = line
+    # B's address, but claiming A's identity: what a Swarm VIP does to a dial.
+    wrong = f"/ip4/{HOST}/tcp/{b.port}/p2p/{a.peer_id}"
+    outcome = await c.runtime.connect(a.peer_id, [wrong])
+    assert outcome.connected is False
+    assert outcome.multiaddr is None
+    assert len(outcome.failures) == 1
+    failure = outcome.failures[0]
+    assert failure.multiaddr == wrong
+    assert failure.reason == "peer_id_mismatch"
+    assert "PeerIDMismatchesPubkey" in failure.detail
+    # The failed dial did not disturb C's real link to B.
+    snap_c = await c.runtime.snapshot()
+    assert b.peer_id in snap_c.connected_peers
+    assert a.peer_id not in snap_c.connected_peers
+
+
+@pytest.mark.anyio
+async def test_dial_fails_over_to_second_address() -> None:
+    d, e = make_member(), make_member()
+    try:
+        await start_all([d, e])
+        dead = f"/ip4/{HOST}/tcp/{free_port()}/p2p/{e.peer_id}"  # nothing listens there
+        outcome = await d.runtime.connect(e.peer_id, [dead, e.addr])
+        assert outcome.connected is True
+        assert outcome.multiaddr == e.addr
+        assert not outcome.already_connected
+        assert len(outcome.failures) == 1
+        assert outcome.failures[0].multiaddr == dead
+        assert outcome.failures[0].reason == "connection_refused"
+        assert outcome.failures[0].detail
+        assert outcome.elapsed_ms > 0
+
+        async def d_sees_e() -> bool:
+            return e.peer_id in (await d.runtime.snapshot()).connected_peers
+
+        await wait_for(d_sees_e, "D to list E as connected")
+        again = await d.runtime.connect(e.peer_id, [e.addr])
+        assert again.connected and again.already_connected
+    finally:
+        await stop_all([d, e])
+
+
+@pytest.mark.anyio
+async def test_dial_address_forms() -> None:
+    d, e, f = make_member(), make_member(), make_member()
+    try:
+        await start_all([d, e, f])
+        # A /p2p/ component naming another peer fails without a dial.
+        other = f"/ip4/{HOST}/tcp/{e.port}/p2p/{f.peer_id}"
+        wrong = await d.runtime.connect(e.peer_id, [other])
+        assert not wrong.connected
+        assert [(x.multiaddr, x.reason) for x in wrong.failures] == [(other, "peer_id_mismatch")]
+        # A plain transport address (no /p2p/) is dialled as the given peer.
+        plain = f"/ip4/{HOST}/tcp/{e.port}"
+        outcome = await d.runtime.connect(e.peer_id, [plain])
+        assert outcome.connected, outcome
+        assert outcome.multiaddr == plain
+        # Garbage in the list is a failure, never an exception.
+        mixed = await d.runtime.connect(f.peer_id, ["garbage", f.addr])
+        assert mixed.connected
+        assert mixed.failures[0].multiaddr == "garbage"
+    finally:
+        await stop_all([d, e, f])
+
+
+@pytest.mark.anyio
+async def test_dial_edge_cases() -> None:
+    d = make_member()
+    try:
+        await start_all([d])
+        own = await d.runtime.connect(d.peer_id, [d.addr])
+        assert not own.connected
+        assert own.failures[0].reason == "self"
+        bad = await d.runtime.connect("notapeer", [d.addr])
+        assert not bad.connected
+        assert bad.failures[0].reason == "invalid_peer_id"
+    finally:
+        await stop_all([d])
+
+
+@pytest.mark.anyio
+async def test_runtime_not_running() -> None:
+    member = make_member()
+    with pytest.raises(RuntimeError, match="not running"):
+        await member.runtime.snapshot()
+    await member.runtime.stop()  # stopping a never-started runtime is a no-op
