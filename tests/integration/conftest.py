@@ -1,0 +1,44 @@
+"""Process-level fixtures: real agents, WHOOSH and monitor processes on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from meshlocal import LocalMesh, MeshLayout
+
+
+def _tail(mesh: LocalMesh, lines: int = 15) -> str:
+    out = []
+    for proc in mesh.processes:
+        if proc.log_path.exists():
+            text = proc.log_path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(
+                f"--- {proc.name} (pid {proc.pid}, alive={proc.alive()})\n" + "\n".join(text)
+            )
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def mesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
+    """10 agents + WHOOSH + monitor, plus agent-11, which WHOOSH does not know about: it
+    joins the mesh through WHOOSH's list like the others, but nobody, the monitor included,
+    dials it, so the monitor can only hear it through GossipSub forwarding."""
+    layout = MeshLayout(
+        agents=10,
+        agent_net="127.0.77",
+        whoosh_ip="127.0.78.2",
+        monitor_ip="127.0.78.3",
+        broadcast_interval_s=3.0,
+    )
+    local = LocalMesh(layout)
+    local.build()
+    local.processes.append(local.agent_process(11))
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+        if request.session.testsfailed:
+            print(_tail(local))
