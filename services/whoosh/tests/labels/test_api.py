@@ -1,0 +1,107 @@
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from whoosh.labels.api import router
+from whoosh.labels.service import LabelSyncService
+
+from .conftest import ADMIN, FAST, TOKEN, FakeGitea, make_settings
+
+pytestmark = pytest.mark.anyio
+REPOS = ["chorus/TEST", "chorus/WHOOSH"]
+
+
+async def make_client(**overrides: object) -> tuple[httpx.AsyncClient, LabelSyncService]:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.settings = make_settings(REPOS, **overrides)
+    app.state.label_sync = LabelSyncService(app.state.settings, CollectorRegistry(), retry=FAST)
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://whoosh"), app.state.label_sync
+
+
+@pytest.fixture
+async def api(gitea: FakeGitea, anyio_backend: str) -> AsyncIterator[httpx.AsyncClient]:
+    gitea.add_repo("chorus/TEST")
+    gitea.add_required("chorus/WHOOSH", skip=("chorus-entrypoint",))
+    gitea.label("chorus/WHOOSH", "bug")["color"] = "000000"
+    client, service = await make_client()
+    async with client:
+        yield client
+    await service.stop()
+
+
+async def test_sync_requires_the_admin_token(api: httpx.AsyncClient, gitea: FakeGitea) -> None:
+    response = await api.post("/api/v1/labels/sync", json={})
+    assert response.status_code == 401
+    response = await api.post(
+        "/api/v1/labels/sync", json={}, headers={"Authorization": "Bearer nope"}
+    )
+    assert response.status_code == 401
+    assert gitea.writes() == []
+
+
+async def test_dry_run_is_open_and_returns_the_plan(
+    api: httpx.AsyncClient, gitea: FakeGitea
+) -> None:
+    response = await api.post("/api/v1/labels/sync", json={"dry_run": True, "fix_drift": True})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["dry_run"] is True and body["fix_drift"] is True
+    test, whoosh = body["repos"]
+    assert len(test["to_create"]) == 9 and test["created"] == []
+    assert whoosh["to_create"] == ["chorus-entrypoint"] and whoosh["to_update"] == ["bug"]
+    assert gitea.writes() == []
+
+
+async def test_sync_with_token(api: httpx.AsyncClient, gitea: FakeGitea) -> None:
+    response = await api.post(
+        "/api/v1/labels/sync", headers={"Authorization": f"Bearer {ADMIN}"}
+    )  # no body: defaults
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ok"] is True and body["labels_created"] == 10 and body["labels_updated"] == 0
+    assert [r["count"] for r in body["repos"]] == ["9/9", "9/9"]
+    assert TOKEN not in response.text
+
+
+async def test_status_lists_present_missing_drifted(api: httpx.AsyncClient) -> None:
+    response = await api.get("/api/v1/labels/status")
+    assert response.status_code == 200
+    test, whoosh = response.json()["repos"]
+    assert test["present"] == [] and len(test["missing"]) == 9 and test["count"] == "0/9"
+    assert whoosh["missing"] == ["chorus-entrypoint"] and whoosh["count"] == "8/9"
+    assert [d["name"] for d in whoosh["drifted"]] == ["bug"]
+    assert whoosh["drifted"][0]["current_color"] == "#000000"
+    assert TOKEN not in response.text
+
+
+async def test_errors_are_in_the_report(api: httpx.AsyncClient, gitea: FakeGitea) -> None:
+    gitea.always["chorus/TEST"] = 404
+    response = await api.get("/api/v1/labels/status")
+    body = response.json()
+    assert response.status_code == 200 and body["ok"] is False
+    assert body["repos"][0]["status"] == "error" and "(404)" in body["repos"][0]["error"]
+    assert body["repos"][1]["status"] == "ok"
+
+
+async def test_off_without_gitea_url(anyio_backend: str) -> None:
+    client, _ = await make_client(gitea_url="")
+    async with client:
+        for response in (
+            await client.get("/api/v1/labels/status"),
+            await client.post("/api/v1/labels/sync", json={"dry_run": True}),
+        ):
+            assert response.status_code == 503
+            assert "WHOOSH_GITEA_URL" in response.json()["detail"]
+
+
+async def test_bad_config_is_reported(gitea: FakeGitea, anyio_backend: str) -> None:
+    client, service = await make_client(labels_extra="{}")
+    async with client:
+        response = await client.get("/api/v1/labels/status")
+    await service.stop()
+    assert response.status_code == 500 and "WHOOSH_LABELS_EXTRA" in response.json()["detail"]

@@ -1,0 +1,103 @@
+import asyncio
+import logging
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from whoosh.labels.required import LabelsConfigError
+from whoosh.labels.service import LabelSyncDisabled, LabelSyncService
+
+from .conftest import FAST, FakeGitea, make_settings
+
+pytestmark = pytest.mark.anyio
+
+
+def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_off_without_gitea_url(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    service = LabelSyncService(make_settings(["chorus/TEST"], gitea_url=""), CollectorRegistry())
+    await service.start()
+    assert not service.enabled and service._task is None
+    assert [r.getMessage() for r in caplog.records if "label sync is off" in r.getMessage()]
+    with pytest.raises(LabelSyncDisabled, match="WHOOSH_GITEA_URL"):
+        await service.sync()
+    with pytest.raises(LabelSyncDisabled):
+        await service.status()
+    await service.stop()
+
+
+async def test_start_syncs_in_background_and_stop_cancels(gitea: FakeGitea) -> None:
+    gitea.add_repo("chorus/TEST")
+    registry = CollectorRegistry()
+    settings = make_settings(["chorus/TEST"], labels_sync_on_start=True, labels_sync_interval_s=60)
+    service = LabelSyncService(settings, registry, retry=FAST)
+    await service.start()
+    for _ in range(100):
+        if service.last_report is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert service.last_report is not None and service.last_report.repos[0].count == "9/9"
+    task = service._task
+    await service.stop()
+    assert task is not None and task.done() and service._task is None
+    assert metric(registry, "whoosh_label_sync_runs_total", result="ok") == 1
+    assert metric(registry, "whoosh_labels_created_total") == 9
+    assert metric(registry, "whoosh_label_repos_complete") == 1
+
+
+async def test_periodic_runs(gitea: FakeGitea) -> None:
+    gitea.add_repo("chorus/TEST")
+    settings = make_settings(["chorus/TEST"], labels_sync_interval_s=0.02)
+    registry = CollectorRegistry()
+    service = LabelSyncService(settings, registry, retry=FAST)
+    await service.start()
+    for _ in range(500):  # polled, not a fixed sleep: the first run also builds the client
+        if metric(registry, "whoosh_label_sync_runs_total", result="ok") >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await service.stop()
+    runs = metric(registry, "whoosh_label_sync_runs_total", result="ok")
+    assert runs >= 2 and metric(registry, "whoosh_labels_created_total") == 9
+
+
+async def test_metrics_for_errors_and_partial_runs(gitea: FakeGitea) -> None:
+    gitea.add_repo("chorus/TEST")
+    gitea.always["chorus/TEST"] = 403
+    gitea.add_repo("chorus/WHOOSH")
+    registry = CollectorRegistry()
+    service = LabelSyncService(
+        make_settings(["chorus/TEST", "chorus/WHOOSH"]), registry, retry=FAST
+    )
+    await service.sync(dry_run=True)
+    assert metric(registry, "whoosh_label_sync_runs_total", result="ok") == 0  # dry runs: no
+    await service.sync()
+    await service.stop()
+    assert metric(registry, "whoosh_label_sync_runs_total", result="partial") == 1
+    assert metric(registry, "whoosh_label_sync_errors_total", reason="forbidden") == 2
+    assert metric(registry, "whoosh_label_repos_complete") == 1
+
+
+async def test_status_and_dry_run_never_write(gitea: FakeGitea, service_factory) -> None:
+    gitea.add_repo("chorus/TEST")
+    service = service_factory(["chorus/TEST"])
+    status = await service.status()
+    assert status.repos[0].missing and status.repos[0].count == "0/9"
+    plan = await service.sync(dry_run=True)
+    assert len(plan.repos[0].to_create) == 9 and plan.repos[0].created == []
+    assert gitea.writes() == [] and service.last_report is None
+
+
+async def test_bad_extra_labels_config_is_raised(service_factory) -> None:
+    service = service_factory(["chorus/TEST"], labels_extra="[{")
+    with pytest.raises(LabelsConfigError, match="WHOOSH_LABELS_EXTRA is not valid JSON"):
+        await service.sync()
+
+
+async def test_extra_labels_are_synced(gitea: FakeGitea, service_factory) -> None:
+    gitea.add_required("chorus/TEST")
+    extra = '[{"name": "triage", "color": "#fbca04", "description": "Needs a look"}]'
+    report = await service_factory(["chorus/TEST"], labels_extra=extra).sync()
+    assert report.repos[0].created == ["triage"] and report.repos[0].count == "10/10"
