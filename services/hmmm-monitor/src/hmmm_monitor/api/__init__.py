@@ -1,0 +1,1 @@
+"""HTTP routers: they only compose views the ``Monitor`` already builds."""

@@ -1,0 +1,107 @@
+"""The gossip callback: runs on the trio thread for every message, so it is quick and
+never raises (an exception would only be logged by MeshNode, once per message)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from hmmm_monitor.metrics import MonitorMetrics
+from hmmm_monitor.store import MessageStore
+from meshcommon.gossip import DEFAULT_MAX_MESSAGE_BYTES, RejectedGossip, decode
+from meshcommon.models import AvailabilityMessage, MonitorLogRecord
+from meshcommon.p2p.node import ReceivedMessage
+from meshcommon.topics import COORDINATION
+
+log = logging.getLogger(__name__)
+
+# Per-sender rate limit state is bounded so a flood of forged origins can't grow it forever.
+_MAX_TRACKED_SENDERS = 10_000
+
+
+class MessageConsumer:
+    """``on_message`` for MeshNode: decode, store, count, and log one JSON line per message."""
+
+    def __init__(
+        self,
+        store: MessageStore,
+        metrics: MonitorMetrics | None = None,
+        *,
+        max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        log_to_stdout: bool = True,
+        stdout: TextIO | None = None,
+        invalid_log_interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.max_bytes = max_bytes
+        self.log_to_stdout = log_to_stdout
+        self._stdout = stdout
+        self.invalid_log_interval_s = invalid_log_interval_s
+        self._clock = clock
+        self._last_invalid_log: dict[str, tuple[float, int]] = {}
+        self.internal_errors = 0
+
+    def __call__(self, msg: ReceivedMessage) -> None:
+        try:
+            self._handle(msg)
+        except Exception:  # never let one message break the drain loop
+            self.internal_errors += 1
+            log.exception("monitor failed to process a message on %s", msg.topic)
+
+    def _handle(self, msg: ReceivedMessage) -> None:
+        decoded = decode(msg.data, self.max_bytes)
+        if isinstance(decoded, RejectedGossip):
+            self.store.reject(decoded.reason, msg.from_peer, msg.received_at)
+            if self.metrics is not None:
+                self.metrics.messages_rejected.labels(reason=decoded.reason).inc()
+            self._log_invalid(msg, decoded)
+            return
+        record = MonitorLogRecord(
+            timestamp=datetime.fromtimestamp(msg.received_at, UTC),
+            topic=msg.topic,
+            from_=msg.from_peer,
+            type=decoded.type,
+            payload=decoded.payload,
+            seqno=msg.seqno,
+        )
+        self.store.add(record, msg.received_at)
+        if self.metrics is not None:
+            self.metrics.messages_received.labels(topic=msg.topic, type=decoded.type).inc()
+        if msg.topic == COORDINATION and decoded.type == "availability":
+            try:
+                avail = AvailabilityMessage.model_validate(decoded.payload)
+            except ValidationError:
+                pass  # still a logged message; it just adds nothing to the topology
+            else:
+                self.store.add_availability(msg.from_peer, avail, msg.received_at)
+        if self.log_to_stdout:
+            out = self._stdout or sys.stdout
+            out.write(record.to_json_line() + "\n")
+            out.flush()
+
+    def _log_invalid(self, msg: ReceivedMessage, rejected: RejectedGossip) -> None:
+        now = self._clock()
+        last, suppressed = self._last_invalid_log.get(msg.from_peer, (None, 0))
+        if last is not None and now - last < self.invalid_log_interval_s:
+            self._last_invalid_log[msg.from_peer] = (last, suppressed + 1)
+            return
+        if len(self._last_invalid_log) >= _MAX_TRACKED_SENDERS:
+            self._last_invalid_log.clear()
+        self._last_invalid_log[msg.from_peer] = (now, 0)
+        more = f" ({suppressed} more from this sender suppressed)" if suppressed else ""
+        log.warning(
+            "rejected gossip message: topic=%s from=%s reason=%s detail=%s%s",
+            msg.topic,
+            msg.from_peer,
+            rejected.reason,
+            rejected.detail,
+            more,
+        )

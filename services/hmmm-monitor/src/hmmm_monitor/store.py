@@ -1,0 +1,135 @@
+"""What the monitor has heard: recent messages, per-sender stats, rejections, availability.
+
+Written from the trio thread (the gossip callback) and read from asyncio (HTTP handlers),
+so every access holds one ``threading.Lock``. Critical sections are short: appends and
+dict updates while writing, shallow copies while reading.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from meshcommon.models import AvailabilityMessage, MonitorLogRecord
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    record: MonitorLogRecord
+    received_at: float  # unix time
+
+    def to_dict(self) -> dict[str, object]:
+        doc = self.record.model_dump(mode="json", by_alias=True)
+        doc["received_at"] = self.received_at
+        return doc
+
+
+@dataclass
+class SenderStats:
+    peer_id: str
+    first_heard: float
+    last_heard: float
+    count: int = 0
+    by_topic: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+
+
+@dataclass(frozen=True)
+class AvailabilityReport:
+    """An agent's latest availability broadcast: its ``peers`` are the topology's edges."""
+
+    peer_id: str  # origin of the gossip message (signed), not the self-declared node_id
+    message: AvailabilityMessage
+    received_at: float
+
+
+class MessageStore:
+    def __init__(self, keep: int = 5000) -> None:
+        self._lock = threading.Lock()
+        self._messages: deque[StoredMessage] = deque(maxlen=keep)
+        self._senders: dict[str, SenderStats] = {}
+        self._rejected: Counter[str] = Counter()
+        self._availability: dict[str, AvailabilityReport] = {}
+        self.total = 0
+
+    # -- writes (trio thread) -----------------------------------------------------------
+    def add(self, record: MonitorLogRecord, received_at: float) -> None:
+        with self._lock:
+            self._messages.append(StoredMessage(record, received_at))
+            self.total += 1
+            stats = self._sender(record.from_, received_at)
+            stats.last_heard = max(stats.last_heard, received_at)
+            stats.count += 1
+            stats.by_topic[record.topic] += 1
+
+    def add_availability(self, peer_id: str, message: AvailabilityMessage, at: float) -> None:
+        with self._lock:
+            self._availability[peer_id] = AvailabilityReport(peer_id, message, at)
+
+    def reject(self, reason: str, sender: str, at: float) -> None:
+        """A rejected message still proves the sender is alive, but it is not "heard":
+        coverage counts only peers whose messages we could read."""
+        with self._lock:
+            self._rejected[reason] += 1
+            self._sender(sender, at).rejected += 1
+
+    def _sender(self, peer_id: str, at: float) -> SenderStats:
+        stats = self._senders.get(peer_id)
+        if stats is None:
+            # last_heard 0 until a valid message arrives.
+            stats = self._senders[peer_id] = SenderStats(peer_id, at, 0.0)
+        return stats
+
+    # -- reads (asyncio) ----------------------------------------------------------------
+    def recent(
+        self,
+        *,
+        topic: str | None = None,
+        sender: str | None = None,
+        type_: str | None = None,
+        limit: int = 100,
+    ) -> list[StoredMessage]:
+        """Newest first."""
+        with self._lock:
+            snapshot = list(self._messages)
+        out: list[StoredMessage] = []
+        for msg in reversed(snapshot):
+            r = msg.record
+            if topic and r.topic != topic:
+                continue
+            if sender and r.from_ != sender:
+                continue
+            if type_ and r.type != type_:
+                continue
+            out.append(msg)
+            if len(out) >= limit:
+                break
+        return out
+
+    def senders(self) -> dict[str, SenderStats]:
+        with self._lock:
+            return {
+                pid: SenderStats(
+                    s.peer_id, s.first_heard, s.last_heard, s.count, Counter(s.by_topic), s.rejected
+                )
+                for pid, s in self._senders.items()
+            }
+
+    def heard_since(self, since: float) -> set[str]:
+        with self._lock:
+            return {pid for pid, s in self._senders.items() if s.count and s.last_heard >= since}
+
+    def rejected_counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._rejected)
+
+    def availability(self) -> dict[str, AvailabilityReport]:
+        with self._lock:
+            return dict(self._availability)
+
+    def forget(self, peer_ids: Iterable[str]) -> None:
+        with self._lock:
+            for pid in peer_ids:
+                self._availability.pop(pid, None)

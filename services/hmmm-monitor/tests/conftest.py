@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from hmmm_monitor.bootstrap import BootstrapResult
+from meshcommon.models import BootstrapPeer
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def free_ports(n: int) -> list[int]:
+    """Distinct free TCP ports on 127.0.0.1 (sockets held open until all are picked)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[object]], *, within_s: float = 20.0, interval: float = 0.1
+) -> object:
+    """Poll ``check`` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + within_s
+    last: object = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within_s} s; last value: {last!r}")
+
+
+class StubBootstrap:
+    """A bootstrap source returning a fixed list (stands in for WHOOSH)."""
+
+    def __init__(self, peers: list[BootstrapPeer], source: str = "whoosh") -> None:
+        self.peers = peers
+        self.source = source
+        self.fetches = 0
+        self.closed = False
+
+    async def fetch(self) -> BootstrapResult:
+        from datetime import UTC, datetime
+
+        self.fetches += 1
+        return BootstrapResult(tuple(self.peers), self.source, datetime.now(UTC))  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def peer(peer_id: str, *addrs: str, name: str = "", priority: int = 1) -> BootstrapPeer:
+    return BootstrapPeer(
+        peer_id=peer_id,
+        name=name or f"agent-{peer_id[-4:]}",
+        priority=priority,
+        multiaddr=addrs[0] if addrs else "",
+        multiaddrs=list(addrs),
+    )

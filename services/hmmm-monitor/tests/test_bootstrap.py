@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import respx
+
+from hmmm_monitor.bootstrap import WhooshBootstrapClient
+from hmmm_monitor.metrics import MonitorMetrics
+
+WHOOSH = "http://whoosh.test:8080"
+URL = f"{WHOOSH}/api/v1/bootstrap-peers"
+PID = "12D3KooWLdRq9rGCYQMB7mpbAQuC2ZB1QxqC9LHXAmJ9FCJdwSKE"
+ADDR = f"/ip4/10.0.13.5/tcp/9000/p2p/{PID}"
+BODY = {
+    "bootstrap_peers": [
+        {"peer_id": PID, "name": "chorus-1", "priority": 1, "multiaddr": ADDR, "multiaddrs": [ADDR]}
+    ],
+    "count": 1,
+}
+
+pytestmark = pytest.mark.anyio
+
+
+def client(tmp_path, **kw) -> WhooshBootstrapClient:
+    kw.setdefault("cache_path", tmp_path / "cache" / "bootstrap.json")
+    return WhooshBootstrapClient(
+        WHOOSH, attempts=3, backoff_initial_s=0.001, backoff_max_s=0.002, **kw
+    )
+
+
+def fetches(metrics: MonitorMetrics, result: str) -> float:
+    return metrics.registry.get_sample_value("hmmm_bootstrap_fetch_total", {"result": result}) or 0
+
+
+@respx.mock
+async def test_500_then_200_is_retried_and_cached(tmp_path) -> None:
+    route = respx.get(URL).mock(side_effect=[httpx.Response(500), httpx.Response(200, json=BODY)])
+    metrics = MonitorMetrics()
+    c = client(tmp_path, metrics=metrics)
+    result = await c.fetch()
+    await c.aclose()
+    assert route.call_count == 2
+    assert result.source == "whoosh" and [p.peer_id for p in result.peers] == [PID]
+    cached = json.loads((tmp_path / "cache" / "bootstrap.json").read_text())
+    assert cached["response"]["bootstrap_peers"][0]["peer_id"] == PID
+    assert fetches(metrics, "ok") == 1
+    assert not list((tmp_path / "cache").glob(".bootstrap-*"))  # temp file renamed away
+
+
+@respx.mock
+async def test_whoosh_down_uses_cache_with_its_age(tmp_path, caplog) -> None:
+    respx.get(URL).mock(return_value=httpx.Response(200, json=BODY))
+    c = client(tmp_path)
+    assert (await c.fetch()).source == "whoosh"
+    respx.get(URL).mock(side_effect=httpx.ConnectError("connection refused"))
+    metrics = MonitorMetrics()
+    c.metrics = metrics
+    with caplog.at_level(logging.WARNING):
+        result = await c.fetch()
+    await c.aclose()
+    assert result.source == "cache"
+    assert [p.peer_id for p in result.peers] == [PID]
+    assert result.age_s() is not None and result.age_s() < 60
+    assert "unreachable" in (result.error or "")
+    assert fetches(metrics, "unreachable") == 1
+    line = next(r.getMessage() for r in caplog.records if "WHOOSH unreachable" in r.getMessage())
+    assert "connection refused" in line and "cached bootstrap list" in line
+    assert result.info()["source"] == "cache"
+
+
+@respx.mock
+async def test_cache_survives_a_restart_and_reports_old_age(tmp_path) -> None:
+    path = tmp_path / "bootstrap.json"
+    old = datetime.now(UTC) - timedelta(minutes=5)
+    path.write_text(json.dumps({"fetched_at": old.isoformat(), "response": BODY}))
+    respx.get(URL).mock(return_value=httpx.Response(503))
+    c = client(tmp_path, cache_path=path)
+    result = await c.fetch()
+    await c.aclose()
+    assert result.source == "cache" and 290 < (result.age_s() or 0) < 400
+
+
+@respx.mock
+async def test_malformed_response_is_a_clear_error_and_the_cache_is_used(tmp_path, caplog) -> None:
+    path = tmp_path / "bootstrap.json"
+    path.write_text(json.dumps({"fetched_at": datetime.now(UTC).isoformat(), "response": BODY}))
+    route = respx.get(URL).mock(return_value=httpx.Response(200, json={"peers": "nope"}))
+    metrics = MonitorMetrics()
+    c = client(tmp_path, cache_path=path, metrics=metrics)
+    with caplog.at_level(logging.WARNING):
+        result = await c.fetch()
+    await c.aclose()
+    assert route.call_count == 1  # not retried: a malformed answer won't fix itself
+    assert result.source == "cache"
+    assert "invalid_response" in (result.error or "") and "bootstrap_peers" in (result.error or "")
+    assert fetches(metrics, "invalid_response") == 1
+    assert any("malformed bootstrap response" in r.getMessage() for r in caplog.records)
+
+
+@respx.mock
+async def test_no_cache_falls_back_to_static_then_none(tmp_path) -> None:
+    respx.get(URL).mock(side_effect=httpx.ConnectError("down"))
+    static = [ADDR, "/ip4/10.0.13.6/tcp/9000"]  # the second lacks /p2p/: skipped with a reason
+    c = client(tmp_path, static=static)
+    result = await c.fetch()
+    assert result.source == "static" and [p.peer_id for p in result.peers] == [PID]
+    assert result.rejected[0]["reason"] == "missing_peer_id"
+    bare = client(tmp_path / "other")
+    assert (await bare.fetch()).source == "none"
+    await c.aclose()
+    await bare.aclose()
+
+
+async def test_no_whoosh_url_means_static_only(tmp_path) -> None:
+    c = WhooshBootstrapClient("", static=[ADDR])
+    result = await c.fetch()
+    await c.aclose()
+    assert result.source == "static" and result.peers[0].multiaddrs == [ADDR]

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+
+from hmmm_monitor.consumer import MessageConsumer
+from hmmm_monitor.metrics import MonitorMetrics
+from hmmm_monitor.store import MessageStore
+from meshcommon import topics
+from meshcommon.gossip import REASON_INVALID_JSON, REASON_NOT_OBJECT, REASON_OVERSIZED
+from meshcommon.p2p import ReceivedMessage
+
+A = "12D3KooWAgentA"
+B = "12D3KooWAgentB"
+
+
+def msg(data: bytes, sender: str = A, topic: str = topics.COORDINATION, at: float | None = None):
+    return ReceivedMessage(topic, sender, data, "01", at if at is not None else time.time())
+
+
+def make(**kw):
+    store = MessageStore(keep=kw.pop("keep", 100))
+    metrics = MonitorMetrics()
+    out = io.StringIO()
+    consumer = MessageConsumer(store, metrics, stdout=out, **kw)
+    return store, metrics, consumer, out
+
+
+def sample(metrics: MonitorMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_valid_message_is_stored_counted_and_logged_as_one_json_line() -> None:
+    store, metrics, consumer, out = make()
+    consumer(msg(b'{"type":"availability","node_id":"x","status":"ready"}'))
+    line = json.loads(out.getvalue())
+    assert set(line) >= {"timestamp", "topic", "from", "type", "payload"}
+    assert line["topic"] == topics.COORDINATION and line["from"] == A
+    assert line["type"] == "availability" and line["payload"]["node_id"] == "x"
+    assert out.getvalue().count("\n") == 1
+    assert store.senders()[A].count == 1
+    labels = {"topic": topics.COORDINATION, "type": "availability"}
+    assert sample(metrics, "hmmm_messages_received_total", **labels) == 1
+
+
+def test_invalid_messages_are_counted_by_reason_and_never_raise(caplog) -> None:
+    store, metrics, consumer, out = make(max_bytes=1000)
+    consumer(msg(b"{not json"))
+    consumer(msg(b"\xff\xfe"))
+    consumer(msg(b"[1, 2]"))
+    consumer(msg(b"x" * 1001))
+    assert store.rejected_counts() == {
+        REASON_INVALID_JSON: 2,
+        REASON_NOT_OBJECT: 1,
+        REASON_OVERSIZED: 1,
+    }
+    assert sample(metrics, "hmmm_messages_rejected_total", reason=REASON_OVERSIZED) == 1
+    assert out.getvalue() == ""  # rejected messages are not part of the message log
+    assert store.senders()[A].count == 0  # not "heard"
+    assert store.heard_since(0) == set()
+
+
+def test_invalid_log_is_rate_limited_per_sender(caplog) -> None:
+    now = [100.0]
+    _, _, consumer, _ = make(invalid_log_interval_s=10, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="hmmm_monitor.consumer"):
+        for _ in range(50):
+            consumer(msg(b"garbage", sender=A))
+        consumer(msg(b"garbage", sender=B))
+        now[0] += 11
+        consumer(msg(b"garbage", sender=A))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3
+    assert f"from={A}" in lines[0] and "reason=invalid_json" in lines[0]
+    assert f"topic={topics.COORDINATION}" in lines[0]
+    assert "49 more from this sender suppressed" in lines[2]
+
+
+def test_consumer_never_raises_even_if_the_store_breaks() -> None:
+    store, _, consumer, _ = make()
+    store.add = None  # type: ignore[method-assign,assignment]
+    consumer(msg(b'{"type":"x"}'))
+    assert consumer.internal_errors == 1
+
+
+def test_availability_feeds_topology_and_bad_availability_is_still_logged() -> None:
+    store, _, consumer, out = make()
+    good = {
+        "type": "availability",
+        "node_id": A,
+        "available_for_work": True,
+        "current_tasks": 0,
+        "max_tasks": 3,
+        "last_activity": "2025-10-12T00:00:00Z",
+        "status": "ready",
+        "peers": [B],
+    }
+    consumer(msg(json.dumps(good).encode()))
+    consumer(msg(b'{"type":"availability","node_id":"broken"}', sender=B))
+    assert store.availability()[A].message.peers == [B]
+    assert B not in store.availability()
+    assert out.getvalue().count("\n") == 2
+
+
+def test_store_ring_buffer_filters_and_orders_newest_first() -> None:
+    store, _, consumer, _ = make(keep=3, log_to_stdout=False)
+    for i in range(5):
+        sender = A if i % 2 else B
+        consumer(msg(json.dumps({"type": f"t{i}"}).encode(), sender=sender, at=1000.0 + i))
+    recent = store.recent(limit=10)
+    assert [m.record.type for m in recent] == ["t4", "t3", "t2"]
+    assert [m.record.type for m in store.recent(sender=A)] == ["t3"]
+    assert [m.record.type for m in store.recent(type_="t2")] == ["t2"]
+    assert store.recent(topic="nope") == []
+    assert store.senders()[B].count == 3  # stats outlive the ring buffer
+    assert store.heard_since(1003.5) == {B}
+
+
+def test_store_is_thread_safe_under_concurrent_writers_and_readers() -> None:
+    store, _, consumer, _ = make(keep=50, log_to_stdout=False)
+
+    def writer(sender: str) -> None:
+        for _ in range(500):
+            consumer(msg(b'{"type":"x"}', sender=sender))
+
+    threads = [threading.Thread(target=writer, args=(f"P{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for _ in range(200):
+        store.recent(limit=10)
+        store.senders()
+    for t in threads:
+        t.join()
+    assert store.total == 2000
+    assert sum(s.count for s in store.senders().values()) == 2000
