@@ -266,3 +266,37 @@ async def test_runtime_not_running() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         await member.runtime.snapshot()
     await member.runtime.stop()  # stopping a never-started runtime is a no-op
+
+
+@pytest.mark.anyio
+async def test_large_message_right_after_connect_does_not_silence_the_peer() -> None:
+    """py-libp2p 0.8.1 interleaves a >64 KiB RPC with concurrent writes on the same stream
+    (yamux locks per frame); the receiver then drops the stream and never hears the peer
+    again. MeshNode serialises writes per stream, so every message still arrives."""
+    sender, receiver = make_member(), make_member()
+    try:
+        await start_all([sender, receiver])
+        assert (await sender.runtime.connect(receiver.peer_id, [receiver.addr])).connected
+        for i in range(10):  # no warm-up: the first big one races the subscription exchange
+            await sender.runtime.publish(META_DISCUSSION, b"x" * 100_000)
+            await sender.runtime.publish(COORDINATION, encode({"type": "small", "i": i}))
+
+        async def all_small_arrived() -> bool:
+            small = {
+                decode(m.data).payload["i"] for m in receiver.received() if m.topic == COORDINATION
+            }  # type: ignore[union-attr]
+            return small == set(range(10))
+
+        async def republish_until_heard() -> bool:
+            # GossipSub may legitimately drop messages published before the mesh exists;
+            # what must not happen is the stream dying. Keep going until all 10 arrive.
+            if await all_small_arrived():
+                return True
+            for i in range(10):
+                await sender.runtime.publish(COORDINATION, encode({"type": "small", "i": i}))
+            return await all_small_arrived()
+
+        await wait_for(republish_until_heard, "small messages after 100 KB ones")
+        assert any(len(m.data) == 100_000 for m in receiver.received())
+    finally:
+        await stop_all([sender, receiver])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -83,13 +84,23 @@ class NodeSnapshot:
     dropped_by_topic: dict[str, int] = field(default_factory=dict)
 
 
-class _CountingPubsub(Pubsub):
-    """Pubsub that counts messages it could not queue for a subscriber (the library only
-    logs a warning), so a slow consumer shows up as a number."""
+class _MeshPubsub(Pubsub):
+    """Pubsub with two fixes for py-libp2p 0.8.1:
+
+    - Messages it could not queue for a subscriber are counted (the library only logs a
+      warning), so a slow consumer shows up as a number.
+    - Writes to a peer's stream are serialised. The library writes RPCs from the per-peer
+      send loop and directly from GossipSub (publish, control messages) at the same time;
+      yamux locks each 64 KiB frame, not the whole RPC, so an RPC larger than one frame
+      could be interleaved with another and corrupt the stream for good (the receiver
+      fails to parse and drops the peer's stream: the peer looks connected but is never
+      heard again). Seen with one 100 KB message published right after connecting.
+    """
 
     def __init__(self, *args: Any, on_drop: Callable[[str], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._on_drop = on_drop
+        self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
 
     def notify_subscriptions(self, publish_message: rpc_pb2.Message) -> None:
         for topic in publish_message.topicIDs:
@@ -98,6 +109,13 @@ class _CountingPubsub(Pubsub):
                     self.subscribed_topics_send[topic].send_nowait(publish_message)
                 except trio.WouldBlock:
                     self._on_drop(topic)
+
+    async def write_msg(self, stream: Any, rpc_msg: rpc_pb2.RPC) -> bool:
+        lock = self._write_locks.get(stream)
+        if lock is None:
+            lock = self._write_locks[stream] = trio.Lock()
+        async with lock:
+            return bool(await super().write_msg(stream, rpc_msg))
 
 
 def _peer(id_bytes: bytes) -> str:
@@ -119,11 +137,15 @@ class MeshNode:
         self.peer_id = peer_id_of(self.key_pair)
         self._on_message = on_message
         self._host: Any = None
-        self._pubsub: _CountingPubsub | None = None
+        self._pubsub: _MeshPubsub | None = None
         self._gossipsub: GossipSub | None = None
         self._dial_locks: dict[str, trio.Lock] = {}
         self.dropped: Counter[str] = Counter()
         self.callback_errors = 0
+
+    def set_on_message(self, on_message: Callable[[ReceivedMessage], None] | None) -> None:
+        """Attach the consumer after construction (apps handed a prebuilt runtime)."""
+        self._on_message = on_message
 
     # -- lifecycle ----------------------------------------------------------------------
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -147,7 +169,7 @@ class MeshNode:
             spam_protection_enabled=False,
         )
         pubsub_module.SUBSCRIPTION_CHANNEL_SIZE = cfg.subscription_queue
-        pubsub = _CountingPubsub(host, gossipsub, on_drop=self._count_drop)
+        pubsub = _MeshPubsub(host, gossipsub, on_drop=self._count_drop)
         self._host, self._pubsub, self._gossipsub = host, pubsub, gossipsub
         try:
             async with (
