@@ -62,20 +62,22 @@ def test_invalid_messages_are_counted_by_reason_and_never_raise(caplog) -> None:
     assert store.heard_since(0) == set()
 
 
-def test_invalid_log_is_rate_limited_per_sender(caplog) -> None:
+def test_invalid_log_is_rate_limited_per_sender_and_reason(caplog) -> None:
     now = [100.0]
     _, _, consumer, _ = make(invalid_log_interval_s=10, clock=lambda: now[0])
     with caplog.at_level("WARNING", logger="hmmm_monitor.consumer"):
         for _ in range(50):
             consumer(msg(b"garbage", sender=A))
         consumer(msg(b"garbage", sender=B))
+        consumer(msg(b"[1]", sender=A))  # another reason from A is still reported
         now[0] += 11
         consumer(msg(b"garbage", sender=A))
     lines = [r.getMessage() for r in caplog.records]
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert f"from={A}" in lines[0] and "reason=invalid_json" in lines[0]
     assert f"topic={topics.COORDINATION}" in lines[0]
-    assert "49 more from this sender suppressed" in lines[2]
+    assert f"from={A}" in lines[2] and "reason=not_a_json_object" in lines[2]
+    assert "49 more like it suppressed" in lines[3]
 
 
 def test_consumer_never_raises_even_if_the_store_breaks() -> None:

@@ -19,15 +19,16 @@ class GossipConsumer:
     def __init__(self, metrics: AgentMetrics, max_bytes: int) -> None:
         self.metrics, self.max_bytes = metrics, max_bytes
         self.last_heard: dict[str, float] = {}
-        self._last_warned: dict[str, float] = {}
+        self._last_warned: dict[tuple[str, str], float] = {}
 
     def __call__(self, msg: ReceivedMessage) -> None:
         decoded = decode(msg.data, self.max_bytes)
         if isinstance(decoded, RejectedGossip):
             self.metrics.rejected.labels(reason=decoded.reason).inc()
             now = time.monotonic()
-            if now - self._last_warned.get(msg.from_peer, 0.0) > 10.0:  # one line per 10 s
-                self._last_warned[msg.from_peer] = now
+            key = (msg.from_peer, decoded.reason)  # one line per sender+reason per 10 s
+            if now - self._last_warned.get(key, 0.0) > 10.0:
+                self._last_warned[key] = now
                 log.warning(
                     "rejected gossip on %s from %s: %s (%s)",
                     msg.topic,

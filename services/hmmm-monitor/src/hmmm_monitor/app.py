@@ -24,11 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def _attach_consumer(runtime: Runtime, consumer: MessageConsumer) -> None:
-    """A runtime built by the caller (tests) may have been created without our callback.
-    MeshNode has no public setter yet (requested in meshcommon), so set it here once."""
+    """A runtime built by the caller (tests) may have been created without our callback."""
     node = getattr(runtime, "node", None)
-    if isinstance(node, MeshNode) and getattr(node, "_on_message", None) is None:
-        node._on_message = consumer
+    if isinstance(node, MeshNode):
+        node.set_on_message(consumer)
 
 
 def create_app(

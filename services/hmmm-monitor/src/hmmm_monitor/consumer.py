@@ -46,7 +46,7 @@ class MessageConsumer:
         self._stdout = stdout
         self.invalid_log_interval_s = invalid_log_interval_s
         self._clock = clock
-        self._last_invalid_log: dict[str, tuple[float, int]] = {}
+        self._last_invalid_log: dict[tuple[str, str], tuple[float, int]] = {}
         self.internal_errors = 0
 
     def __call__(self, msg: ReceivedMessage) -> None:
@@ -89,14 +89,17 @@ class MessageConsumer:
 
     def _log_invalid(self, msg: ReceivedMessage, rejected: RejectedGossip) -> None:
         now = self._clock()
-        last, suppressed = self._last_invalid_log.get(msg.from_peer, (None, 0))
+        # One line per sender and reason per interval: a flood cannot spam the log, and a
+        # second kind of bad input from the same sender is still reported.
+        key = (msg.from_peer, rejected.reason)
+        last, suppressed = self._last_invalid_log.get(key, (None, 0))
         if last is not None and now - last < self.invalid_log_interval_s:
-            self._last_invalid_log[msg.from_peer] = (last, suppressed + 1)
+            self._last_invalid_log[key] = (last, suppressed + 1)
             return
         if len(self._last_invalid_log) >= _MAX_TRACKED_SENDERS:
             self._last_invalid_log.clear()
-        self._last_invalid_log[msg.from_peer] = (now, 0)
-        more = f" ({suppressed} more from this sender suppressed)" if suppressed else ""
+        self._last_invalid_log[key] = (now, 0)
+        more = f" ({suppressed} more like it suppressed)" if suppressed else ""
         log.warning(
             "rejected gossip message: topic=%s from=%s reason=%s detail=%s%s",
             msg.topic,
