@@ -1,0 +1,1 @@
+"""Benchmarks that print numbers (``make bench``). Medians, one run, loopback only."""
