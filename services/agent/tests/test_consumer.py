@@ -39,3 +39,29 @@ def test_bad_gossip_is_counted_by_reason_and_logged_once(caplog) -> None:
     assert len(warnings) == 3  # the repeat from the same sender is rate-limited
     assert any("oversized" in w and "2048 bytes" in w for w in warnings)
     assert consumer.last_heard == {"12D3KooWsender": 1000.0}
+
+
+def _availability(node_id: str, addrs: list[str]) -> bytes:
+    import json
+
+    return json.dumps(
+        {"type": "availability", "node_id": node_id, "name": "agent-9", "multiaddrs": addrs}
+    ).encode()
+
+
+def test_agents_learn_peers_from_availability_gossip_but_not_spoofed_ones() -> None:
+    from chorus_agent.peering import PeerBook
+    from meshcommon.multiaddr_policy import MultiaddrPolicy
+
+    signer = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+    victim = "12D3KooWMYndRNDDW5C4RLTbQKPn19Xg2vjA9Wtq3RCDdcCr98HF"
+    book = PeerBook(MultiaddrPolicy())
+    consumer = GossipConsumer(AgentMetrics(), max_bytes=4096, learn=book.learn)
+    good = f"/ip4/10.0.13.9/tcp/9000/p2p/{signer}"
+    consumer(
+        _msg(_availability(signer, [good, f"/ip4/127.0.0.1/tcp/9000/p2p/{signer}"]), sender=signer)
+    )
+    # Someone announcing addresses for another peer ID is ignored.
+    consumer(_msg(_availability(victim, [f"/ip4/10.0.13.66/tcp/9000/p2p/{victim}"]), sender=signer))
+    peers = book.peers()
+    assert [(p.peer_id, p.multiaddrs, p.name) for p in peers] == [(signer, [good], "agent-9")]

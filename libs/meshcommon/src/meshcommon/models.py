@@ -39,6 +39,7 @@ class AgentHealth(WireModel):
     status: str = "ready"
     uptime_seconds: float = 0.0
     peers: list[str] = Field(default_factory=list, description="Peer IDs currently connected")
+    known_peers: int = Field(default=0, description="Peers known from WHOOSH, config and gossip")
     rejected_multiaddrs: list[dict[str, str]] = Field(
         default_factory=list, description="Local addresses not advertised, with the reason"
     )
@@ -88,6 +89,11 @@ class AvailabilityMessage(WireModel):
     name: str = ""
     version: str = ""
     peers: list[str] = Field(default_factory=list, description="Peer IDs connected to node_id")
+    multiaddrs: list[str] = Field(
+        default_factory=list,
+        description="node_id's routable multiaddrs: agents learn each other from gossip, "
+        "so the mesh keeps growing and healing without WHOOSH",
+    )
 
 
 class MonitorLogRecord(WireModel):

@@ -16,8 +16,9 @@ from chorus_agent.api.routes import router
 from chorus_agent.availability import WorkState
 from chorus_agent.broadcaster import Broadcaster
 from chorus_agent.consumer import GossipConsumer
+from chorus_agent.health import advertised_multiaddrs
 from chorus_agent.metrics import AgentMetrics
-from chorus_agent.peering import Peering
+from chorus_agent.peering import PeerBook, Peering
 from chorus_agent.settings import Settings
 from meshcommon.multiaddr_policy import MultiaddrPolicy, parse_networks
 from meshcommon.netinfo import interface_networks
@@ -42,6 +43,7 @@ class Agent:
     metrics: AgentMetrics
     policy: MultiaddrPolicy
     work: WorkState
+    book: PeerBook
     version: str = VERSION
     started: float = field(default_factory=time.monotonic)
 
@@ -49,7 +51,9 @@ class Agent:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = AgentMetrics()
-    consumer = GossipConsumer(metrics, settings.max_message_bytes)
+    policy = build_policy(settings)
+    book = PeerBook(policy)
+    consumer = GossipConsumer(metrics, settings.max_message_bytes, learn=book.learn)
     node = MeshNode(
         NodeConfig(
             listen_host=settings.p2p_host,
@@ -62,9 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         MeshRuntime(node),
         metrics,
-        build_policy(settings),
+        policy,
         WorkState(max_tasks=settings.max_tasks),
+        book,
     )
+    book.self_id = node.peer_id
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 http,
                 metrics,
                 agent.policy,
+                book,
                 whoosh_url=settings.whoosh_url,
                 static=settings.bootstrap_peers,
                 target_peers=settings.target_peers,
@@ -88,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 version=agent.version,
                 interval_s=settings.broadcast_interval_s,
                 first_connection=peering.first_connection,
+                multiaddrs=lambda: (
+                    advertised_multiaddrs(settings, policy, agent.runtime.peer_id).multiaddrs
+                ),
             )
             tasks = [
                 asyncio.create_task(peering.run_forever(), name="peering"),

@@ -27,7 +27,13 @@ class WorkState:
 
 
 def availability_message(
-    node_id: str, work: WorkState, *, name: str, version: str, peers: list[str]
+    node_id: str,
+    work: WorkState,
+    *,
+    name: str,
+    version: str,
+    peers: list[str],
+    multiaddrs: list[str] | None = None,
 ) -> AvailabilityMessage:
     return AvailabilityMessage(
         node_id=node_id,
@@ -39,4 +45,5 @@ def availability_message(
         name=name,
         version=version,
         peers=peers,
+        multiaddrs=multiaddrs or [],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from chorus_agent.availability import WorkState, availability_message
 from chorus_agent.metrics import AgentMetrics
@@ -29,10 +30,12 @@ class Broadcaster:
         version: str,
         interval_s: float,
         first_connection: asyncio.Event,
+        multiaddrs: Callable[[], list[str]] = list,
     ) -> None:
         self.runtime, self.work, self.metrics = runtime, work, metrics
         self.name, self.version, self.interval_s = name, version, interval_s
         self.first_connection = first_connection
+        self.multiaddrs = multiaddrs
 
     async def broadcast_once(self) -> None:
         snap = await self.runtime.snapshot()
@@ -42,6 +45,7 @@ class Broadcaster:
             name=self.name,
             version=self.version,
             peers=list(snap.connected_peers),
+            multiaddrs=self.multiaddrs(),
         )
         await self.runtime.publish(topics.COORDINATION, encode(msg.model_dump(mode="json")))
         self.metrics.broadcasts.labels(result="ok").inc()

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 from chorus_agent.metrics import AgentMetrics
+from meshcommon import topics
 from meshcommon.gossip import RejectedGossip, decode
 from meshcommon.p2p import ReceivedMessage
 
@@ -16,8 +18,13 @@ log = logging.getLogger(__name__)
 
 
 class GossipConsumer:
-    def __init__(self, metrics: AgentMetrics, max_bytes: int) -> None:
-        self.metrics, self.max_bytes = metrics, max_bytes
+    def __init__(
+        self,
+        metrics: AgentMetrics,
+        max_bytes: int,
+        learn: Callable[[str, Sequence[str], str], bool] | None = None,
+    ) -> None:
+        self.metrics, self.max_bytes, self.learn = metrics, max_bytes, learn
         self.last_heard: dict[str, float] = {}
         self._last_warned: dict[tuple[str, str], float] = {}
 
@@ -39,3 +46,14 @@ class GossipConsumer:
             return
         self.metrics.received.labels(topic=msg.topic, type=decoded.type).inc()
         self.last_heard[msg.from_peer] = msg.received_at
+        payload = decoded.payload
+        if (
+            self.learn is not None
+            and msg.topic == topics.COORDINATION
+            and decoded.type == "availability"
+            and payload.get("node_id") == msg.from_peer  # only the signer's own addresses
+            and isinstance(payload.get("multiaddrs"), list)
+        ):
+            addrs = [a for a in payload["multiaddrs"] if isinstance(a, str)]
+            name = payload.get("name") if isinstance(payload.get("name"), str) else ""
+            self.learn(msg.from_peer, addrs, name)

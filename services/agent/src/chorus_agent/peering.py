@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from collections.abc import Sequence
 
 import httpx
@@ -70,6 +71,52 @@ def static_peers(multiaddrs: Sequence[str], policy: MultiaddrPolicy) -> list[Boo
     ]
 
 
+class PeerBook:
+    """Every peer this agent knows of, from WHOOSH, configuration and gossip.
+
+    Thread-safe: the gossip consumer adds peers from the libp2p (trio) thread while the
+    peering loop reads on asyncio. Gossiped addresses are only accepted for the peer that
+    signed the message, so nobody can point others at a third party's ID.
+    """
+
+    def __init__(self, policy: MultiaddrPolicy, self_id: str = "") -> None:
+        self.policy, self.self_id = policy, self_id
+        self._peers: dict[str, BootstrapPeer] = {}
+        self._lock = threading.Lock()
+
+    def add(self, peer: BootstrapPeer) -> None:
+        if peer.peer_id == self.self_id:
+            return
+        with self._lock:
+            self._peers[peer.peer_id] = peer
+
+    def learn(self, peer_id: str, multiaddrs: Sequence[str], name: str = "") -> bool:
+        """Add a peer announced over gossip; returns False if none of its addresses pass."""
+        addrs = self.policy.filter(multiaddrs, peer_id).multiaddrs
+        if not addrs or peer_id == self.self_id:
+            return False
+        with self._lock:
+            known = self._peers.get(peer_id)
+            if known is not None and known.multiaddrs == addrs:
+                return True
+            self._peers[peer_id] = BootstrapPeer(
+                peer_id=peer_id,
+                name=name or peer_id[-8:],
+                priority=0,
+                multiaddr=addrs[0],
+                multiaddrs=addrs,
+            )
+        return True
+
+    def peers(self) -> list[BootstrapPeer]:
+        with self._lock:
+            return list(self._peers.values())
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._peers)
+
+
 class Peering:
     """Fetches the bootstrap list and dials peers, every ``interval`` seconds."""
 
@@ -79,6 +126,7 @@ class Peering:
         http: httpx.AsyncClient,
         metrics: AgentMetrics,
         policy: MultiaddrPolicy,
+        book: PeerBook,
         *,
         whoosh_url: str,
         static: Sequence[str],
@@ -87,9 +135,10 @@ class Peering:
     ) -> None:
         self.runtime, self.http, self.metrics, self.policy = runtime, http, metrics, policy
         self.whoosh_url = whoosh_url.rstrip("/")
-        self.static = static_peers(static, policy)
+        self.book = book
+        for peer in static_peers(static, policy):
+            book.add(peer)
         self.target_peers, self.interval_s = target_peers, interval_s
-        self.known: dict[str, BootstrapPeer] = {p.peer_id: p for p in self.static}
         self.first_connection = asyncio.Event()
         self._whoosh_ok: bool | None = None
 
@@ -119,7 +168,7 @@ class Peering:
                     "WHOOSH bootstrap list unavailable (%s: %s); using %d known peers",
                     type(exc).__name__,
                     str(exc)[:200],
-                    len(self.known),
+                    len(self.book),
                 )
             self._whoosh_ok = False
             return []
@@ -131,13 +180,13 @@ class Peering:
 
     async def round(self) -> None:
         for peer in await self.fetch_whoosh():
-            self.known[peer.peer_id] = peer
+            self.book.add(peer)
         snap = await self.runtime.snapshot()
         connected = set(snap.connected_peers)
         if connected:
             self.first_connection.set()
         targets = choose_dial_targets(
-            self.runtime.peer_id, list(self.known.values()), connected, self.target_peers
+            self.runtime.peer_id, self.book.peers(), connected, self.target_peers
         )
         if not targets:
             return

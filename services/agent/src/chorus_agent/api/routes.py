@@ -19,7 +19,7 @@ async def health(request: Request) -> AgentHealth:
     snap = await agent.runtime.snapshot()
     addrs = advertised_multiaddrs(agent.settings, agent.policy, snap.peer_id)
     agent.metrics.connected_peers.set(len(snap.connected_peers))
-    return build_health(
+    health_doc = build_health(
         agent.settings,
         snap,
         addrs,
@@ -27,6 +27,8 @@ async def health(request: Request) -> AgentHealth:
         version=agent.version,
         uptime_s=time.monotonic() - agent.started,
     )
+    health_doc.known_peers = len(agent.book)
+    return health_doc
 
 
 @router.get("/metrics")
