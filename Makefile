@@ -31,7 +31,7 @@ run: install
 test: test-unit test-integration test-engine
 
 test-unit: install
-	$(PY) -m pytest -q -m "not integration and not engine" libs services tools
+	$(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs
 
 test-integration: install
 	$(PY) -m pytest -q -m integration tests/integration

@@ -14,46 +14,70 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WHOOSH_", extra="ignore")
 
     # HTTP
-    host: str = "0.0.0.0"
-    port: int = 8080
+    host: str = Field(default="0.0.0.0", description="HTTP listen address")
+    port: int = Field(default=8080, description="HTTP port")
     admin_token: SecretStr | None = Field(
         default=None, description="Required by endpoints that change things outside WHOOSH"
     )
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
 
     # Discovery
-    discovery: Literal["auto", "static", "dns", "swarm"] = "auto"
+    discovery: Literal["auto", "static", "dns", "swarm"] = Field(
+        default="auto",
+        description="auto (static if WHOOSH_STATIC_AGENTS is set, else the Swarm API if the "
+        "Docker socket is mounted, else DNS), static, dns or swarm",
+    )
     static_agents: CommaList = Field(
         default_factory=list, description="Agent base URLs, e.g. http://127.0.1.1:8080"
     )
     agent_service: str = Field(default="chorus", description="Swarm service / DNS name of agents")
-    agent_port: int = 8080
+    agent_port: int = Field(default=8080, description="Agents' HTTP port (DNS and Swarm discovery)")
     dns_name: str = Field(default="", description="Defaults to tasks.<agent_service>")
     swarm_network: str = Field(
         default="chorus_net", description="Overlay network (stack prefix ok)"
     )
-    docker_url: str = "unix:///var/run/docker.sock"
+    docker_url: str = Field(
+        default="unix:///var/run/docker.sock",
+        description="Docker Engine API used by Swarm discovery",
+    )
 
     # Health polling
-    poll_interval_s: float = 15.0
-    health_timeout_s: float = 2.0
-    health_attempts: int = 4
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 2.0
-    max_concurrency: int = 64
+    poll_interval_s: float = Field(
+        default=15.0,
+        description="Health polling period (answers are served from memory in between)",
+    )
+    health_timeout_s: float = Field(
+        default=2.0, description="Per-request timeout of an agent health check"
+    )
+    health_attempts: int = Field(
+        default=4, description="Tries per agent per round (exponential backoff with jitter between)"
+    )
+    backoff_initial_s: float = Field(default=0.2, description="First retry delay")
+    backoff_max_s: float = Field(default=2.0, description="Longest retry delay")
+    max_concurrency: int = Field(default=64, description="Health checks in flight at once")
 
     # Multiaddr policy applied to what agents report
-    overlay_cidrs: CommaList = Field(default_factory=list)
-    allow_loopback: bool = False
+    overlay_cidrs: CommaList = Field(
+        default_factory=list, description="Preferred networks, comma-separated CIDRs (listed first)"
+    )
+    allow_loopback: bool = Field(
+        default=False, description="Accept 127.x multiaddrs from agents (local runs only)"
+    )
 
     # Gitea labels (issue: required label set). Unset URL = label sync off.
-    gitea_url: str = ""
-    gitea_token: SecretStr | None = None
+    gitea_url: str = Field(default="", description="Gitea base URL; empty = label sync off")
+    gitea_token: SecretStr | None = Field(
+        default=None, description="Gitea API token (never logged or returned)"
+    )
     gitea_repos: CommaList = Field(default_factory=list, description="owner/name, comma-separated")
     labels_extra: str = Field(
         default="", description="JSON list of extra labels {name,color,description}"
     )
-    labels_sync_interval_s: float = 3600.0
-    labels_fix_drift: bool = False
-    labels_sync_on_start: bool = True
-    gitea_timeout_s: float = 10.0
+    labels_sync_interval_s: float = Field(
+        default=3600.0, description="Seconds between label syncs; 0 = on start-up only"
+    )
+    labels_fix_drift: bool = Field(
+        default=False, description="Also fix colour/description drift of required labels"
+    )
+    labels_sync_on_start: bool = Field(default=True, description="Sync labels when WHOOSH starts")
+    gitea_timeout_s: float = Field(default=10.0, description="Per-request Gitea timeout")

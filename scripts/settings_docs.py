@@ -1,0 +1,59 @@
+"""Print the configuration tables of the README from the services' Settings classes.
+
+``python scripts/settings_docs.py`` -> markdown; tests/test_readme.py checks that the
+README names every variable, so the table cannot silently fall behind the code.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings
+
+from chorus_agent.settings import Settings as AgentSettings
+from hmmm_monitor.settings import Settings as MonitorSettings
+from whoosh.settings import Settings as WhooshSettings
+
+SERVICES: dict[str, type[BaseSettings]] = {
+    "CHORUS agent (`python -m chorus_agent`)": AgentSettings,
+    "WHOOSH (`python -m whoosh`)": WhooshSettings,
+    "HMMM monitor (`python -m hmmm_monitor`)": MonitorSettings,
+}
+
+
+def env_names(cls: type[BaseSettings]) -> list[str]:
+    prefix = cls.model_config.get("env_prefix", "")
+    return [f"{prefix}{name}".upper() for name in cls.model_fields]
+
+
+def _default(field: object) -> str:
+    factory = getattr(field, "default_factory", None)
+    if factory is not None:
+        try:
+            value = factory()
+        except Exception:  # a doc generator must not fail on odd defaults
+            return "(computed)"
+        if callable(getattr(value, "__iter__", None)) and not isinstance(value, str):
+            return ",".join(map(str, value)) or "(empty)"
+        return "(hostname)" if "gethostname" in repr(factory) else str(value)
+    value = getattr(field, "default", None)
+    if value is None:
+        return "(unset)"
+    if value == "":
+        return "(empty)"
+    return str(value)
+
+
+def table(cls: type[BaseSettings]) -> str:
+    prefix = cls.model_config.get("env_prefix", "")
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in cls.model_fields.items():
+        desc = (field.description or "").replace("|", "\\|")
+        rows.append(
+            f"| `{prefix}{name}`".upper().replace("| `", "| `")
+            + f" | `{_default(field)}` | {desc} |"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    for title, cls in SERVICES.items():
+        print(f"#### {title}\n\n{table(cls)}\n")
