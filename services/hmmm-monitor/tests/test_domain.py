@@ -152,3 +152,55 @@ def test_topology_detects_a_partition_among_agents() -> None:
     assert healed["partitioned"] is False and len(healed["components"]) == 1
     nodes = {n["id"]: n for n in healed["nodes"]}
     assert nodes[mon]["kind"] == "monitor" and nodes[P2]["heard"] is False
+
+
+async def test_peer_that_leaves_the_bootstrap_list_stays_expected_then_is_forgotten() -> None:
+    """WHOOSH drops an agent from its list as soon as a health poll fails (crash, restart).
+    The monitor keeps expecting it: coverage names it missing instead of shrinking, it is
+    redialled, and when it is back its reconnect is counted. After forget_after_s: gone."""
+    now = [1000.0]
+    dialer = FakeDialer()
+    conn = PeerConnector(
+        dialer, MultiaddrPolicy(), backoff_initial_s=1, clock=lambda: now[0], forget_after_s=60
+    )
+    p1 = peer(P1, "/ip4/10.0.0.1/tcp/9000", name="a1")
+    p2 = peer(P2, "/ip4/10.0.0.2/tcp/9000", name="a2")
+    conn.set_expected([p1, p2])
+    await conn.run_round()
+    assert conn.peers[P2].connected
+    # a2 crashes; WHOOSH's next list no longer has it.
+    dialer.connected.discard(P2)
+    dialer.fail[P2] = "connection_refused"
+    now[0] += 2
+    conn.set_expected([p1])
+    await conn.run_round()
+    s2 = conn.peers[P2]
+    assert not s2.connected and not s2.in_bootstrap and s2.left_bootstrap_at == 1002
+    assert s2.to_dict()["in_bootstrap"] is False
+    cov = build_coverage(
+        expected=conn.peers,
+        senders={P1: _stats(P1, 1001), P2: _stats(P2, 990)},
+        now=now[0],
+        heard_window_s=3,
+        bootstrap={},
+        dropped={},
+        rejected={},
+    )
+    assert (cov["expected"], cov["heard"]) == (2, 1)
+    assert [m["name"] for m in cov["missing"]] == ["a2"]
+    # It comes back (same peer ID) before it is forgotten and WHOOSH lists it again: it is
+    # redialled at once (not after the backoff), its history kept, the reconnect counted.
+    del dialer.fail[P2]
+    now[0] += 0.5
+    assert s2.next_dial_at > now[0]
+    conn.set_expected([p1, p2])
+    await conn.run_round()
+    assert conn.peers[P2] is s2 and s2.connected and s2.reconnects == 1 and s2.in_bootstrap
+    # Gone for good: forgotten forget_after_s after it left the list.
+    conn.set_expected([p1])
+    now[0] += 59
+    conn.set_expected([p1])
+    assert P2 in conn.peers
+    now[0] += 2
+    conn.set_expected([p1])
+    assert set(conn.peers) == {P1}

@@ -74,6 +74,7 @@ def create_app(
         backoff_initial_s=settings.dial_backoff_initial_s,
         backoff_max_s=settings.dial_backoff_max_s,
         metrics=metrics,
+        forget_after_s=settings.forget_after_s,
     )
     monitor = Monitor(
         settings,

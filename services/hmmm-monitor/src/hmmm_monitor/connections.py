@@ -58,6 +58,8 @@ class PeerState:
     last_dial_errors: list[dict[str, str]] = field(default_factory=list)
     skipped_multiaddrs: list[dict[str, str]] = field(default_factory=list)
     next_dial_at: float = 0.0
+    in_bootstrap: bool = True
+    left_bootstrap_at: float | None = None  # when it dropped out of the bootstrap list
 
     @property
     def reason(self) -> str:
@@ -86,6 +88,8 @@ class PeerState:
             },
             "skipped_multiaddrs": self.skipped_multiaddrs,
             "next_dial_at": None if self.connected else self.next_dial_at,
+            "in_bootstrap": self.in_bootstrap,
+            "left_bootstrap_at": self.left_bootstrap_at,
         }
 
 
@@ -100,8 +104,10 @@ class PeerConnector:
         backoff_max_s: float = 60.0,
         metrics: MonitorMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        forget_after_s: float = 0.0,
     ) -> None:
         self.dialer = dialer
+        self.forget_after_s = forget_after_s
         self.policy = policy
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
@@ -112,18 +118,37 @@ class PeerConnector:
         self.connected_peers: tuple[str, ...] = ()  # every peer the node is connected to
 
     def set_expected(self, peers: Sequence[BootstrapPeer]) -> None:
-        """Adopt a new bootstrap list: keep history for known peers, drop removed ones."""
+        """Adopt a new bootstrap list: keep history for known peers; a peer that left the
+        list stays expected for ``forget_after_s``, then is dropped.
+
+        WHOOSH lists only agents that answered its last health poll, so an agent that
+        crashed or is restarting leaves the list within seconds. Forgetting it at once
+        would make coverage shrink to "5/5" instead of naming the lost agent missing, and
+        reset its reconnect history when it comes back.
+        """
+        now = self._clock()
         fresh: dict[str, PeerState] = {}
         for p in peers:
             addrs = list(dict.fromkeys([p.multiaddr, *p.multiaddrs]))
             state = self.peers.get(p.peer_id)
             if state is None:
                 state = PeerState(p.peer_id, p.name, p.priority, addrs)
-            elif state.multiaddrs != addrs:
-                # New addresses are a new chance: don't make them wait out the old backoff.
+            elif state.multiaddrs != addrs or state.left_bootstrap_at is not None:
+                # New addresses, or back in WHOOSH's list (it answered a health poll again),
+                # are a new chance: don't make them wait out the old backoff.
                 state.multiaddrs, state.next_dial_at, state.consecutive_failures = addrs, 0.0, 0
             state.name, state.priority = p.name, p.priority
+            state.in_bootstrap, state.left_bootstrap_at = True, None
             fresh[p.peer_id] = state
+        for pid, state in self.peers.items():
+            if pid in fresh:
+                continue
+            if state.left_bootstrap_at is None:
+                state.in_bootstrap, state.left_bootstrap_at = False, now
+            if now - state.left_bootstrap_at < self.forget_after_s:
+                fresh[pid] = state  # still expected (and redialled with backoff)
+            else:
+                log.info("forgetting %s (%s): not in the bootstrap list", state.name, pid)
         self.peers = fresh
 
     async def run_round(self) -> None:

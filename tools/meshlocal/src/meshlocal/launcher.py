@@ -55,6 +55,10 @@ class ServiceProcess:
     url: str
     log_path: Path
     stdout_path: Path | None = None
+    # Run the process with this group ID (root only). Tests use it to tell processes apart
+    # in firewall rules (iptables ``-m owner --gid-owner``): on loopback every dial leaves
+    # from 127.0.0.1, so the source address does not say which process sent a packet.
+    gid: int | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -70,6 +74,7 @@ class ServiceProcess:
             stderr=stderr,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            group=self.gid,
         )
 
     @property
