@@ -18,7 +18,8 @@ import pytest
 pytest.importorskip("libp2p")
 
 from meshcommon.gossip import DecodedGossip, decode, encode
-from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig, ReceivedMessage
+from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig, PingError, ReceivedMessage
+from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshcommon.topics import ALL_TOPICS, COORDINATION, META_DISCUSSION
 
 HOST = "127.0.0.1"
@@ -261,10 +262,50 @@ async def test_dial_edge_cases() -> None:
 
 
 @pytest.mark.anyio
+async def test_ping_measures_round_trip_and_fails_clearly() -> None:
+    d, e = make_member(), make_member()
+    try:
+        await start_all([d, e])
+        assert (await d.runtime.connect(e.peer_id, [e.addr])).connected
+        rtts = [await d.runtime.ping(e.peer_id) for _ in range(5)]
+        assert all(0 < rtt < 1000 for rtt in rtts), rtts
+        assert 0 < await e.runtime.ping(d.peer_id) < 1000  # either side can ping
+
+        # A peer we have no connection to: refused at once, never dialled.
+        stranger = peer_id_of(load_or_create_key_pair(None))
+        started = time.monotonic()
+        with pytest.raises(PingError, match="not_connected") as info:
+            await d.runtime.ping(stranger, 2.0)
+        assert info.value.reason == "not_connected" and info.value.peer_id == stranger
+        assert time.monotonic() - started < 2.0
+        with pytest.raises(PingError) as bad:
+            await d.runtime.ping("notapeer")
+        assert bad.value.reason == "invalid_peer_id"
+        # A deadline that cannot be met is a timeout, not a hang.
+        with pytest.raises(PingError) as slow:
+            await d.runtime.ping(e.peer_id, 0.0)
+        assert slow.value.reason == "timeout"
+        # The connection is still usable after the aborted ping.
+        assert 0 < await d.runtime.ping(e.peer_id) < 1000
+
+        # Once the peer is gone the ping fails within its timeout instead of hanging.
+        await e.runtime.stop()
+        started = time.monotonic()
+        with pytest.raises(PingError) as gone:
+            await d.runtime.ping(e.peer_id, 2.0)
+        assert gone.value.reason in {"not_connected", "ping_failed", "timeout"}
+        assert time.monotonic() - started < 3.0
+    finally:
+        await stop_all([d, e])
+
+
+@pytest.mark.anyio
 async def test_runtime_not_running() -> None:
     member = make_member()
     with pytest.raises(RuntimeError, match="not running"):
         await member.runtime.snapshot()
+    with pytest.raises(RuntimeError, match="not running"):
+        await member.runtime.ping(member.peer_id)
     await member.runtime.stop()  # stopping a never-started runtime is a no-op
 
 

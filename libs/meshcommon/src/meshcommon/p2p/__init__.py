@@ -6,7 +6,14 @@ call ``await runtime.snapshot()`` and never see trio.
 """
 
 from meshcommon.p2p.errors import describe_dial_error, root_cause
-from meshcommon.p2p.node import DialOutcome, MeshNode, NodeConfig, NodeSnapshot, ReceivedMessage
+from meshcommon.p2p.node import (
+    DialOutcome,
+    MeshNode,
+    NodeConfig,
+    NodeSnapshot,
+    PingError,
+    ReceivedMessage,
+)
 from meshcommon.p2p.runtime import MeshRuntime
 
 __all__ = [
@@ -15,6 +22,7 @@ __all__ = [
     "MeshRuntime",
     "NodeConfig",
     "NodeSnapshot",
+    "PingError",
     "ReceivedMessage",
     "describe_dial_error",
     "root_cause",

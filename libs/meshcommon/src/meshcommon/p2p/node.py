@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
@@ -14,6 +15,8 @@ import libp2p.pubsub.pubsub as pubsub_module
 import trio
 from libp2p import new_host
 from libp2p.custom_types import TProtocol
+from libp2p.host.ping import ID as PING_PROTOCOL
+from libp2p.host.ping import perform_ping_roundtrip
 from libp2p.network.config import ConnectionConfig, RetryConfig
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
@@ -46,6 +49,7 @@ class NodeConfig:
     # a bigger queue plus counted drops means nothing is lost silently.
     subscription_queue: int = 1024
     dial_timeout_s: float = 5.0
+    ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,17 @@ class DialOutcome:
     already_connected: bool = False
     failures: tuple[DialFailure, ...] = ()
     elapsed_ms: float = 0.0
+
+
+class PingError(Exception):
+    """A ping that did not complete. ``reason``: ``not_connected`` (ping never dials),
+    ``invalid_peer_id``, ``timeout`` or ``ping_failed`` (stream or protocol error)."""
+
+    def __init__(self, peer_id: str, reason: str, detail: str) -> None:
+        super().__init__(f"ping {peer_id}: {reason}: {detail}")
+        self.peer_id = peer_id
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -282,6 +297,47 @@ class MeshNode:
                 )
             elapsed = (time.monotonic() - started) * 1000
             return DialOutcome(peer_id, False, failures=tuple(failures), elapsed_ms=elapsed)
+
+    async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
+        """One libp2p ping (``/ipfs/ping/1.0.0``, which every host serves) over the
+        existing connection; returns the round-trip time in milliseconds.
+
+        Only the 32-byte echo is timed (``perf_counter``), not the stream opening and
+        protocol negotiation before it, so the number is one network round trip. The
+        library's own figure is whole milliseconds (0 on loopback), hence our own clock.
+        Never dials: an unconnected peer fails at once with ``not_connected``.
+        """
+        host = self._host
+        if host is None:
+            raise RuntimeError("node is not running")
+        timeout = self.config.ping_timeout_s if timeout_s is None else timeout_s
+        try:
+            Multiaddr(f"/p2p/{peer_id}")  # see connect(): ID.from_base58 accepts anything
+            pid = ID.from_base58(peer_id)
+        except Exception as exc:
+            raise PingError(peer_id, "invalid_peer_id", str(exc)) from exc
+        if not self._is_connected(pid):
+            raise PingError(peer_id, "not_connected", "no open connection (ping never dials)")
+        stream: Any = None
+        ok = False
+        try:
+            with trio.fail_after(timeout):
+                stream = await host.new_stream(pid, [PING_PROTOCOL])
+                started = time.perf_counter()
+                await perform_ping_roundtrip(stream)
+                rtt_ms = (time.perf_counter() - started) * 1000
+            ok = True
+        except trio.TooSlowError as exc:
+            raise PingError(peer_id, "timeout", f"no pong within {timeout:g} s") from exc
+        except Exception as exc:
+            reason, detail = describe_dial_error(exc)
+            raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
+        finally:
+            if stream is not None:
+                # Close ends the peer's handler loop cleanly; reset after a failure.
+                with trio.move_on_after(1), contextlib.suppress(Exception):
+                    await (stream.close() if ok else stream.reset())
+        return rtt_ms
 
     async def disconnect(self, peer_id: str) -> None:
         if self._host is not None:

@@ -70,3 +70,7 @@ class MeshRuntime:
 
     async def snapshot(self) -> NodeSnapshot:
         return await self.call(self.node.snapshot)
+
+    async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
+        """Round-trip time to a connected peer in milliseconds; raises ``PingError``."""
+        return await self.call(self.node.ping, peer_id, timeout_s)
