@@ -59,7 +59,7 @@ class MessageConsumer:
     def _handle(self, msg: ReceivedMessage) -> None:
         decoded = decode(msg.data, self.max_bytes)
         if isinstance(decoded, RejectedGossip):
-            self.store.reject(decoded.reason, msg.from_peer, msg.received_at)
+            self.store.reject(decoded.reason, msg.from_peer, msg.received_at, msg.seqno)
             if self.metrics is not None:
                 self.metrics.messages_rejected.labels(reason=decoded.reason).inc()
             self._log_invalid(msg, decoded)
@@ -81,7 +81,17 @@ class MessageConsumer:
             except ValidationError:
                 pass  # still a logged message; it just adds nothing to the topology
             else:
-                self.store.add_availability(msg.from_peer, avail, msg.received_at)
+                # The model defaults a missing timestamp to "now": only a timestamp the
+                # sender wrote says anything about delivery latency (on its clock).
+                latency_ms = None
+                if "timestamp" in decoded.payload:
+                    sent = avail.timestamp
+                    if sent.tzinfo is None:
+                        sent = sent.replace(tzinfo=UTC)  # the wire convention is UTC
+                    latency_ms = (msg.received_at - sent.timestamp()) * 1000
+                self.store.add_availability(
+                    msg.from_peer, avail, msg.received_at, latency_ms=latency_ms
+                )
         if self.log_to_stdout:
             out = self._stdout or sys.stdout
             out.write(record.to_json_line() + "\n")

@@ -16,6 +16,7 @@ from hmmm_monitor.connections import PeerConnector
 from hmmm_monitor.consumer import MessageConsumer
 from hmmm_monitor.coverage import build_coverage
 from hmmm_monitor.metrics import MonitorMetrics
+from hmmm_monitor.quality import EMPTY_DELIVERY, LinkProber
 from hmmm_monitor.settings import Settings
 from hmmm_monitor.store import MessageStore
 from hmmm_monitor.topology import build_topology
@@ -38,6 +39,8 @@ class Runtime(Protocol):
 
     async def snapshot(self) -> NodeSnapshot: ...
 
+    async def ping(self, peer_id: str) -> float: ...
+
 
 class Monitor:
     def __init__(
@@ -58,6 +61,7 @@ class Monitor:
         self.store = store
         self.consumer = consumer
         self.metrics = metrics
+        self.prober = LinkProber(runtime, metrics=metrics)
         self.started_at = time.time()
         self.bootstrap_result = BootstrapResult((), "none", None, "not fetched yet")
         self.rounds = 0
@@ -76,6 +80,7 @@ class Monitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self.prober.aclose()
         try:
             await self.bootstrap.aclose()
         finally:
@@ -97,6 +102,11 @@ class Monitor:
         await self.connector.run_round()
         self.rounds += 1
         await self.snapshot()
+        # RTT to every connected peer, in the background: a slow peer never delays the
+        # next round (a sweep still running when the next one is due is skipped).
+        connected = self.connector.connected_peers
+        self.prober.prune(set(connected) | set(self.connector.peers))
+        self.prober.start_sweep(connected)
 
     # -- views --------------------------------------------------------------------------
     async def snapshot(self) -> NodeSnapshot | None:
@@ -120,6 +130,7 @@ class Monitor:
         self.metrics.peers_heard.set(len(heard & set(expected)))
         age = self.bootstrap_result.age_s()
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
+        self.metrics.sync_lost(self.store.lost_by_sender(), set(expected))
 
     def coverage(self) -> dict[str, object]:
         snap = self._snapshot
@@ -148,9 +159,17 @@ class Monitor:
 
     def peers(self) -> list[dict[str, object]]:
         senders = self.store.senders()
+        delivery = self.store.delivery()
+        now = time.time()
         out = []
         for state in sorted(self.connector.peers.values(), key=lambda s: (s.priority, s.peer_id)):
             doc = state.to_dict()
+            # Connection quality (field report improvement 6): RTT of our link to the
+            # peer, loss and latency of its gossip as it reaches us. See quality.py.
+            doc.update(self.prober.get(state.peer_id).to_dict())
+            since = state.connected_since if state.connected else None
+            doc["connection_uptime_s"] = None if since is None else round(now - since, 1)
+            doc.update(delivery.get(state.peer_id, EMPTY_DELIVERY).to_dict())
             heard = senders.get(state.peer_id)
             doc["messages_heard"] = heard.count if heard else 0
             doc["messages_rejected"] = heard.rejected if heard else 0

@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from hmmm_monitor.quality import DeliveryView, SeqnoTracker, delivery_view, latency_window
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
 
 
@@ -52,6 +53,8 @@ class MessageStore:
         self._senders: dict[str, SenderStats] = {}
         self._rejected: Counter[str] = Counter()
         self._availability: dict[str, AvailabilityReport] = {}
+        self._seqnos: dict[str, SeqnoTracker] = {}
+        self._latency: dict[str, deque[float]] = {}
         self.total = 0
 
     # -- writes (trio thread) -----------------------------------------------------------
@@ -63,17 +66,46 @@ class MessageStore:
             stats.last_heard = max(stats.last_heard, received_at)
             stats.count += 1
             stats.by_topic[record.topic] += 1
+            self._track_seqno(record.from_, record.seqno)
 
-    def add_availability(self, peer_id: str, message: AvailabilityMessage, at: float) -> None:
+    def add_availability(
+        self,
+        peer_id: str,
+        message: AvailabilityMessage,
+        at: float,
+        *,
+        latency_ms: float | None = None,
+    ) -> None:
+        """``latency_ms``: receive time minus the sender's own ``timestamp`` (sender clock)."""
         with self._lock:
             self._availability[peer_id] = AvailabilityReport(peer_id, message, at)
+            if latency_ms is not None:
+                window = self._latency.get(peer_id)
+                if window is None:
+                    window = self._latency[peer_id] = latency_window()
+                window.append(latency_ms)
 
-    def reject(self, reason: str, sender: str, at: float) -> None:
+    def reject(self, reason: str, sender: str, at: float, seqno: str = "") -> None:
         """A rejected message still proves the sender is alive, but it is not "heard":
-        coverage counts only peers whose messages we could read."""
+        coverage counts only peers whose messages we could read. It did arrive, so it
+        still counts for the sender's seqno (loss) accounting."""
         with self._lock:
             self._rejected[reason] += 1
             self._sender(sender, at).rejected += 1
+            self._track_seqno(sender, seqno)
+
+    def _track_seqno(self, sender: str, seqno: str) -> None:
+        """Caller holds the lock. A few integer operations per message."""
+        if not seqno:
+            return
+        try:
+            value = int(seqno, 16)
+        except ValueError:
+            return
+        tracker = self._seqnos.get(sender)
+        if tracker is None:
+            tracker = self._seqnos[sender] = SeqnoTracker()
+        tracker.observe(value)
 
     def _sender(self, peer_id: str, at: float) -> SenderStats:
         stats = self._senders.get(peer_id)
@@ -128,6 +160,22 @@ class MessageStore:
     def availability(self) -> dict[str, AvailabilityReport]:
         with self._lock:
             return dict(self._availability)
+
+    def delivery(self) -> dict[str, DeliveryView]:
+        """Per sender: seqno loss accounting and median delivery latency."""
+        with self._lock:  # copy under the lock, compute medians outside it
+            copies = {
+                pid: (
+                    replace(t) if (t := self._seqnos.get(pid)) is not None else None,
+                    tuple(self._latency.get(pid, ())),
+                )
+                for pid in self._seqnos.keys() | self._latency.keys()
+            }
+        return {pid: delivery_view(t, lat) for pid, (t, lat) in copies.items()}
+
+    def lost_by_sender(self) -> dict[str, int]:
+        with self._lock:
+            return {pid: t.lost for pid, t in self._seqnos.items()}
 
     def forget(self, peer_ids: Iterable[str]) -> None:
         with self._lock:
