@@ -50,3 +50,29 @@ bench: install
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
+
+# ---------------------------------------------------------------------------------------
+# Real Docker Engine: compose and Swarm tests (scripts/engine/, tests/engine/).
+# On a machine where `docker info` answers, that engine is used as it is. On a bare root
+# machine without systemd (our CI kind) ensure-engine.sh installs/starts dockerd and the
+# compose v2 plugin; test-engine stops that dockerd again (by its recorded PID) unless
+# KEEP_ENGINE=1. Nothing is pulled: the base image is built with debootstrap when no
+# registry answers, and images install from a host wheelhouse (.wheelhouse/).
+BASE_IMAGE ?= chorus-base:bookworm
+KEEP_ENGINE ?= 0
+.PHONY: engine images test-engine engine-stop
+
+engine:
+	scripts/engine/ensure-engine.sh
+	BASE_IMAGE=$(BASE_IMAGE) scripts/engine/base-image.sh
+
+images: engine install
+	UV=$(UV) scripts/engine/wheelhouse.sh
+	BASE_IMAGE=$(BASE_IMAGE) scripts/engine/build-images.sh
+
+test-engine: images
+	@rc=0; CHORUS_REQUIRE_ENGINE=1 $(PY) -m pytest -q -m engine tests/engine || rc=$$?; \
+	if [ "$(KEEP_ENGINE)" != 1 ]; then scripts/engine/stop-engine.sh; fi; exit $$rc
+
+engine-stop:
+	scripts/engine/stop-engine.sh

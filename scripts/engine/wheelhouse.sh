@@ -36,14 +36,15 @@ if [ -z "$py" ]; then
 fi
 [ -n "$py" ] || die "need a Python 3.11 on the host to build cp311 wheels (set WHEELHOUSE_PYTHON)"
 "$py" -m pip --version >/dev/null 2>&1 || die "$py has no pip"
-command -v uv >/dev/null 2>&1 || die "need uv on PATH (pip install uv)"
+UV="${UV:-uv}"
+command -v "$UV" >/dev/null 2>&1 || die "need uv (pip install uv, or set UV=/path/to/uv)"
 
 # 1. The lock, exported per service package (no dev deps, no workspace members, no hashes:
 #    pip checks versions against the local wheels; the lock itself carries the hashes).
 all="$WH/requirements-all.txt.new"
 : >"$all"
 for pkg in $PACKAGES; do
-    uv export --quiet --frozen --no-dev --no-emit-workspace --no-hashes --no-header \
+    "$UV" export --quiet --frozen --no-dev --no-emit-workspace --no-hashes --no-header \
         --no-annotate --package "$pkg" | grep -vE '^\s*(#|$)' >"$WH/requirements-$pkg.txt"
     cat "$WH/requirements-$pkg.txt" >>"$all"
 done
@@ -77,5 +78,5 @@ fi
 rm -rf "$WH/local"
 mkdir -p "$WH/local"
 # One uv invocation for every workspace member (one build environment, ~3 s).
-uv build --quiet --wheel --all-packages --out-dir "$WH/local" >&2
+"$UV" build --quiet --wheel --all-packages --out-dir "$WH/local" >&2
 log "wheelhouse ready in $(elapsed "$t0")s: $WH ($(du -sh "$WH" | cut -f1))"

@@ -1,0 +1,192 @@
+"""Real Docker Engine tests: compose and a single-node Swarm (marker ``engine``).
+
+`make test-engine` starts an engine when none answers (scripts/engine/ensure-engine.sh), builds
+the images, and sets CHORUS_REQUIRE_ENGINE=1: then a missing engine or image is a failure.
+Run by hand without it, the tests skip with the reason.
+
+Everything is reached over ports published on this machine (127.0.0.1) or addresses of
+containers on networks these tests create. Every wait polls with a deadline; every fixture
+removes what it created, also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE_TAG = os.environ.get("IMAGE_TAG", "test")
+IMAGES = {
+    "AGENT_IMAGE": f"chorus-agent:{IMAGE_TAG}",
+    "WHOOSH_IMAGE": f"whoosh:{IMAGE_TAG}",
+    "MONITOR_IMAGE": f"hmmm-monitor:{IMAGE_TAG}",
+}
+REQUIRED = os.environ.get("CHORUS_REQUIRE_ENGINE") == "1"
+
+T = TypeVar("T")
+
+
+def run(
+    *args: str, check: bool = True, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, raise with its output (not just the exit code)."""
+    proc = subprocess.run(
+        list(args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        out = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        raise AssertionError(f"{' '.join(args)} -> exit {proc.returncode}\n{out}")
+    return proc
+
+
+def lines(*args: str) -> list[str]:
+    return [ln for ln in run(*args).stdout.splitlines() if ln.strip()]
+
+
+def wait_until(
+    what: str,
+    probe: Callable[[], T],
+    ok: Callable[[T], bool],
+    timeout: float,
+    interval: float = 2.0,
+) -> T:
+    """Poll ``probe`` until ``ok(value)``; fail after ``timeout`` s showing the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = probe()
+            if ok(last):
+                return last
+        except (httpx.HTTPError, OSError, ValueError, KeyError, AssertionError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last}")
+        time.sleep(interval)
+
+
+def get_json(url: str) -> Any:
+    resp = httpx.get(url, timeout=10)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Timings:
+    """Durations of the steps, printed at the end of the session (the report reads them)."""
+
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    _t: float = field(default_factory=time.monotonic)
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps.append((name, now - self._t))
+        self._t = now
+
+
+_ALL_TIMINGS: list[tuple[str, Timings]] = []
+
+
+@pytest.fixture
+def timings(request: pytest.FixtureRequest) -> Timings:
+    t = Timings()
+    _ALL_TIMINGS.append((request.node.name, t))
+    return t
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _ALL_TIMINGS:
+        return
+    terminalreporter.section("engine test timings")
+    for name, t in _ALL_TIMINGS:
+        for step, secs in t.steps:
+            terminalreporter.write_line(f"{name}: {step}: {secs:.1f}s")
+
+
+def _skip_or_fail(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(
+            f"{reason} (CHORUS_REQUIRE_ENGINE=1: `make test-engine` should have provided it)"
+        )
+    pytest.skip(f"{reason}; run `make test-engine` (starts an engine, builds the images)")
+
+
+@pytest.fixture(scope="session")
+def engine() -> dict[str, str]:
+    """The engine answers and the images exist; returns the image env for compose/stack."""
+    try:
+        info = run("docker", "info", "--format", "{{json .}}", check=False, timeout=20)
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        _skip_or_fail(f"no Docker Engine: {exc}")
+    if info.returncode != 0:
+        _skip_or_fail(f"no Docker Engine answers `docker info`: {info.stderr.strip()[:300]}")
+    for image in IMAGES.values():
+        if run("docker", "image", "inspect", image, check=False).returncode != 0:
+            _skip_or_fail(f"image {image} missing (scripts/engine/build-images.sh)")
+    return dict(IMAGES)
+
+
+def compose_cmd() -> list[str]:
+    if run("docker", "compose", "version", check=False).returncode == 0:
+        return ["docker", "compose"]
+    if run("sh", "-c", "command -v docker-compose", check=False).returncode == 0:
+        return ["docker-compose"]
+    _skip_or_fail("neither `docker compose` nor `docker-compose` (scripts/engine/ensure-engine.sh)")
+    raise AssertionError("unreachable")
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """`--format json` prints one object per line (compose v2 >= 2.21) or one array."""
+    text = text.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        return list(json.loads(text))
+    return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+
+
+@pytest.fixture
+def compose_project(engine: dict[str, str]) -> Iterator[tuple[list[str], str]]:
+    """A compose project of docker-compose.test.yml, always taken down afterwards."""
+    cmd = [*compose_cmd(), "-f", str(REPO / "docker-compose.test.yml")]
+    project = f"chorus-e2e-{os.getpid()}"
+    base = [*cmd, "-p", project]
+    try:
+        yield base, project
+    finally:
+        logs = run(*base, "logs", "--no-color", "--tail", "20", check=False, env=engine)
+        if logs.stdout:
+            print(f"--- compose logs (tail)\n{logs.stdout[-6000:]}")
+        run(
+            *base,
+            "down",
+            "--volumes",
+            "--remove-orphans",
+            "--timeout",
+            "5",
+            check=False,
+            env=engine,
+            timeout=180,
+        )
