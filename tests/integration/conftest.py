@@ -9,17 +9,6 @@ import pytest
 from meshlocal import LocalMesh, MeshLayout
 
 
-def _tail(mesh: LocalMesh, lines: int = 15) -> str:
-    out = []
-    for proc in mesh.processes:
-        if proc.log_path.exists():
-            text = proc.log_path.read_text(errors="replace").splitlines()[-lines:]
-            out.append(
-                f"--- {proc.name} (pid {proc.pid}, alive={proc.alive()})\n" + "\n".join(text)
-            )
-    return "\n".join(out)
-
-
 @pytest.fixture(scope="module")
 def mesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
     """10 agents + WHOOSH + monitor, plus agent-11, which WHOOSH does not know about: it
@@ -41,4 +30,4 @@ def mesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
     finally:
         local.stop()
         if request.session.testsfailed:
-            print(_tail(local))
+            print(local.log_tail())

@@ -39,17 +39,6 @@ LAYOUT = MeshLayout(
 )
 
 
-def _tail(mesh: LocalMesh, lines: int = 25) -> str:
-    out = []
-    for proc in mesh.processes:
-        if proc.log_path.exists():
-            text = proc.log_path.read_text(errors="replace").splitlines()[-lines:]
-            out.append(
-                f"--- {proc.name} (pid {proc.pid}, alive={proc.alive()})\n" + "\n".join(text)
-            )
-    return "\n".join(out)
-
-
 @pytest.fixture(scope="module")
 def rmesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
     mesh = LocalMesh(LAYOUT)
@@ -65,7 +54,7 @@ def rmesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
     finally:
         mesh.stop()
         if request.session.testsfailed:
-            print(f"run dir: {mesh.run_dir}\n{_tail(mesh)}")
+            print(f"run dir: {mesh.run_dir}\n{mesh.log_tail()}")
 
 
 # -- readings -----------------------------------------------------------------------------

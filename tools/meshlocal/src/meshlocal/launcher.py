@@ -201,6 +201,17 @@ class LocalMesh:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of every process's log: what to print when something failed."""
+        out = []
+        for proc in self.processes:
+            if proc.log_path.exists():
+                text = proc.log_path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(
+                    f"--- {proc.name} (pid {proc.pid}, alive={proc.alive()})\n" + "\n".join(text)
+                )
+        return "\n".join(out)
+
     # -- observation ------------------------------------------------------------------
     def get_json(self, url: str, timeout: float = 2.0) -> Any:
         resp = httpx.get(url, timeout=timeout)
