@@ -133,6 +133,28 @@ class _MeshPubsub(Pubsub):
             return bool(await super().write_msg(stream, rpc_msg))
 
 
+class _NoAutoConnect:
+    """Stands in for py-libp2p's AutoConnector: same methods, dials nothing."""
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def run_background_task(self, nursery: object) -> None:
+        return None
+
+    async def maybe_connect(self) -> None:
+        return None
+
+    def record_disconnect(self, peer_id: object) -> None:
+        return None
+
+    def set_discovery_callback(self, callback: object) -> None:
+        return None
+
+
 def _peer(id_bytes: bytes) -> str:
     try:
         return str(ID(id_bytes).to_base58())
@@ -171,9 +193,13 @@ class MeshNode:
         host = new_host(key_pair=self.key_pair, listen_addrs=[listen], connection_config=conn_cfg)
         # Our callers retry with their own backoff; the library's 3 retries only add delay.
         # new_host() builds a Swarm; its interface type does not expose retry_config.
-        cast(Swarm, host.get_network()).retry_config = RetryConfig(
-            max_retries=1, initial_delay=0.05
-        )
+        swarm = cast(Swarm, host.get_network())
+        swarm.retry_config = RetryConfig(max_retries=1, initial_delay=0.05)
+        # The library's AutoConnector dials every peer in the peerstore until ~200
+        # connections (its watermark defaults), every 30 s and on each disconnect. Which
+        # peers to keep is the services' decision (agents: ring successor + random peers;
+        # the monitor: the bootstrap list), so it is switched off.
+        swarm.auto_connector = cast(Any, _NoAutoConnect())
         gossipsub = GossipSub(
             protocols=[TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID)],
             degree=cfg.degree,
