@@ -6,7 +6,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 PY := .venv/bin/python
 export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: help install run test test-unit test-integration lint format bench clean
+.PHONY: help install run test test-unit test-integration lint format bench docs clean
 
 help:
 	@echo "make run               10 agents + WHOOSH + monitor on loopback (AGENTS=N to change)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-engine       compose and Swarm tests on a real Docker Engine"
 	@echo "make lint              ruff (lint + format check) and mypy (strict on meshcommon)"
 	@echo "make bench             benchmarks that print numbers"
+	@echo "make docs              regenerate the README configuration tables"
 
 # uv from PyPI if it is missing, then the locked environment (.venv).
 install: .venv/.synced
@@ -47,6 +48,10 @@ format: install
 
 bench: install
 	$(PY) -m benchmarks
+
+# Regenerate the README configuration tables from the Settings classes.
+docs: install
+	$(PY) scripts/settings_docs.py --write
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

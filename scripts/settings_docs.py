@@ -1,10 +1,14 @@
 """Print the configuration tables of the README from the services' Settings classes.
 
-``python scripts/settings_docs.py`` -> markdown; tests/test_readme.py checks that the
-README names every variable, so the table cannot silently fall behind the code.
+``python scripts/settings_docs.py`` prints markdown; ``--write`` (``make docs``) updates the
+README between its markers. tests/docs/test_readme.py checks that the README names every
+variable, so the tables cannot silently fall behind the code.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
@@ -54,6 +58,23 @@ def table(cls: type[BaseSettings]) -> str:
     return "\n".join(rows)
 
 
+BEGIN = "<!-- settings:begin (python scripts/settings_docs.py) -->\n"
+END = "<!-- settings:end -->"
+
+
+def tables() -> str:
+    return "".join(f"#### {title}\n\n{table(cls)}\n\n" for title, cls in SERVICES.items())
+
+
+def write_readme(path: Path) -> None:
+    """Replace the README's settings section (between the markers) with fresh tables."""
+    text = path.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    path.write_text(text[:start] + tables() + text[end:])
+
+
 if __name__ == "__main__":
-    for title, cls in SERVICES.items():
-        print(f"#### {title}\n\n{table(cls)}\n")
+    if "--write" in sys.argv:
+        write_readme(Path(__file__).resolve().parents[1] / "README.md")
+    else:
+        print(tables(), end="")

@@ -19,7 +19,7 @@ def test_every_environment_variable_is_documented() -> None:
     missing = [
         name for cls in SERVICES.values() for name in env_names(cls) if f"`{name}`" not in README
     ]
-    assert missing == [], f"README lacks {missing}: run python scripts/settings_docs.py"
+    assert missing == [], f"README lacks {missing}: run make docs"
 
 
 def test_every_make_target_in_the_readme_exists() -> None:

@@ -68,3 +68,20 @@ def test_availability_message_carries_the_seed_fields() -> None:
         assert key in data
     assert data["type"] == "availability"
     assert data["available_for_work"] is False and data["status"] == "busy"
+
+
+def test_with_an_overlay_configured_only_overlay_addresses_are_advertised() -> None:
+    """On Swarm a task also has a docker_gwbridge address (172.x) that only its own node
+    can reach; advertising it would make peers on other nodes fail over into a timeout."""
+    from chorus_agent.app import build_policy
+
+    ips = ["10.231.0.7", "172.21.0.8", "127.0.0.1"]
+    strict = build_policy(Settings(overlay_cidrs=["10.231.0.0/16"]))
+    assert advertised_multiaddrs(Settings(), strict, PID, ips=ips).multiaddrs == [
+        f"/ip4/10.231.0.7/tcp/9000/p2p/{PID}"
+    ]
+    lenient = build_policy(Settings(overlay_cidrs=["10.231.0.0/16"], overlay_only=False))
+    assert advertised_multiaddrs(Settings(), lenient, PID, ips=ips).multiaddrs == [
+        f"/ip4/10.231.0.7/tcp/9000/p2p/{PID}",
+        f"/ip4/172.21.0.8/tcp/9000/p2p/{PID}",
+    ]

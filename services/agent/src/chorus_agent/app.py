@@ -31,7 +31,11 @@ def build_policy(settings: Settings) -> MultiaddrPolicy:
     nets = parse_networks(settings.overlay_cidrs)
     if settings.overlay_interface:
         nets += interface_networks(settings.overlay_interface)
-    return MultiaddrPolicy(nets, allow_loopback=settings.allow_loopback)
+    return MultiaddrPolicy(
+        nets,
+        allow_loopback=settings.allow_loopback,
+        strict_overlay=settings.overlay_only and bool(nets),
+    )
 
 
 @dataclass

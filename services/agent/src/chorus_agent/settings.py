@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         default_factory=list, description="Preferred networks, comma-separated CIDRs"
     )
     overlay_interface: str = Field(default="", description="Interface whose networks are preferred")
+    overlay_only: bool = Field(
+        default=True,
+        description="With overlay networks configured, advertise and dial only addresses in "
+        "them (e.g. not the node-local docker_gwbridge address other nodes cannot reach)",
+    )
     allow_loopback: bool = Field(default=False, description="Advertise/dial 127.x (local runs)")
     announce_addrs: CommaList = Field(
         default_factory=list, description="Advertise these multiaddrs instead of interface ones"
