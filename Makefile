@@ -35,7 +35,7 @@ test-unit: install
 	$(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs
 
 test-integration: install
-	$(PY) -m pytest -q -m integration tests/integration
+	$(PY) -m pytest -q -m integration tests/integration services
 
 lint: install
 	$(PY) -m ruff check .

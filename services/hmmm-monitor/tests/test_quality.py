@@ -293,3 +293,26 @@ def test_lost_counter_mirrors_growth_and_bounds_labels() -> None:
     assert get("hmmm_messages_lost_total", {"peer_id": "alice"}) == 4
     assert get("hmmm_messages_lost_total", {"peer_id": "other"}) == 5  # strangers summed
     assert get("hmmm_messages_lost_total", {"peer_id": "mallory1"}) is None
+
+
+def test_slow_publisher_restarting_within_minutes_is_a_restart_not_loss() -> None:
+    """An agent broadcasting every 30 s sent 10 messages since it started at T0, then
+    restarted 5 minutes later: its new counter starts at the clock, ~290 above the old
+    one. That is under SEQNO_MAX_GAP, but it is a new counter, not 290 lost messages."""
+    t0 = 1_800_000_000
+    t = SeqnoTracker()
+    for i in range(1, 11):  # every 30 s: seqno t0+i received at t0 + 30*i
+        t.observe(t0 + i, now=t0 + 30 * i)
+    restart = t0 + 600
+    assert t.observe(restart + 1, now=restart + 2) == RESTART
+    assert t.observe(restart + 2, now=restart + 32) == NEXT
+    assert (t.received, t.lost, t.restarts) == (12, 0, 1)
+
+
+def test_fast_publisher_gap_near_the_clock_is_still_loss() -> None:
+    """A publisher above 1 msg/s runs ahead of the clock: a hole in it is real loss."""
+    t0 = 1_800_000_000
+    t = SeqnoTracker()
+    t.observe(t0 + 500, now=t0 + 100)  # 500 messages in 100 s
+    assert t.observe(t0 + 503, now=t0 + 101) == GAP
+    assert (t.lost, t.restarts) == (2, 0)

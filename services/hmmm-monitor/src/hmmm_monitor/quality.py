@@ -10,11 +10,12 @@ find problematic connections. Three measurements, each with what it can and cann
   (initialised to the unix time at start, +1 per publish, shared by all topics). The
   monitor subscribes to every topic agents publish on, so a hole in a sender's sequence
   is a message lost before it reached the monitor, whichever path it took through the
-  mesh. A backwards jump or a forward jump over ``SEQNO_MAX_GAP`` is a publisher restart
-  (a new counter), not loss. Limits: a publisher that restarts after publishing fewer
-  messages than seconds elapsed jumps forward by less than that and may count as loss
-  if the jump is under ``SEQNO_MAX_GAP``; publishers on topics we don't subscribe to
-  would look lossy (we subscribe to all mesh topics).
+  mesh. A publisher restart (a new counter) is not loss; it shows as a backwards jump, a
+  forward jump over ``SEQNO_MAX_GAP``, or a jump from a counter well behind the clock (an
+  agent publishing every 30 s) to one at the clock (freshly seeded from ``time.time()``).
+  Limits: a publisher that restarts within ``SEQNO_CLOCK_SLACK_S`` of its first start,
+  after a forward jump under ``SEQNO_MAX_GAP``, counts that jump as loss; publishers on
+  topics we don't subscribe to would look lossy (we subscribe to all mesh topics).
 - Delivery latency: receive time minus the availability payload's ``timestamp``. That
   timestamp is the sender's clock, so the figure includes clock skew between hosts.
 """
@@ -36,6 +37,7 @@ from hmmm_monitor.metrics import MonitorMetrics
 log = logging.getLogger(__name__)
 
 SEQNO_MAX_GAP = 1000  # a bigger forward jump is a publisher restart, not 999+ lost messages
+SEQNO_CLOCK_SLACK_S = 30  # "at the clock": within this many seconds of the receive time
 SEQNO_WINDOW = 1024  # recent seqnos remembered (as bits) to spot duplicates and late arrivals
 _WINDOW_MASK = (1 << SEQNO_WINDOW) - 1
 LATENCY_SAMPLES = 50
@@ -75,14 +77,15 @@ class SeqnoTracker:
     late: int = 0  # arrived after a later seqno (counted lost, then recovered)
     restarts: int = 0
 
-    def observe(self, seqno: int) -> str:
+    def observe(self, seqno: int, now: float | None = None) -> str:
+        """Account for one message; ``now`` (unix receive time) enables the clock rule."""
         last = self.last
         if last is None:
             self._new_epoch(seqno)
             return FIRST
         if seqno > last:
             jump = seqno - last
-            if jump > SEQNO_MAX_GAP:
+            if jump > SEQNO_MAX_GAP or (jump > 1 and _reseeded(last, seqno, now)):
                 self.restarts += 1
                 self._new_epoch(seqno)
                 return RESTART
@@ -115,6 +118,16 @@ class SeqnoTracker:
     def delivery_ratio(self) -> float | None:
         total = self.received + self.lost
         return self.received / total if total else None
+
+
+def _reseeded(last: int, seqno: int, now: float | None) -> bool:
+    """py-libp2p seeds a publisher's counter with the unix time at start. A slow
+    publisher's counter falls behind the clock; after a restart it is back at the clock.
+    A fast publisher (> 1 msg/s) runs ahead of the clock, so its gaps stay loss."""
+    if now is None:
+        return False
+    clock = int(now) - SEQNO_CLOCK_SLACK_S
+    return last < clock <= seqno
 
 
 @dataclass(frozen=True)

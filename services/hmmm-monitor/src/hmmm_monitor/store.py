@@ -66,7 +66,7 @@ class MessageStore:
             stats.last_heard = max(stats.last_heard, received_at)
             stats.count += 1
             stats.by_topic[record.topic] += 1
-            self._track_seqno(record.from_, record.seqno)
+            self._track_seqno(record.from_, record.seqno, received_at)
 
     def add_availability(
         self,
@@ -92,9 +92,9 @@ class MessageStore:
         with self._lock:
             self._rejected[reason] += 1
             self._sender(sender, at).rejected += 1
-            self._track_seqno(sender, seqno)
+            self._track_seqno(sender, seqno, at)
 
-    def _track_seqno(self, sender: str, seqno: str) -> None:
+    def _track_seqno(self, sender: str, seqno: str, at: float) -> None:
         """Caller holds the lock. A few integer operations per message."""
         if not seqno:
             return
@@ -105,7 +105,7 @@ class MessageStore:
         tracker = self._seqnos.get(sender)
         if tracker is None:
             tracker = self._seqnos[sender] = SeqnoTracker()
-        tracker.observe(value)
+        tracker.observe(value, now=at)
 
     def _sender(self, peer_id: str, at: float) -> SenderStats:
         stats = self._senders.get(peer_id)
