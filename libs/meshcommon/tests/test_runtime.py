@@ -341,3 +341,31 @@ async def test_large_message_right_after_connect_does_not_silence_the_peer() -> 
         assert any(len(m.data) == 100_000 for m in receiver.received())
     finally:
         await stop_all([sender, receiver])
+
+
+@pytest.mark.anyio
+async def test_a_burst_beyond_the_outbound_queue_is_counted_not_silent() -> None:
+    """publish() succeeds even when GossipSub then drops the message because the peer's
+    outbound queue is full; the node counts every such drop."""
+    sender, receiver = make_member(), make_member()
+    try:
+        await start_all([sender, receiver])
+        assert (await sender.runtime.connect(receiver.peer_id, [receiver.addr])).connected
+
+        async def warm() -> bool:
+            await sender.runtime.publish(COORDINATION, encode({"type": "warm"}))
+            return any(m.topic == COORDINATION for m in receiver.received())
+
+        await wait_for(warm, "first message through")
+        burst = sender.runtime.node.config.outbound_queue + 500
+
+        async def publish_burst() -> None:  # in trio, without yielding to the writer
+            for i in range(burst):
+                await sender.runtime.node.publish(COORDINATION, encode({"type": "b", "i": i}))
+
+        await sender.runtime.call(publish_burst)
+        snap = await sender.runtime.snapshot()
+        assert snap.outbound_dropped.get("queue_full", 0) >= 1
+        assert snap.outbound_dropped["queue_full"] <= burst
+    finally:
+        await stop_all([sender, receiver])

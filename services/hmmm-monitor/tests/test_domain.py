@@ -100,6 +100,7 @@ def test_coverage_counts_expected_connected_heard_and_names_the_missing() -> Non
         heard_window_s=45,
         bootstrap={"source": "cache"},
         dropped={"t": 2},
+        outbound_dropped={"queue_full": 7},
         rejected={"oversized": 1},
     )
     assert (cov["expected"], cov["connected"], cov["heard"]) == (2, 1, 1)
@@ -114,7 +115,11 @@ def test_coverage_counts_expected_connected_heard_and_names_the_missing() -> Non
     assert cov["missing"][0]["last_heard"].startswith("1970-01-01T00:15:00")
     assert cov["not_connected"][0]["reason"] == "peer_id_mismatch"
     assert cov["unexpected"] == ["12D3KooWStranger"]
-    assert cov["dropped"] == {"queue_full": 2, "rejected": {"oversized": 1}}
+    assert cov["dropped"] == {
+        "queue_full": 2,
+        "rejected": {"oversized": 1},
+        "outbound": {"queue_full": 7},
+    }
 
 
 def _avail(pid: str, peers: list[str], at: float = 1000) -> AvailabilityReport:

@@ -41,3 +41,9 @@ class AgentMetrics:
             ["topic"],
             registry=r,
         )
+        self.outbound_dropped = Gauge(
+            "chorus_agent_outbound_dropped",
+            "Messages GossipSub dropped because a peer's outbound queue was full",
+            ["reason"],
+            registry=r,
+        )

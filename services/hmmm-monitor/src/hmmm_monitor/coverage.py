@@ -26,6 +26,7 @@ def build_coverage(
     heard_window_s: float,
     bootstrap: Mapping[str, object],
     dropped: Mapping[str, int],
+    outbound_dropped: Mapping[str, int] | None = None,
     rejected: Mapping[str, int],
     monitor_peer_id: str = "",
 ) -> dict[str, object]:
@@ -63,5 +64,10 @@ def build_coverage(
         "not_connected": not_connected,
         "unexpected": unexpected,
         "bootstrap": dict(bootstrap),
-        "dropped": {"queue_full": sum(dropped.values()), "rejected": dict(rejected)},
+        "dropped": {
+            "queue_full": sum(dropped.values()),
+            "rejected": dict(rejected),
+            # what this node failed to send on (it forwards as a mesh member)
+            "outbound": dict(outbound_dropped or {}),
+        },
     }

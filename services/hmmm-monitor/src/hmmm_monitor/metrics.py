@@ -70,7 +70,14 @@ class MonitorMetrics:
             ["peer_id"],
             registry=r,
         )
+        self.outbound_dropped = Counter(
+            "hmmm_outbound_dropped_total",
+            "Messages GossipSub dropped because a peer's outbound queue was full",
+            ["reason"],
+            registry=r,
+        )
         self._dropped_seen: dict[str, int] = {}
+        self._outbound_seen: dict[str, int] = {}
         self._lost_seen: dict[str, int] = {}
         self._rtt_peers: set[str] = set()
 
@@ -81,6 +88,13 @@ class MonitorMetrics:
             if delta > 0:
                 self.messages_dropped.labels(topic=topic).inc(delta)
             self._dropped_seen[topic] = total
+
+    def sync_outbound_dropped(self, by_reason: Mapping[str, int]) -> None:
+        for reason, total in by_reason.items():
+            delta = total - self._outbound_seen.get(reason, 0)
+            if delta > 0:
+                self.outbound_dropped.labels(reason=reason).inc(delta)
+            self._outbound_seen[reason] = total
 
     def observe_rtt(self, peer_id: str, rtt_s: float) -> None:
         self.peer_rtt.labels(peer_id=peer_id).set(rtt_s)

@@ -119,6 +119,7 @@ class Monitor:
         self._snapshot = snap
         self.connector.observe(snap.connected_peers)
         self.metrics.sync_dropped(snap.dropped_by_topic)
+        self.metrics.sync_outbound_dropped(snap.outbound_dropped)
         self._update_gauges()
         return snap
 
@@ -141,6 +142,7 @@ class Monitor:
             heard_window_s=self.settings.heard_window_s,
             bootstrap=self.bootstrap_result.info(),
             dropped=snap.dropped_by_topic if snap else {},
+            outbound_dropped=snap.outbound_dropped if snap else {},
             rejected=self.store.rejected_counts(),
             monitor_peer_id=self.runtime.peer_id,
         )

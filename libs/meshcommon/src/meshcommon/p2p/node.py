@@ -48,6 +48,9 @@ class NodeConfig:
     # The library's 32-slot subscription queue drops bursts with only a log warning;
     # a bigger queue plus counted drops means nothing is lost silently.
     subscription_queue: int = 1024
+    # Likewise the per-peer outbound queue (32 RPCs): a burst overflows it while
+    # publish() keeps succeeding. Bigger, and what still overflows is counted.
+    outbound_queue: int = 1024
     dial_timeout_s: float = 5.0
     ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
 
@@ -97,6 +100,9 @@ class NodeSnapshot:
     topics: tuple[str, ...]
     mesh_peers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     dropped_by_topic: dict[str, int] = field(default_factory=dict)
+    # Messages GossipSub could not queue for a peer (reason -> count): the library's
+    # 32-slot per-peer outbound queue overflows under bursts while publish() succeeds.
+    outbound_dropped: dict[str, int] = field(default_factory=dict)
 
 
 class _MeshPubsub(Pubsub):
@@ -155,6 +161,31 @@ class _NoAutoConnect:
         return None
 
 
+class _MeshGossipSub(GossipSub):
+    """GossipSub that counts the messages it drops on the way out (the library records
+    them in a debug log only)."""
+
+    def __init__(
+        self, *args: Any, on_drop: Callable[[str, int], None], queue_size: int, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_outbound_drop = on_drop
+        self._queue_size = queue_size
+
+    def send_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, priority: bool = False) -> None:
+        queue = self.pubsub.peer_queues.get(peer_id) if self.pubsub is not None else None
+        # RpcQueue takes its size only as a constructor default; its inner queue's
+        # max_size is a plain attribute, so raise it before the first push.
+        if queue is not None and queue._queue.max_size < self._queue_size:
+            queue._queue.max_size = self._queue_size
+        super().send_rpc(peer_id, rpc, priority)
+
+    def _handle_dropped_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, reason: str) -> None:
+        if len(rpc.publish):
+            self._on_outbound_drop(reason, len(rpc.publish))
+        super()._handle_dropped_rpc(peer_id, rpc, reason)
+
+
 def _peer(id_bytes: bytes) -> str:
     try:
         return str(ID(id_bytes).to_base58())
@@ -178,6 +209,7 @@ class MeshNode:
         self._gossipsub: GossipSub | None = None
         self._dial_locks: dict[str, trio.Lock] = {}
         self.dropped: Counter[str] = Counter()
+        self.outbound_dropped: Counter[str] = Counter()
         self.callback_errors = 0
 
     def set_on_message(self, on_message: Callable[[ReceivedMessage], None] | None) -> None:
@@ -200,7 +232,9 @@ class MeshNode:
         # peers to keep is the services' decision (agents: ring successor + random peers;
         # the monitor: the bootstrap list), so it is switched off.
         swarm.auto_connector = cast(Any, _NoAutoConnect())
-        gossipsub = GossipSub(
+        gossipsub = _MeshGossipSub(
+            on_drop=self._count_outbound_drop,
+            queue_size=cfg.outbound_queue,
             protocols=[TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID)],
             degree=cfg.degree,
             degree_low=cfg.degree_low,
@@ -229,6 +263,16 @@ class MeshNode:
         finally:
             # The seen-messages cache runs a thread the library never stops.
             pubsub.seen_messages.stop()
+
+    def _count_outbound_drop(self, reason: str, messages: int) -> None:
+        before = self.outbound_dropped[reason]
+        self.outbound_dropped[reason] += messages
+        if before == 0 or before // 1000 != self.outbound_dropped[reason] // 1000:
+            log.warning(
+                "outbound queue to a peer full (%s): %d messages dropped so far",
+                reason,
+                self.outbound_dropped[reason],
+            )
 
     def _count_drop(self, topic: str) -> None:
         self.dropped[topic] += 1
@@ -387,4 +431,5 @@ class MeshNode:
             topics=tuple(self._pubsub.topic_ids),
             mesh_peers=mesh,
             dropped_by_topic=dict(self.dropped),
+            outbound_dropped=dict(self.outbound_dropped),
         )

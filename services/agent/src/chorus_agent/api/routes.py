@@ -38,4 +38,6 @@ async def metrics(request: Request) -> Response:
     agent.metrics.connected_peers.set(len(snap.connected_peers))
     for topic, n in snap.dropped_by_topic.items():
         agent.metrics.dropped.labels(topic=topic).set(n)
+    for reason, n in snap.outbound_dropped.items():
+        agent.metrics.outbound_dropped.labels(reason=reason).set(n)
     return Response(generate_latest(agent.metrics.registry), media_type=CONTENT_TYPE_LATEST)
