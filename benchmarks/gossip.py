@@ -127,6 +127,12 @@ def main() -> None:
     agent, peer, addr = forwarding_agent()
     try:
         results = asyncio.run(run(peer, addr))
+        metrics = httpx.get("http://127.0.93.1:8080/metrics", timeout=5).text
+        forwarder_drops = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("chorus_agent_outbound_dropped{")
+        )
     finally:
         agent.terminate()
         agent.wait(10)
@@ -135,4 +141,7 @@ def main() -> None:
             f"{rate:>7} {r['sent']:>6} {r['delivered']:>10} {r['median_ms']:>10.1f} "
             f"{r['p99_ms']:>8.1f}"
         )
-    print(f"receiver subscription-queue drops: {next(iter(results.values()))['dropped']}")
+    print(
+        f"receiver subscription-queue drops: {next(iter(results.values()))['dropped']}, "
+        f"forwarder outbound-queue drops: {forwarder_drops:.0f}"
+    )
