@@ -55,8 +55,9 @@ def summary_lines(mesh: LocalMesh, status: dict[str, Any], started: float) -> li
     if w is None:
         lines.append("WHOOSH   discovered: (not answering yet)")
     else:
+        expected = "?" if w.get("expected") is None else w["expected"]
         lines.append(
-            f"WHOOSH   discovered: {w.get('healthy', 0)}/{w.get('expected')} healthy"
+            f"WHOOSH   discovered: {w.get('healthy', 0)}/{expected} healthy"
             f", {w.get('unreachable', 0)} unreachable"
         )
     if c is None:
