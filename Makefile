@@ -2,7 +2,9 @@
 # Both install what they need (uv, the locked Python dependencies) on a bare machine.
 
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+# uv on PATH, else the one `pip install uv` put next to the interpreter (resolved by the
+# shell when a recipe runs, so a uv installed by `make install` itself is found).
+UV ?= $$(command -v uv || python3 -c 'import uv; print(uv.find_uv_bin())')
 PY := .venv/bin/python
 export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
 
@@ -21,7 +23,7 @@ help:
 # uv from PyPI if it is missing, then the locked environment (.venv).
 install: .venv/.synced
 .venv/.synced: uv.lock pyproject.toml libs/meshcommon/pyproject.toml services/*/pyproject.toml tools/meshlocal/pyproject.toml
-	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || python3 -m pip install --quiet uv
+	@command -v uv >/dev/null 2>&1 || python3 -c 'import uv' 2>/dev/null || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 	@touch $@
 
@@ -72,7 +74,7 @@ engine:
 	BASE_IMAGE=$(BASE_IMAGE) scripts/engine/base-image.sh
 
 images: engine install
-	UV=$(UV) scripts/engine/wheelhouse.sh
+	UV="$(UV)" scripts/engine/wheelhouse.sh
 	BASE_IMAGE=$(BASE_IMAGE) scripts/engine/build-images.sh
 
 test-engine: images
