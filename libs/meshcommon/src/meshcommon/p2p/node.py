@@ -186,6 +186,16 @@ class _MeshGossipSub(GossipSub):
         super()._handle_dropped_rpc(peer_id, rpc, reason)
 
 
+def _parse_peer_id(peer_id: str) -> ID:
+    """A peer ID from its text, or ValueError. ``ID.from_base58`` accepts any base58 text
+    ("notapeer"); the multiaddr codec checks that it is a real multihash."""
+    try:
+        Multiaddr(f"/p2p/{peer_id}")
+        return ID.from_base58(peer_id)
+    except Exception as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def _peer(id_bytes: bytes) -> str:
     try:
         return str(ID(id_bytes).to_base58())
@@ -325,48 +335,55 @@ class MeshNode:
                 connected=False,
                 failures=(DialFailure("", "self", "refusing to dial our own peer ID"),),
             )
+        try:
+            pid = _parse_peer_id(peer_id)
+        except ValueError as exc:
+            return DialOutcome(
+                peer_id, False, failures=(DialFailure("", "invalid_peer_id", str(exc)),)
+            )
         lock = self._dial_locks.setdefault(peer_id, trio.Lock())
-        async with lock:
+        try:
+            async with lock:
+                return await self._dial(pid, peer_id, multiaddrs, started)
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                # Locks live while dials are in flight, not for every peer ever seen.
+                self._dial_locks.pop(peer_id, None)
+
+    async def _dial(
+        self, pid: ID, peer_id: str, multiaddrs: Sequence[str], started: float
+    ) -> DialOutcome:
+        """Try each multiaddr in turn (the caller holds this peer's dial lock)."""
+        host = self._host
+        if self._is_connected(pid):
+            return DialOutcome(peer_id, True, already_connected=True)
+        failures: list[DialFailure] = []
+        network = host.get_network()
+        for addr in multiaddrs:
             try:
-                # ID.from_base58 accepts any base58 text ("notapeer"); the multiaddr
-                # codec checks that it is a real multihash.
-                Multiaddr(f"/p2p/{peer_id}")
-                pid = ID.from_base58(peer_id)
-            except Exception as exc:
-                return DialOutcome(
-                    peer_id, False, failures=(DialFailure("", "invalid_peer_id", str(exc)),)
-                )
-            if self._is_connected(pid):
-                return DialOutcome(peer_id, True, already_connected=True)
-            failures: list[DialFailure] = []
-            network = host.get_network()
-            for addr in multiaddrs:
-                try:
-                    ma = Multiaddr(addr)
-                    named = ma.get_peer_id()
-                    if named is not None and named != peer_id:
-                        # Dialling it could only end in PeerIDMismatchesPubkey.
-                        failures.append(
-                            DialFailure(
-                                addr, "peer_id_mismatch", f"address names {named}, not {peer_id}"
-                            )
+                ma = Multiaddr(addr)
+                named = ma.get_peer_id()
+                if named is not None and named != peer_id:
+                    # Dialling it could only end in PeerIDMismatchesPubkey.
+                    failures.append(
+                        DialFailure(
+                            addr, "peer_id_mismatch", f"address names {named}, not {peer_id}"
                         )
-                        continue
-                    # With or without a /p2p/ suffix: dial the transport part.
-                    transport_addr = ma.decapsulate_code(P_P2P) if named is not None else ma
-                    with trio.fail_after(self.config.dial_timeout_s + 1):
-                        await network.dial_addr(transport_addr, pid)
-                except Exception as exc:
-                    reason, detail = describe_dial_error(exc)
-                    failures.append(DialFailure(addr, reason, detail))
+                    )
                     continue
-                host.get_peerstore().add_addrs(pid, [transport_addr], 3600)
-                elapsed = (time.monotonic() - started) * 1000
-                return DialOutcome(
-                    peer_id, True, addr, failures=tuple(failures), elapsed_ms=elapsed
-                )
+                # With or without a /p2p/ suffix: dial the transport part.
+                transport_addr = ma.decapsulate_code(P_P2P) if named is not None else ma
+                with trio.fail_after(self.config.dial_timeout_s + 1):
+                    await network.dial_addr(transport_addr, pid)
+            except Exception as exc:
+                reason, detail = describe_dial_error(exc)
+                failures.append(DialFailure(addr, reason, detail))
+                continue
+            host.get_peerstore().add_addrs(pid, [transport_addr], 3600)
             elapsed = (time.monotonic() - started) * 1000
-            return DialOutcome(peer_id, False, failures=tuple(failures), elapsed_ms=elapsed)
+            return DialOutcome(peer_id, True, addr, failures=tuple(failures), elapsed_ms=elapsed)
+        elapsed = (time.monotonic() - started) * 1000
+        return DialOutcome(peer_id, False, failures=tuple(failures), elapsed_ms=elapsed)
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         """One libp2p ping (``/ipfs/ping/1.0.0``, which every host serves) over the
@@ -382,9 +399,8 @@ class MeshNode:
             raise RuntimeError("node is not running")
         timeout = self.config.ping_timeout_s if timeout_s is None else timeout_s
         try:
-            Multiaddr(f"/p2p/{peer_id}")  # see connect(): ID.from_base58 accepts anything
-            pid = ID.from_base58(peer_id)
-        except Exception as exc:
+            pid = _parse_peer_id(peer_id)
+        except ValueError as exc:
             raise PingError(peer_id, "invalid_peer_id", str(exc)) from exc
         if not self._is_connected(pid):
             raise PingError(peer_id, "not_connected", "no open connection (ping never dials)")
