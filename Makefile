@@ -15,7 +15,7 @@ help:
 	@echo "make test              unit + process-level + Docker compose/Swarm tests"
 	@echo "make test-unit         unit tests only (seconds)"
 	@echo "make test-integration  real processes on loopback"
-	@echo "make test-engine       compose and Swarm tests on a real Docker Engine"
+	@echo "make test-engine       compose and Swarm tests on a real Docker Engine (+ a 3-node Swarm, root)"
 	@echo "make lint              ruff (lint + format check) and mypy (strict on meshcommon)"
 	@echo "make bench             benchmarks that print numbers"
 	@echo "make docs              regenerate the README configuration tables"
@@ -65,6 +65,8 @@ clean:
 # compose v2 plugin; test-engine stops that dockerd again (by its recorded PID) unless
 # KEEP_ENGINE=1. Nothing is pulled: the base image is built with debootstrap when no
 # registry answers, and images install from a host wheelhouse (.wheelhouse/).
+# tests/engine/test_multinode_swarm.py also builds a 3-node Swarm in network namespaces
+# (scripts/engine/multinode.sh up/down; ~2.5 min) and removes it again.
 BASE_IMAGE ?= chorus-base:bookworm
 KEEP_ENGINE ?= 0
 .PHONY: engine images test-engine engine-stop
