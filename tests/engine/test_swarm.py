@@ -3,7 +3,11 @@
 `docker stack deploy` with 10 agent replicas -> WHOOSH, through the Swarm API (auto mode, the
 Docker socket mounted), lists 10/10 healthy and the monitor hears 10/10 -> `docker service
 scale` to 20 -> 20/20 and 20/20, with the same WHOOSH and monitor containers (no restart) ->
-`docker stack rm` leaves no service, task container or network behind.
+`docker stack rm` leaves no service, task container or network behind (and the per-slot
+identity volumes, which a stack keeps by design, are removed).
+
+An agent whose container dies comes back in the same slot with the same peer ID: its
+identity seed lives on the slot's volume.
 
 The stack file is deployed unchanged; only its documented environment variables are set
 (faster intervals, free host ports, the test images).
@@ -62,15 +66,23 @@ def _leftovers() -> dict[str, list[str]]:
     }
 
 
+def _identity_volumes() -> list[str]:
+    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
+
+
 def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
     run("docker", "stack", "rm", STACK, check=False)
-    return wait_until(
+    left = wait_until(
         f"stack {STACK} to be gone",
         _leftovers,
         lambda left: not any(left.values()),
         timeout=timeout,
         interval=1,
     )
+    # Volumes outlive a stack on purpose (identities); the test's are removed here.
+    for volume in _identity_volumes():
+        run("docker", "volume", "rm", volume, check=False)
+    return {**left, "volumes": _identity_volumes()}
 
 
 @pytest.fixture
@@ -157,6 +169,41 @@ def _check_bootstrap(whoosh: str, n: int) -> None:
         assert p["multiaddr"].startswith("/ip4/10.231."), p
 
 
+def _check_identity_survives_a_crash(whoosh: str, agents: dict[str, Any]) -> None:
+    """Kill slot 1's container: Swarm starts a new task in that slot, on the same volume."""
+    name = f"{STACK}_chorus-1"  # AGENT_NAME = hostname = {{.Service.Name}}-{{.Task.Slot}}
+    before = {a["name"]: a["peer_id"] for a in agents["agents"]}
+    assert name in before, sorted(before)
+    old = _container_of_slot_1()
+    assert len(old) == 1, old
+    run("docker", "kill", old[0])
+
+    def back(d: dict[str, Any]) -> bool:
+        listed = {a["name"]: a for a in d["agents"]}
+        return (
+            d["summary"]["healthy"] == len(before)
+            and name in listed
+            and listed[name]["state"] == "healthy"
+            and _container_of_slot_1() not in ([], old)
+        )
+
+    after = wait_until(
+        f"{name} to come back healthy in a new container",
+        lambda: get_json(f"{whoosh}/api/v1/agents"),
+        back,
+        timeout=180,
+        interval=2,
+    )
+    assert {a["name"]: a["peer_id"] for a in after["agents"]}[name] == before[name]
+
+
+def _container_of_slot_1() -> list[str]:
+    return lines(
+        "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_chorus",
+        "--filter", f"name={STACK}_chorus\\.1\\.",  # a regex: "chorus.1." also matches .10.
+    )  # fmt: skip
+
+
 def test_stack_10_then_scale_to_20(
     stack: dict[str, str], engine: dict[str, str], timings: Timings
 ) -> None:
@@ -181,6 +228,9 @@ def test_stack_10_then_scale_to_20(
     assert cov["missing"] == []
     timings.mark("10/10 listed by WHOOSH and heard by the monitor")
 
+    _check_identity_survives_a_crash(whoosh, agents)
+    timings.mark("killed agent back in its slot with the same peer ID")
+
     whoosh_ids, monitor_ids = _container_id("whoosh"), _container_id("hmmm-monitor")
     assert len(whoosh_ids) == 1 and len(monitor_ids) == 1, (whoosh_ids, monitor_ids)
 
@@ -198,5 +248,5 @@ def test_stack_10_then_scale_to_20(
         assert len(tasks) == 1, f"{svc} was restarted: tasks {tasks}"
 
     left = _remove_stack()
-    assert left == {"services": [], "containers": [], "networks": []}
+    assert left == {"services": [], "containers": [], "networks": [], "volumes": []}
     timings.mark("stack removed, nothing left")
