@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from hmmm_monitor.app import create_app
 from hmmm_monitor.bootstrap import BootstrapResult
+from hmmm_monitor.settings import Settings
 from meshcommon.models import BootstrapPeer
 
 
@@ -71,3 +78,33 @@ def peer(peer_id: str, *addrs: str, name: str = "", priority: int = 1) -> Bootst
         multiaddr=addrs[0] if addrs else "",
         multiaddrs=list(addrs),
     )
+
+
+def addr(port: int, peer_id: str) -> str:
+    return f"/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id}"
+
+
+@contextlib.asynccontextmanager
+async def running_monitor(
+    tmp_path: Path, p2p_port: int, bootstrap: Any, **overrides: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The monitor app with a real libp2p node on loopback, its lifespan running, and an
+    HTTP client talking to it in process."""
+    settings = Settings(
+        p2p_host="127.0.0.1",
+        p2p_port=p2p_port,
+        allow_loopback=True,
+        whoosh_url="",
+        bootstrap_refresh_s=0.3,
+        bootstrap_cache_path=str(tmp_path / "bootstrap.json"),
+        log_messages_to_stdout=False,
+        **overrides,
+    )
+    app = create_app(settings, bootstrap_client=bootstrap)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://monitor"
+        ) as http,
+    ):
+        yield app, http

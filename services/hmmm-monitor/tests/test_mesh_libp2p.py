@@ -8,22 +8,15 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
-from hmmm_monitor.app import create_app
-from hmmm_monitor.settings import Settings
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 
-from .conftest import StubBootstrap, free_ports, peer, wait_for
+from .conftest import StubBootstrap, addr, free_ports, peer, running_monitor, wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-def addr(port: int, peer_id: str) -> str:
-    return f"/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id}"
 
 
 async def publish_forever(
@@ -83,23 +76,9 @@ async def test_monitor_sees_every_agent_and_explains_failures(tmp_path) -> None:
             ]
             + [peer(ghost_id, addr(ports[3], ghost_id), name="ghost", priority=9)]
         )
-        settings = Settings(
-            p2p_host="127.0.0.1",
-            p2p_port=ports[4],
-            allow_loopback=True,
-            whoosh_url="",
-            bootstrap_refresh_s=0.3,
-            dial_backoff_initial_s=0.3,
-            dial_backoff_max_s=1.0,
-            bootstrap_cache_path=str(tmp_path / "bootstrap.json"),
-            log_messages_to_stdout=False,
-        )
-        app = create_app(settings, bootstrap_client=bootstrap)
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://monitor") as http,
-        ):
+        async with running_monitor(
+            tmp_path, ports[4], bootstrap, dial_backoff_initial_s=0.3, dial_backoff_max_s=1.0
+        ) as (app, http):
             monitor_id = (await http.get("/api/health")).json()["peer_id"]
             # Agents know only the monitor: the topology must call that a split.
             chain = {a.peer_id: [monitor_id] for a in agents}

@@ -8,23 +8,16 @@ import contextlib
 import json
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
-from hmmm_monitor.app import create_app
-from hmmm_monitor.settings import Settings
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
 
-from .conftest import StubBootstrap, free_ports, peer, wait_for
+from .conftest import StubBootstrap, addr, free_ports, peer, running_monitor, wait_for
 
 pytestmark = pytest.mark.anyio
 
 UNMONITORED = "CHORUS/not-monitored/v1"  # no one subscribes: a publish here is a seqno hole
-
-
-def addr(port: int, peer_id: str) -> str:
-    return f"/ip4/127.0.0.1/tcp/{port}/p2p/{peer_id}"
 
 
 def availability(rt: MeshRuntime, name: str) -> bytes:
@@ -60,21 +53,7 @@ async def test_peers_api_reports_rtt_loss_and_latency(tmp_path) -> None:
                 for i, ((name, rt), p) in enumerate(zip(agents.items(), ports, strict=False))
             ]
         )
-        settings = Settings(
-            p2p_host="127.0.0.1",
-            p2p_port=ports[2],
-            allow_loopback=True,
-            whoosh_url="",
-            bootstrap_refresh_s=0.3,
-            bootstrap_cache_path=str(tmp_path / "bootstrap.json"),
-            log_messages_to_stdout=False,
-        )
-        app = create_app(settings, bootstrap_client=bootstrap)
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=transport, base_url="http://monitor") as http,
-        ):
+        async with running_monitor(tmp_path, ports[2], bootstrap) as (_app, http):
             monitor_id = (await http.get("/api/health")).json()["peer_id"]
 
             async def grafted() -> bool:
