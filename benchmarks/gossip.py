@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 
 import httpx
+import psutil
 
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig, ReceivedMessage
 
@@ -126,7 +127,11 @@ def main() -> None:
     print(f"{'rate/s':>7} {'sent':>6} {'delivered':>10} {'median ms':>10} {'p99 ms':>8}")
     agent, peer, addr = forwarding_agent()
     try:
+        proc = psutil.Process(agent.pid)
+        cpu0 = sum(proc.cpu_times()[:2])
         results = asyncio.run(run(peer, addr))
+        cpu_s = sum(proc.cpu_times()[:2]) - cpu0
+        rss_mib = proc.memory_info().rss / 2**20
         metrics = httpx.get("http://127.0.93.1:8080/metrics", timeout=5).text
         forwarder_drops = sum(
             float(line.rsplit(" ", 1)[1])
@@ -144,4 +149,9 @@ def main() -> None:
     print(
         f"receiver subscription-queue drops: {next(iter(results.values()))['dropped']}, "
         f"forwarder outbound-queue drops: {forwarder_drops:.0f}"
+    )
+    forwarded = sum(r["delivered"] for r in results.values())
+    print(
+        f"forwarding agent under load: {cpu_s * 1000 / max(1, forwarded):.2f} ms CPU per "
+        f"forwarded message ({cpu_s:.1f} s CPU in all), RSS {rss_mib:.0f} MiB"
     )
