@@ -27,7 +27,7 @@ def _coverage(mesh: LocalMesh) -> dict:
 
 def test_whoosh_discovers_all_ten_agents(mesh: LocalMesh) -> None:
     waited = mesh.wait_for(
-        lambda: _bootstrap(mesh)["count"] == 10, timeout=60, what="10 bootstrap peers"
+        lambda: _bootstrap(mesh)["count"] == 10, timeout=120, what="10 bootstrap peers"
     )
     print(f"\n10/10 in WHOOSH's bootstrap list after {waited:.1f}s")
     body = _bootstrap(mesh)
@@ -50,7 +50,7 @@ def test_whoosh_discovers_all_ten_agents(mesh: LocalMesh) -> None:
 
 
 def test_bootstrap_list_answers_from_memory(mesh: LocalMesh) -> None:
-    mesh.wait_for(lambda: _bootstrap(mesh)["count"] == 10, timeout=60, what="10 peers")
+    mesh.wait_for(lambda: _bootstrap(mesh)["count"] == 10, timeout=120, what="10 peers")
     timings = []
     with httpx.Client() as client:
         for _ in range(30):
@@ -65,7 +65,7 @@ def test_monitor_hears_all_ten(mesh: LocalMesh) -> None:
         cov = _coverage(mesh)
         return cov["expected"] == 10 and cov["heard"] == 10
 
-    waited = mesh.wait_for(ten_heard, timeout=60, what="monitor coverage 10/10 heard")
+    waited = mesh.wait_for(ten_heard, timeout=120, what="monitor coverage 10/10 heard")
     print(f"\nmonitor heard 10/10 after {waited:.1f}s more")
     cov = _coverage(mesh)
     assert cov["missing"] == []
@@ -88,7 +88,7 @@ def test_monitor_hears_an_agent_it_is_not_connected_to(mesh: LocalMesh) -> None:
         records = body["messages"] if isinstance(body, dict) else body
         return any(r["from"] == hidden_id for r in records)
 
-    mesh.wait_for(heard_hidden, timeout=60, what="a message from agent-11 at the monitor")
+    mesh.wait_for(heard_hidden, timeout=120, what="a message from agent-11 at the monitor")
     monitor_id = mesh.get_json(f"{mesh.layout.monitor_url}/api/health")["peer_id"]
     # Not directly connected: what the monitor heard came through other agents.
     assert monitor_id not in mesh.get_json(f"{hidden.url}/api/health")["peers"]

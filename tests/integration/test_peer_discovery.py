@@ -38,7 +38,7 @@ def test_agents_find_each_other_through_gossip_without_whoosh() -> None:
                 for i in (1, 2, 3, 4)
             )
 
-        waited = mesh.wait_for(full_mesh, timeout=60, what="every agent connected to 3 peers")
+        waited = mesh.wait_for(full_mesh, timeout=120, what="every agent connected to 3 peers")
         print(f"\nfull mesh of 4 from one seed address after {waited:.1f}s")
         for i in (2, 3, 4):
             assert mesh.get_json(f"{layout.agent_url(i)}/api/health")["known_peers"] == 3

@@ -119,7 +119,7 @@ def _stop(mesh: LocalMesh, name: str, *, kill: bool = False) -> None:
 # -- 1. agent restart ---------------------------------------------------------------------
 def test_agent_restart_monitor_reconnects_and_hears_it_again(rmesh: LocalMesh) -> None:
     mesh = rmesh
-    mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} before the restart")
+    mesh.wait_for(lambda: _full(mesh), timeout=120, what=f"coverage {N}/{N} before the restart")
     name = _name(3)
     peer_id = _peer_id(mesh, 3)
     before = _peers(mesh)[name]
@@ -128,16 +128,16 @@ def test_agent_restart_monitor_reconnects_and_hears_it_again(rmesh: LocalMesh) -
     _stop(mesh, name)  # SIGTERM: a graceful restart, e.g. a rolling update
     stopped = time.time()
     lost = mesh.wait_for(
-        lambda: not _peers(mesh)[name]["connected"], timeout=30, what=f"monitor to see {name} go"
+        lambda: not _peers(mesh)[name]["connected"], timeout=60, what=f"monitor to see {name} go"
     )
     mesh.service(name).start()
     up = mesh.wait_for(
-        lambda: _peers(mesh)[name]["connected"], timeout=60, what=f"monitor to reconnect {name}"
+        lambda: _peers(mesh)[name]["connected"], timeout=120, what=f"monitor to reconnect {name}"
     )
     heard = mesh.wait_for(
-        lambda: _heard_since(mesh, name, stopped), timeout=30, what=f"a new message from {name}"
+        lambda: _heard_since(mesh, name, stopped), timeout=60, what=f"a new message from {name}"
     )
-    full = mesh.wait_for(lambda: _full(mesh), timeout=30, what=f"coverage {N}/{N} again")
+    full = mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} again")
     print(
         f"\nrestart: loss seen in {lost:.1f}s; reconnected {up:.1f}s after start;"
         f" heard +{heard:.1f}s; {N}/{N} +{full:.1f}s"
@@ -153,7 +153,7 @@ def test_agent_restart_monitor_reconnects_and_hears_it_again(rmesh: LocalMesh) -
 # -- 2. agent crash -----------------------------------------------------------------------
 def test_agent_crash_is_named_missing_then_recovers(rmesh: LocalMesh) -> None:
     mesh = rmesh
-    mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} before the crash")
+    mesh.wait_for(lambda: _full(mesh), timeout=120, what=f"coverage {N}/{N} before the crash")
     name = _name(5)
     window = _coverage(mesh)["heard_window_s"]
 
@@ -169,7 +169,7 @@ def test_agent_crash_is_named_missing_then_recovers(rmesh: LocalMesh) -> None:
     assert cov["heard"] == N - 1
     assert name in {p["name"] for p in cov["not_connected"]}
     unreachable = mesh.wait_for(
-        lambda: _whoosh_state(mesh, 5) == "unreachable", timeout=30, what="WHOOSH: unreachable"
+        lambda: _whoosh_state(mesh, 5) == "unreachable", timeout=60, what="WHOOSH: unreachable"
     )
     summary = _whoosh_agents(mesh)["summary"]
     assert (summary["expected"], summary["healthy"], summary["missing"]) == (N, N - 1, 1)
@@ -177,7 +177,7 @@ def test_agent_crash_is_named_missing_then_recovers(rmesh: LocalMesh) -> None:
     # still expect the crashed one and name it missing (not shrink to a silent 5/5).
     mesh.wait_for(
         lambda: _coverage(mesh)["bootstrap"]["count"] == N - 1,
-        timeout=30,
+        timeout=60,
         what="monitor to fetch WHOOSH's list without the crashed agent",
     )
     cov = _coverage(mesh)
@@ -187,7 +187,7 @@ def test_agent_crash_is_named_missing_then_recovers(rmesh: LocalMesh) -> None:
 
     mesh.service(name).start()
     back = mesh.wait_for(lambda: _full(mesh), timeout=90, what=f"coverage {N}/{N} after restart")
-    mesh.wait_for(lambda: _whoosh_state(mesh, 5) == "healthy", timeout=30, what="WHOOSH healthy")
+    mesh.wait_for(lambda: _whoosh_state(mesh, 5) == "healthy", timeout=60, what="WHOOSH healthy")
     print(
         f"\ncrash: missing after {missing:.1f}s (heard window {window}s),"
         f" WHOOSH unreachable +{unreachable:.1f}s; back to {N}/{N} {back:.1f}s after restart"
@@ -197,7 +197,7 @@ def test_agent_crash_is_named_missing_then_recovers(rmesh: LocalMesh) -> None:
 # -- 3. WHOOSH restart --------------------------------------------------------------------
 def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalMesh) -> None:
     mesh = rmesh
-    mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} before WHOOSH stops")
+    mesh.wait_for(lambda: _full(mesh), timeout=120, what=f"coverage {N}/{N} before WHOOSH stops")
     assert _coverage(mesh)["bootstrap"]["source"] == "whoosh"
     whoosh = mesh.service("whoosh")
     reconnects = {n: p["reconnects"] for n, p in _peers(mesh).items()}
@@ -206,13 +206,13 @@ def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalM
         down = time.time()
         to_cache = mesh.wait_for(
             lambda: _coverage(mesh)["bootstrap"]["source"] == "cache",
-            timeout=60,
+            timeout=120,
             what="bootstrap source 'cache'",
         )
         # With WHOOSH gone, every agent is still heard anew, over the same connections.
         fresh = mesh.wait_for(
             lambda: all(_heard_since(mesh, _name(i), down) for i in range(1, N + 1)),
-            timeout=30,
+            timeout=60,
             what="a new message from every agent while WHOOSH is down",
         )
         cov = _coverage(mesh)
@@ -225,10 +225,10 @@ def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalM
             whoosh.start()
     back = mesh.wait_for(
         lambda: _coverage(mesh)["bootstrap"]["source"] == "whoosh",
-        timeout=60,
+        timeout=120,
         what="bootstrap source back to 'whoosh'",
     )
-    mesh.wait_for(lambda: _full(mesh), timeout=30, what=f"coverage {N}/{N} after WHOOSH is back")
+    mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} after WHOOSH is back")
     assert _whoosh_agents(mesh)["summary"]["healthy"] == N
     print(
         f"\nWHOOSH down: source 'cache' after {to_cache:.1f}s, all {N} heard again"
@@ -239,7 +239,7 @@ def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalM
 # -- 4. network partition -----------------------------------------------------------------
 def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["iptables", "-w", "5", *args], capture_output=True, text=True, check=check, timeout=30
+        ["iptables", "-w", "5", *args], capture_output=True, text=True, check=check, timeout=60
     )
 
 
@@ -312,17 +312,17 @@ def _split_as(mesh: LocalMesh, groups: list[set[str]]) -> bool:
 def test_partition_is_detected_and_heals(rmesh: LocalMesh) -> None:
     _require_iptables()
     mesh = rmesh
-    mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} before the split")
+    mesh.wait_for(lambda: _full(mesh), timeout=120, what=f"coverage {N}/{N} before the split")
     ids = {i: _peer_id(mesh, i) for i in range(1, N + 1)}
     side_a = {ids[i] for i in GROUP_A}
     side_b = {ids[i] for i in GROUP_B}
     whole = [side_a | side_b]
-    mesh.wait_for(lambda: _split_as(mesh, whole), timeout=60, what="one component before")
+    mesh.wait_for(lambda: _split_as(mesh, whole), timeout=120, what="one component before")
 
     with _partition(GROUP_A, GROUP_B):
         split = mesh.wait_for(
             lambda: _split_as(mesh, [side_a, side_b]),
-            timeout=60,
+            timeout=120,
             what="topology: partitioned into agents 1-3 and 4-6",
         )
         topo = _topology(mesh)
@@ -334,15 +334,15 @@ def test_partition_is_detected_and_heals(rmesh: LocalMesh) -> None:
                 pair = {edge["source"], edge["target"]}
                 assert not (pair & side_a and pair & side_b), edge
         # The monitor still reaches both halves: it sees the split, not an outage.
-        mesh.wait_for(lambda: _full(mesh), timeout=30, what=f"coverage {N}/{N} during the split")
+        mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} during the split")
         for i in GROUP_A:  # the agents themselves see only their own side
             peers = set(mesh.get_json(f"{mesh.layout.agent_url(i)}/api/health")["peers"])
             assert not peers & side_b, (i, peers & side_b)
 
     healed = mesh.wait_for(
-        lambda: _split_as(mesh, whole), timeout=60, what="topology: one component again"
+        lambda: _split_as(mesh, whole), timeout=120, what="topology: one component again"
     )
-    mesh.wait_for(lambda: _full(mesh), timeout=30, what=f"coverage {N}/{N} after healing")
+    mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} after healing")
     print(f"\npartition: detected after {split:.1f}s; healed {healed:.1f}s after rules removed")
 
 
