@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import time
 
@@ -74,4 +75,5 @@ def main(agents: int = 10) -> None:
         )
     finally:
         mesh.stop()
+        shutil.rmtree(mesh.run_dir, ignore_errors=True)
         print(f"(whole benchmark {time.monotonic() - t0:.0f}s)")

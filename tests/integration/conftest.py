@@ -10,7 +10,9 @@ from meshlocal import LocalMesh, MeshLayout
 
 
 @pytest.fixture(scope="module")
-def mesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
+def mesh(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalMesh]:
     """10 agents + WHOOSH + monitor, plus agent-11, which WHOOSH does not know about: it
     joins the mesh through WHOOSH's list like the others, but nobody, the monitor included,
     dials it, so the monitor can only hear it through GossipSub forwarding."""
@@ -21,7 +23,7 @@ def mesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
         monitor_ip="127.0.78.3",
         broadcast_interval_s=3.0,
     )
-    local = LocalMesh(layout)
+    local = LocalMesh(layout, run_dir=tmp_path_factory.mktemp("mesh"))
     local.build()
     local.processes.append(local.agent_process(11))
     try:

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def bad_mesh() -> Iterator[tuple[LocalMesh, dict[str, str]]]:
+def bad_mesh(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalMesh, dict[str, str]]]:
     layout = MeshLayout(
         agents=2,
         agent_net="127.0.80",
@@ -31,6 +33,7 @@ def bad_mesh() -> Iterator[tuple[LocalMesh, dict[str, str]]]:
         real = [layout.agent_url(i) for i in (1, 2)]
         mesh = LocalMesh(
             layout,
+            run_dir=tmp_path_factory.mktemp("bad-input"),
             extra_env={
                 "whoosh": {
                     "WHOOSH_STATIC_AGENTS": ",".join(real + list(fakes.values())),

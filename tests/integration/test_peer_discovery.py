@@ -7,6 +7,8 @@ directly: a full mesh instead of a star around agent 1.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from meshlocal import LocalMesh, MeshLayout
@@ -14,9 +16,9 @@ from meshlocal import LocalMesh, MeshLayout
 pytestmark = pytest.mark.integration
 
 
-def test_agents_find_each_other_through_gossip_without_whoosh() -> None:
+def test_agents_find_each_other_through_gossip_without_whoosh(tmp_path: Path) -> None:
     layout = MeshLayout(agents=4, agent_net="127.0.94", broadcast_interval_s=1.0)
-    mesh = LocalMesh(layout)
+    mesh = LocalMesh(layout, run_dir=tmp_path)
     try:
         first = mesh.agent_process(1, AGENT_WHOOSH_URL="")
         first.start()

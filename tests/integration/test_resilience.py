@@ -40,8 +40,10 @@ LAYOUT = MeshLayout(
 
 
 @pytest.fixture(scope="module")
-def rmesh(request: pytest.FixtureRequest) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(LAYOUT)
+def rmesh(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalMesh]:
+    mesh = LocalMesh(LAYOUT, run_dir=tmp_path_factory.mktemp("resilience"))
     mesh.build()
     if os.geteuid() == 0:
         for i in range(1, N + 1):
