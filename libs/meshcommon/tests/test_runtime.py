@@ -21,6 +21,7 @@ from meshcommon.gossip import DecodedGossip, decode, encode
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig, PingError, ReceivedMessage
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshcommon.topics import ALL_TOPICS, COORDINATION, META_DISCUSSION
+from meshcommon.waiting import wait_until_async
 
 HOST = "127.0.0.1"
 DEADLINE_S = 15.0
@@ -37,14 +38,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[bool]], what: str, within_s: float = DEADLINE_S
-) -> None:
-    deadline = time.monotonic() + within_s
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s}s waiting for {what}")
-        await asyncio.sleep(0.05)
+async def wait_for(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    await wait_until_async(check, within_s=DEADLINE_S, what=what)
 
 
 @dataclass
@@ -67,11 +62,15 @@ class Member:
             return list(self.inbox)
 
 
-def make_member() -> Member:
+def make_member(fail_on: bytes | None = None) -> Member:
+    """A node that records what it receives; a message containing ``fail_on`` makes its
+    consumer raise (a buggy consumer)."""
     port = free_port()
     holder: list[Member] = []
 
     def on_message(msg: ReceivedMessage) -> None:  # runs in the node's trio thread
+        if fail_on is not None and fail_on in msg.data:
+            raise RuntimeError("consumer bug")
         with holder[0].lock:
             holder[0].inbox.append(msg)
 
@@ -367,5 +366,27 @@ async def test_a_burst_beyond_the_outbound_queue_is_counted_not_silent() -> None
         snap = await sender.runtime.snapshot()
         assert snap.outbound_dropped.get("queue_full", 0) >= 1
         assert snap.outbound_dropped["queue_full"] <= burst
+    finally:
+        await stop_all([sender, receiver])
+
+
+@pytest.mark.anyio
+async def test_a_failing_consumer_is_counted_and_the_node_keeps_delivering(caplog) -> None:
+    sender, receiver = make_member(), make_member(fail_on=b"poison")
+    try:
+        await start_all([sender, receiver])
+        assert (await sender.runtime.connect(receiver.peer_id, [receiver.addr])).connected
+
+        async def delivered_after_poison() -> bool:
+            await sender.runtime.publish(COORDINATION, encode({"type": "poison"}))
+            await sender.runtime.publish(COORDINATION, encode({"type": "fine"}))
+            return any(b"fine" in m.data for m in receiver.received())
+
+        await wait_for(delivered_after_poison, "a good message after a poisoned one")
+        errors = receiver.runtime.node.counters.consumer_errors
+        assert errors[COORDINATION] >= 1
+        failures = [r for r in caplog.records if "message consumer failed" in r.getMessage()]
+        assert failures and failures[0].exc_info is not None  # the traceback is kept
+        assert len(failures) <= 3  # 1st, 10th, 100th...: a flood is not printed
     finally:
         await stop_all([sender, receiver])

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,10 @@ import pytest
 from fastapi import FastAPI
 
 from hmmm_monitor.app import create_app
-from hmmm_monitor.bootstrap import BootstrapResult
 from hmmm_monitor.settings import Settings
+from hmmm_monitor.wiring import build_monitor
 from meshcommon.models import BootstrapPeer
+from meshcommon.peer.bootstrap_client import BootstrapResult
 
 
 @pytest.fixture
@@ -37,20 +37,6 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[object]], *, within_s: float = 20.0, interval: float = 0.1
-) -> object:
-    """Poll ``check`` until it returns something truthy; fail with its last value."""
-    deadline = time.monotonic() + within_s
-    last: object = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {within_s} s; last value: {last!r}")
-
-
 class StubBootstrap:
     """A bootstrap source returning a fixed list (stands in for WHOOSH)."""
 
@@ -61,8 +47,6 @@ class StubBootstrap:
         self.closed = False
 
     async def fetch(self) -> BootstrapResult:
-        from datetime import UTC, datetime
-
         self.fetches += 1
         return BootstrapResult(tuple(self.peers), self.source, datetime.now(UTC))  # type: ignore[arg-type]
 
@@ -100,7 +84,7 @@ async def running_monitor(
         log_messages_to_stdout=False,
         **overrides,
     )
-    app = create_app(settings, bootstrap_client=bootstrap)
+    app = create_app(monitor=build_monitor(settings, bootstrap=bootstrap))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(

@@ -13,8 +13,9 @@ import pytest
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+from meshcommon.waiting import wait_until_async
 
-from .conftest import StubBootstrap, addr, free_ports, peer, running_monitor, wait_for
+from .conftest import StubBootstrap, addr, free_ports, peer, running_monitor
 
 pytestmark = pytest.mark.anyio
 
@@ -106,8 +107,8 @@ async def test_monitor_sees_every_agent_and_explains_failures(tmp_path) -> None:
 
             seen: dict[str, object] = {}
             try:
-                cov = await wait_for(coverage_complete, within_s=30)
-            except AssertionError as exc:
+                cov, _ = await wait_until_async(coverage_complete, within_s=30, what="coverage")
+            except TimeoutError as exc:
                 raise AssertionError(f"last coverage: {seen.get('coverage')}") from exc
             assert cov["expected"] == 4
             assert [m["name"] for m in cov["missing"]] == ["ghost"]

@@ -1,11 +1,18 @@
-"""Pieces every service's pydantic-settings ``Settings`` uses."""
+"""Settings every service shares, as pydantic-settings base classes.
+
+Each service declares one ``Settings`` class that inherits from these and sets its own
+``env_prefix`` (``AGENT_``, ``WHOOSH_``, ``MONITOR_``), so a field means the same thing and
+has the same type in every service that has it.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator
-from pydantic_settings import NoDecode
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode
+
+from meshcommon.gossip import DEFAULT_MAX_MESSAGE_BYTES
 
 
 def split_comma_list(value: object) -> object:
@@ -17,3 +24,65 @@ def split_comma_list(value: object) -> object:
 
 # A list read from one environment variable as comma-separated values (not JSON).
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_comma_list)]
+
+
+class ServiceSettings(BaseSettings):
+    """The HTTP side of every service."""
+
+    host: str = Field(default="0.0.0.0", description="HTTP listen address")
+    port: int = Field(default=8080, description="HTTP port")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
+
+
+class PeerSettings(ServiceSettings):
+    """What a libp2p peer of the mesh (the agent, the monitor) needs: where it listens,
+    which addresses it advertises and dials, and where it finds the other peers."""
+
+    # libp2p
+    p2p_host: str = Field(default="0.0.0.0", description="libp2p TCP listen address")
+    p2p_port: int = Field(default=9000, description="libp2p TCP port")
+    identity_path: str = Field(
+        default="",
+        description="Ed25519 seed file: a stable peer ID across restarts; empty = new ID per start",
+    )
+    max_message_bytes: int = Field(
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        description="Larger gossip payloads are rejected (counted, logged)",
+    )
+
+    # Multiaddr policy: what is advertised and what is dialled
+    overlay_cidrs: CommaList = Field(
+        default_factory=list, description="Preferred networks, comma-separated CIDRs"
+    )
+    overlay_interface: str = Field(default="", description="Interface whose networks are preferred")
+    overlay_only: bool = Field(
+        default=True,
+        description="With overlay networks configured, advertise and dial only addresses in "
+        "them (e.g. not the node-local docker_gwbridge address other nodes cannot reach)",
+    )
+    allow_loopback: bool = Field(default=False, description="Advertise/dial 127.x (local runs)")
+    announce_addrs: CommaList = Field(
+        default_factory=list, description="Advertise these multiaddrs instead of interface ones"
+    )
+
+    # Bootstrap: WHOOSH's list (retried, cached on disk) plus static multiaddrs
+    whoosh_url: str = Field(
+        default="",
+        description="WHOOSH base URL, e.g. http://whoosh:8080; empty = static peers only",
+    )
+    bootstrap_peers: CommaList = Field(
+        default_factory=list, description="Static multiaddrs ending in /p2p/<peer_id>"
+    )
+    bootstrap_refresh_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the bootstrap list is fetched and missing peers are dialled",
+    )
+    bootstrap_cache_path: str = Field(
+        default="",
+        description="Last good bootstrap list, used while WHOOSH is unreachable; empty = no cache",
+    )
+    bootstrap_attempts: int = Field(default=5, ge=1, description="Tries per WHOOSH fetch")
+    bootstrap_backoff_initial_s: float = Field(default=0.2, description="First retry delay")
+    bootstrap_backoff_max_s: float = Field(default=2.0, description="Longest retry delay")
+    bootstrap_timeout_s: float = Field(default=3.0, description="HTTP timeout per WHOOSH try")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable, Hashable
 
 
 def configure_logging(level: str = "INFO", service: str = "") -> None:
@@ -23,3 +25,44 @@ def configure_logging(level: str = "INFO", service: str = "") -> None:
         logging.getLogger(noisy).setLevel(
             max(logging.getLogger().level, logging.ERROR) if noisy == "libp2p" else logging.WARNING
         )
+
+
+class RateLimitedLog:
+    """At most one log line per key per interval, saying how many were suppressed.
+
+    For failures a peer can repeat as fast as it likes (bad gossip, a failing dial): the
+    first one is logged with its real cause, the repeats are counted, not printed. Keys are
+    bounded: past ``max_keys`` the table is cleared, so forged senders cannot grow it.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval_s: float,
+        *,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger, self.interval_s, self.max_keys = logger, interval_s, max_keys
+        self._clock = clock
+        self._last: dict[Hashable, tuple[float, int]] = {}
+
+    def log(self, level: int, key: Hashable, msg: str, *args: object) -> bool:
+        """Log unless ``key`` was logged less than ``interval_s`` ago; True if logged."""
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.interval_s:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        if last is None and len(self._last) >= self.max_keys:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        suppressed = last[1] if last is not None else 0
+        if suppressed:
+            msg += " (%d more like it suppressed)"
+            args = (*args, suppressed)
+        self.logger.log(level, msg, *args)
+        return True
+
+    def warning(self, key: Hashable, msg: str, *args: object) -> bool:
+        return self.log(logging.WARNING, key, msg, *args)

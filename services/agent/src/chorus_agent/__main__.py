@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from chorus_agent.app import create_app
 from chorus_agent.settings import Settings
 from meshcommon.logs import configure_logging
+from meshcommon.serve import run_http
 
 
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, service=f"agent[{settings.name}]")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    run_http(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
 """The gossip consumer: what an agent does with each message it receives.
 
-Runs on the libp2p (trio) thread for every message: it must be quick and never raise.
+Runs on the libp2p (trio) thread for every message: it must be quick. An exception is
+counted and logged by the node (``consumer_errors``), never lost.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 from chorus_agent.metrics import AgentMetrics
 from meshcommon import topics
 from meshcommon.gossip import RejectedGossip, decode
-from meshcommon.p2p import ReceivedMessage
+from meshcommon.logs import RateLimitedLog
+from meshcommon.p2p.types import ReceivedMessage
 
 log = logging.getLogger(__name__)
 
@@ -25,27 +26,23 @@ class GossipConsumer:
         learn: Callable[[str, Sequence[str], str], bool] | None = None,
     ) -> None:
         self.metrics, self.max_bytes, self.learn = metrics, max_bytes, learn
-        self.last_heard: dict[str, float] = {}
-        self._last_warned: dict[tuple[str, str], float] = {}
+        # One line per sender and reason per 10 s: a flood cannot spam the log.
+        self._rejections = RateLimitedLog(log, interval_s=10.0)
 
     def __call__(self, msg: ReceivedMessage) -> None:
         decoded = decode(msg.data, self.max_bytes)
         if isinstance(decoded, RejectedGossip):
             self.metrics.rejected.labels(reason=decoded.reason).inc()
-            now = time.monotonic()
-            key = (msg.from_peer, decoded.reason)  # one line per sender+reason per 10 s
-            if now - self._last_warned.get(key, 0.0) > 10.0:
-                self._last_warned[key] = now
-                log.warning(
-                    "rejected gossip on %s from %s: %s (%s)",
-                    msg.topic,
-                    msg.from_peer,
-                    decoded.reason,
-                    decoded.detail,
-                )
+            self._rejections.warning(
+                (msg.from_peer, decoded.reason),
+                "rejected gossip on %s from %s: %s (%s)",
+                msg.topic,
+                msg.from_peer,
+                decoded.reason,
+                decoded.detail,
+            )
             return
         self.metrics.received.labels(topic=msg.topic, type=decoded.type).inc()
-        self.last_heard[msg.from_peer] = msg.received_at
         payload = decoded.payload
         if (
             self.learn is not None

@@ -1,8 +1,11 @@
-"""Prometheus metrics of one agent (a registry per app, so tests can build many)."""
+"""Prometheus metrics of one agent (a registry per agent, so tests can build many)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from meshcommon.metrics import TotalsCounter
+from meshcommon.p2p.types import NodeCounters
 
 
 class AgentMetrics:
@@ -32,18 +35,38 @@ class AgentMetrics:
             registry=r,
         )
         self.bootstrap_fetch = Counter(
-            "chorus_agent_bootstrap_fetch_total", "WHOOSH bootstrap fetches", ["result"], registry=r
+            "chorus_agent_bootstrap_fetch_total",
+            "WHOOSH bootstrap fetches by result (ok or the failure kind)",
+            ["result"],
+            registry=r,
         )
         self.connected_peers = Gauge("chorus_agent_connected_peers", "Connected peers", registry=r)
-        self.dropped = Gauge(
+
+    def count_fetch(self, result: str) -> None:
+        """One bootstrap fetch: ``ok`` or the failure kind."""
+        self.bootstrap_fetch.labels(result=result).inc()
+
+    def export_node_counters(self, counters: NodeCounters) -> None:
+        """What the libp2p node counts in its own thread, read at scrape time."""
+        r = self.registry
+        TotalsCounter(
             "chorus_agent_subscription_dropped",
             "Messages dropped because a subscription queue was full",
-            ["topic"],
-            registry=r,
+            "topic",
+            lambda: counters.dropped_by_topic,
+            r,
         )
-        self.outbound_dropped = Gauge(
+        TotalsCounter(
             "chorus_agent_outbound_dropped",
             "Messages GossipSub dropped because a peer's outbound queue was full",
-            ["reason"],
-            registry=r,
+            "reason",
+            lambda: counters.outbound_dropped,
+            r,
+        )
+        TotalsCounter(
+            "chorus_agent_consumer_errors",
+            "Messages whose processing raised (logged with a traceback, rate-limited)",
+            "topic",
+            lambda: counters.consumer_errors,
+            r,
         )

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-
-import uvicorn
-
 from hmmm_monitor.app import create_app
 from hmmm_monitor.settings import Settings
+from meshcommon.logs import configure_logging
+from meshcommon.serve import run_http
 
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    app = create_app(settings)
-    # log_config=None: keep our stderr handler instead of uvicorn's default config.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-    )
+    configure_logging(settings.log_level, service="hmmm-monitor")
+    run_http(create_app(settings), settings)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The gossip callback: runs on the trio thread for every message, so it is quick and
-never raises (an exception would only be logged by MeshNode, once per message)."""
+"""The gossip callback: runs on the trio thread for every message, so it is quick. An
+exception is counted and logged by the node (``consumer_errors``), never lost."""
 
 from __future__ import annotations
 
@@ -12,17 +12,15 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from hmmm_monitor.domain.store import MessageStore
 from hmmm_monitor.metrics import MonitorMetrics
-from hmmm_monitor.store import MessageStore
 from meshcommon.gossip import DEFAULT_MAX_MESSAGE_BYTES, RejectedGossip, decode
+from meshcommon.logs import RateLimitedLog
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
-from meshcommon.p2p.node import ReceivedMessage
+from meshcommon.p2p.types import ReceivedMessage
 from meshcommon.topics import COORDINATION
 
 log = logging.getLogger(__name__)
-
-# Per-sender rate limit state is bounded so a flood of forged origins can't grow it forever.
-_MAX_TRACKED_SENDERS = 10_000
 
 
 class MessageConsumer:
@@ -44,19 +42,11 @@ class MessageConsumer:
         self.max_bytes = max_bytes
         self.log_to_stdout = log_to_stdout
         self._stdout = stdout
-        self.invalid_log_interval_s = invalid_log_interval_s
-        self._clock = clock
-        self._last_invalid_log: dict[tuple[str, str], tuple[float, int]] = {}
-        self.internal_errors = 0
+        # One line per sender and reason per interval: a flood cannot spam the log, and a
+        # second kind of bad input from the same sender is still reported.
+        self._invalid = RateLimitedLog(log, invalid_log_interval_s, clock=clock)
 
     def __call__(self, msg: ReceivedMessage) -> None:
-        try:
-            self._handle(msg)
-        except Exception:  # never let one message break the drain loop
-            self.internal_errors += 1
-            log.exception("monitor failed to process a message on %s", msg.topic)
-
-    def _handle(self, msg: ReceivedMessage) -> None:
         decoded = decode(msg.data, self.max_bytes)
         if isinstance(decoded, RejectedGossip):
             self.store.reject(decoded.reason, msg.from_peer, msg.received_at, msg.seqno)
@@ -98,23 +88,11 @@ class MessageConsumer:
             out.flush()
 
     def _log_invalid(self, msg: ReceivedMessage, rejected: RejectedGossip) -> None:
-        now = self._clock()
-        # One line per sender and reason per interval: a flood cannot spam the log, and a
-        # second kind of bad input from the same sender is still reported.
-        key = (msg.from_peer, rejected.reason)
-        last, suppressed = self._last_invalid_log.get(key, (None, 0))
-        if last is not None and now - last < self.invalid_log_interval_s:
-            self._last_invalid_log[key] = (last, suppressed + 1)
-            return
-        if len(self._last_invalid_log) >= _MAX_TRACKED_SENDERS:
-            self._last_invalid_log.clear()
-        self._last_invalid_log[key] = (now, 0)
-        more = f" ({suppressed} more like it suppressed)" if suppressed else ""
-        log.warning(
-            "rejected gossip message: topic=%s from=%s reason=%s detail=%s%s",
+        self._invalid.warning(
+            (msg.from_peer, rejected.reason),
+            "rejected gossip message: topic=%s from=%s reason=%s detail=%s",
             msg.topic,
             msg.from_peer,
             rejected.reason,
             rejected.detail,
-            more,
         )

@@ -1,26 +1,31 @@
-"""The monitor's moving parts wired together, plus the refresh loop.
-
-Routers ask this object for views; they never touch libp2p or the bootstrap client.
-"""
+"""The monitor as its routes and its lifespan see it: its parts, the refresh loop, and the
+views the API serves. Routers ask this object for views; they never touch libp2p or the
+bootstrap client."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hmmm_monitor.bootstrap import BootstrapResult, BootstrapSource
-from hmmm_monitor.connections import PeerConnector
 from hmmm_monitor.consumer import MessageConsumer
-from hmmm_monitor.coverage import build_coverage
+from hmmm_monitor.domain.coverage import build_coverage
+from hmmm_monitor.domain.expected_peers import ExpectedPeers
+from hmmm_monitor.domain.health import HealthVerdict, assess_health
+from hmmm_monitor.domain.peer_report import peer_rows
+from hmmm_monitor.domain.store import MessageStore
+from hmmm_monitor.domain.topology import build_topology
 from hmmm_monitor.metrics import MonitorMetrics
-from hmmm_monitor.quality import EMPTY_DELIVERY, LinkProber
 from hmmm_monitor.settings import Settings
-from hmmm_monitor.store import MessageStore
-from hmmm_monitor.topology import build_topology
-from meshcommon.p2p.node import DialOutcome, NodeSnapshot
+from hmmm_monitor.workers.connector import PeerConnector
+from hmmm_monitor.workers.link_prober import LinkProber
+from meshcommon.aio import cancel_and_wait
+from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
+from meshcommon.p2p.types import DialOutcome, NodeSnapshot
+from meshcommon.peer.addresses import advertised_multiaddrs
+from meshcommon.peer.bootstrap_client import NOT_FETCHED, BootstrapResult, BootstrapSource
 
 log = logging.getLogger(__name__)
 
@@ -42,51 +47,46 @@ class Runtime(Protocol):
     async def ping(self, peer_id: str) -> float: ...
 
 
+@dataclass
 class Monitor:
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        runtime: Runtime,
-        bootstrap: BootstrapSource,
-        connector: PeerConnector,
-        store: MessageStore,
-        consumer: MessageConsumer,
-        metrics: MonitorMetrics,
-    ) -> None:
-        self.settings = settings
-        self.runtime = runtime
-        self.bootstrap = bootstrap
-        self.connector = connector
-        self.store = store
-        self.consumer = consumer
-        self.metrics = metrics
-        self.prober = LinkProber(runtime, metrics=metrics)
-        self.started_at = time.time()
-        self.bootstrap_result = BootstrapResult((), "none", None, "not fetched yet")
-        self.rounds = 0
-        self._task: asyncio.Task[None] | None = None
-        self._snapshot: NodeSnapshot | None = None
+    settings: Settings
+    version: str
+    runtime: Runtime
+    policy: MultiaddrPolicy
+    bootstrap: BootstrapSource
+    expected: ExpectedPeers
+    connector: PeerConnector
+    prober: LinkProber
+    store: MessageStore
+    consumer: MessageConsumer
+    metrics: MonitorMetrics
+    started_at: float = field(default_factory=time.time)
+    bootstrap_result: BootstrapResult = NOT_FETCHED
+    _task: asyncio.Task[None] | None = None
+    _node: NodeSnapshot | None = None
+
+    @property
+    def node(self) -> NodeSnapshot | None:
+        """The libp2p node's state as last read by ``sync_node_state``."""
+        return self._node
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
         await self.runtime.start()
         self.started_at = time.time()
-        self._task = asyncio.create_task(self._loop(), name="hmmm-refresh")
+        log.info("HMMM monitor %s started", self.runtime.peer_id)
+        self._task = asyncio.create_task(self._refresh_forever(), name="hmmm-refresh")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.prober.aclose()
         try:
             await self.bootstrap.aclose()
         finally:
             await self.runtime.stop()
 
-    async def _loop(self) -> None:
+    async def _refresh_forever(self) -> None:
         while True:  # first round immediately, then every bootstrap_refresh_s
             try:
                 await self.refresh_once()
@@ -96,53 +96,59 @@ class Monitor:
 
     async def refresh_once(self) -> None:
         """Fetch the bootstrap list, then (re)connect every expected peer that is due."""
-        result = await self.bootstrap.fetch()
-        self.bootstrap_result = result
-        self.connector.set_expected(result.peers)
+        self.bootstrap_result = await self.bootstrap.fetch()
+        self.expected.set_expected(self.bootstrap_result.peers)
         await self.connector.run_round()
-        self.rounds += 1
-        await self.snapshot()
+        await self.sync_node_state()
         # RTT to every connected peer, in the background: a slow peer never delays the
         # next round (a sweep still running when the next one is due is skipped).
-        connected = self.connector.connected_peers
-        self.prober.prune(set(connected) | set(self.connector.peers))
+        connected = self.expected.connected_peers
+        self.prober.prune(set(connected) | set(self.expected.peers))
         self.prober.start_sweep(connected)
 
-    # -- views --------------------------------------------------------------------------
-    async def snapshot(self) -> NodeSnapshot | None:
-        """The node's state, refreshed; also keeps metrics and connection state in sync."""
+    async def sync_node_state(self) -> NodeSnapshot | None:
+        """Read the node's state and bring connection state and gauges up to date with it;
+        the last good reading when the node does not answer."""
         try:
-            snap = await self.runtime.snapshot()
+            node = await self.runtime.snapshot()
         except Exception as exc:
-            log.debug("snapshot unavailable: %s", exc)
-            return self._snapshot
-        self._snapshot = snap
-        self.connector.observe(snap.connected_peers)
-        self.metrics.sync_dropped(snap.dropped_by_topic)
-        self.metrics.sync_outbound_dropped(snap.outbound_dropped)
+            log.debug("node state unavailable: %s", exc)
+            return self._node
+        self._node = node
+        self.connector.observe(node.connected_peers)
         self._update_gauges()
-        return snap
+        return node
 
     def _update_gauges(self) -> None:
-        expected = self.connector.peers
+        expected = self.expected.peers
         heard = self.store.heard_since(time.time() - self.settings.heard_window_s)
         self.metrics.peers_expected.set(len(expected))
         self.metrics.peers_connected.set(sum(1 for s in expected.values() if s.connected))
         self.metrics.peers_heard.set(len(heard & set(expected)))
         age = self.bootstrap_result.age_s()
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
-        self.metrics.sync_lost(self.store.lost_by_sender(), set(expected))
+
+    # -- views (call sync_node_state() first for a fresh picture) ---------------------
+    def advertised(self) -> FilterResult:
+        return advertised_multiaddrs(self.settings, self.policy, self.runtime.peer_id)
+
+    def health(self) -> HealthVerdict:
+        expected = set(self.expected.peers)
+        heard = self.store.heard_since(time.time() - self.settings.heard_window_s) & expected
+        return assess_health(
+            node_running=self._node is not None, expected=len(expected), heard=len(heard)
+        )
 
     def coverage(self) -> dict[str, object]:
-        snap = self._snapshot
+        node = self._node
         return build_coverage(
-            expected=self.connector.peers,
+            expected=self.expected.peers,
             senders=self.store.senders(),
             now=time.time(),
             heard_window_s=self.settings.heard_window_s,
             bootstrap=self.bootstrap_result.info(),
-            dropped=snap.dropped_by_topic if snap else {},
-            outbound_dropped=snap.outbound_dropped if snap else {},
+            dropped=node.dropped_by_topic if node else {},
+            outbound_dropped=node.outbound_dropped if node else {},
             rejected=self.store.rejected_counts(),
             monitor_peer_id=self.runtime.peer_id,
         )
@@ -151,8 +157,8 @@ class Monitor:
         senders = self.store.senders()
         return build_topology(
             monitor_peer_id=self.runtime.peer_id,
-            monitor_connected=self.connector.connected_peers,
-            expected={pid: s.name for pid, s in self.connector.peers.items()},
+            monitor_connected=self.expected.connected_peers,
+            expected={pid: s.name for pid, s in self.expected.peers.items()},
             last_heard={pid: s.last_heard for pid, s in senders.items() if s.count},
             availability=self.store.availability(),
             now=time.time(),
@@ -160,22 +166,10 @@ class Monitor:
         )
 
     def peers(self) -> list[dict[str, object]]:
-        senders = self.store.senders()
-        delivery = self.store.delivery()
-        now = time.time()
-        out = []
-        for state in sorted(self.connector.peers.values(), key=lambda s: (s.priority, s.peer_id)):
-            doc = state.to_dict()
-            # Connection quality (field report improvement 6): RTT of our link to the
-            # peer, loss and latency of its gossip as it reaches us. See quality.py.
-            doc.update(self.prober.get(state.peer_id).to_dict())
-            since = state.connected_since if state.connected else None
-            doc["connection_uptime_s"] = None if since is None else round(now - since, 1)
-            doc.update(delivery.get(state.peer_id, EMPTY_DELIVERY).to_dict())
-            heard = senders.get(state.peer_id)
-            doc["messages_heard"] = heard.count if heard else 0
-            doc["messages_rejected"] = heard.rejected if heard else 0
-            doc["last_heard"] = heard.last_heard if heard and heard.count else None
-            doc["by_topic"] = dict(heard.by_topic) if heard else {}
-            out.append(doc)
-        return out
+        return peer_rows(
+            self.expected.peers.values(),
+            links=self.prober.links,
+            delivery=self.store.delivery(),
+            senders=self.store.senders(),
+            now=time.time(),
+        )

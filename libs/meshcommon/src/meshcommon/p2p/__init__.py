@@ -3,27 +3,66 @@
 py-libp2p is trio-only and the services are FastAPI on uvicorn (asyncio). ``MeshRuntime``
 is the one place where the two loops meet: the host lives in a trio thread, HTTP handlers
 call ``await runtime.snapshot()`` and never see trio.
+
+- ``types``: the values the node takes and hands out (no libp2p import).
+- ``node``: ``MeshNode``, the libp2p host + GossipSub, with its fixes of py-libp2p.
+- ``runtime``: ``MeshRuntime``, the trio thread driven from asyncio.
+- ``errors``: the real cause of a failed dial.
+- ``identity``: Ed25519 identities from a persisted seed.
+
+The names below are imported on first use, so that ``meshcommon.p2p.types`` and the
+pure modules that use it never pay for importing libp2p.
 """
 
-from meshcommon.p2p.errors import describe_dial_error, root_cause
-from meshcommon.p2p.node import (
-    DialOutcome,
-    MeshNode,
-    NodeConfig,
-    NodeSnapshot,
-    PingError,
-    ReceivedMessage,
-)
-from meshcommon.p2p.runtime import MeshRuntime
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from meshcommon.p2p.errors import describe_dial_error, root_cause
+    from meshcommon.p2p.node import MeshNode
+    from meshcommon.p2p.runtime import MeshRuntime
+    from meshcommon.p2p.types import (
+        DialFailure,
+        DialOutcome,
+        NodeConfig,
+        NodeCounters,
+        NodeSnapshot,
+        PingError,
+        ReceivedMessage,
+    )
+
+_WHERE = {
+    "MeshNode": "meshcommon.p2p.node",
+    "MeshRuntime": "meshcommon.p2p.runtime",
+    "describe_dial_error": "meshcommon.p2p.errors",
+    "root_cause": "meshcommon.p2p.errors",
+    "DialFailure": "meshcommon.p2p.types",
+    "DialOutcome": "meshcommon.p2p.types",
+    "NodeConfig": "meshcommon.p2p.types",
+    "NodeCounters": "meshcommon.p2p.types",
+    "NodeSnapshot": "meshcommon.p2p.types",
+    "PingError": "meshcommon.p2p.types",
+    "ReceivedMessage": "meshcommon.p2p.types",
+}
 
 __all__ = [
+    "DialFailure",
     "DialOutcome",
     "MeshNode",
     "MeshRuntime",
     "NodeConfig",
+    "NodeCounters",
     "NodeSnapshot",
     "PingError",
     "ReceivedMessage",
     "describe_dial_error",
     "root_cause",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)

@@ -6,9 +6,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import libp2p.pubsub.pubsub as pubsub_module
@@ -29,80 +27,17 @@ from multiaddr.protocols import P_P2P
 
 from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
-from meshcommon.topics import ALL_TOPICS
+from meshcommon.p2p.types import (
+    DialFailure,
+    DialOutcome,
+    NodeConfig,
+    NodeCounters,
+    NodeSnapshot,
+    PingError,
+    ReceivedMessage,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class NodeConfig:
-    listen_host: str = "0.0.0.0"
-    port: int = 9000
-    topics: tuple[str, ...] = ALL_TOPICS
-    identity_path: str | None = None
-    # GossipSub: the library's 120 s default heartbeat makes meshes form far too slowly.
-    heartbeat_interval: int = 1
-    degree: int = 6
-    degree_low: int = 4
-    degree_high: int = 12
-    # The library's 32-slot subscription queue drops bursts with only a log warning;
-    # a bigger queue plus counted drops means nothing is lost silently.
-    subscription_queue: int = 1024
-    # Likewise the per-peer outbound queue (32 RPCs): a burst overflows it while
-    # publish() keeps succeeding. Bigger, and what still overflows is counted.
-    outbound_queue: int = 1024
-    dial_timeout_s: float = 5.0
-    ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
-
-
-@dataclass(frozen=True)
-class ReceivedMessage:
-    topic: str
-    from_peer: str  # origin peer ID (base58), not the forwarder
-    data: bytes
-    seqno: str
-    received_at: float  # unix time
-
-
-@dataclass(frozen=True)
-class DialFailure:
-    multiaddr: str
-    reason: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class DialOutcome:
-    peer_id: str
-    connected: bool
-    multiaddr: str | None = None  # the address that worked
-    already_connected: bool = False
-    failures: tuple[DialFailure, ...] = ()
-    elapsed_ms: float = 0.0
-
-
-class PingError(Exception):
-    """A ping that did not complete. ``reason``: ``not_connected`` (ping never dials),
-    ``invalid_peer_id``, ``timeout`` or ``ping_failed`` (stream or protocol error)."""
-
-    def __init__(self, peer_id: str, reason: str, detail: str) -> None:
-        super().__init__(f"ping {peer_id}: {reason}: {detail}")
-        self.peer_id = peer_id
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True)
-class NodeSnapshot:
-    peer_id: str
-    listen_port: int
-    connected_peers: tuple[str, ...]
-    topics: tuple[str, ...]
-    mesh_peers: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    dropped_by_topic: dict[str, int] = field(default_factory=dict)
-    # Messages GossipSub could not queue for a peer (reason -> count): the library's
-    # 32-slot per-peer outbound queue overflows under bursts while publish() succeeds.
-    outbound_dropped: dict[str, int] = field(default_factory=dict)
 
 
 class _MeshPubsub(Pubsub):
@@ -186,6 +121,12 @@ class _MeshGossipSub(GossipSub):
         super()._handle_dropped_rpc(peer_id, rpc, reason)
 
 
+def _worth_logging(count: int) -> bool:
+    """Log the 1st, 10th, 100th and every 1000th occurrence: the real cause is seen once,
+    a flood is not printed (the counters carry the totals)."""
+    return count in (1, 10, 100) or count % 1000 == 0
+
+
 def _parse_peer_id(peer_id: str) -> ID:
     """A peer ID from its text, or ValueError. ``ID.from_base58`` accepts any base58 text
     ("notapeer"); the multiaddr codec checks that it is a real multihash."""
@@ -218,13 +159,7 @@ class MeshNode:
         self._pubsub: _MeshPubsub | None = None
         self._gossipsub: GossipSub | None = None
         self._dial_locks: dict[str, trio.Lock] = {}
-        self.dropped: Counter[str] = Counter()
-        self.outbound_dropped: Counter[str] = Counter()
-        self.callback_errors = 0
-
-    def set_on_message(self, on_message: Callable[[ReceivedMessage], None] | None) -> None:
-        """Attach the consumer after construction (apps handed a prebuilt runtime)."""
-        self._on_message = on_message
+        self.counters = NodeCounters()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -275,22 +210,22 @@ class MeshNode:
             pubsub.seen_messages.stop()
 
     def _count_outbound_drop(self, reason: str, messages: int) -> None:
-        before = self.outbound_dropped[reason]
-        self.outbound_dropped[reason] += messages
-        if before == 0 or before // 1000 != self.outbound_dropped[reason] // 1000:
+        dropped = self.counters.outbound_dropped
+        before = dropped[reason]
+        dropped[reason] += messages
+        if before == 0 or before // 1000 != dropped[reason] // 1000:
             log.warning(
                 "outbound queue to a peer full (%s): %d messages dropped so far",
                 reason,
-                self.outbound_dropped[reason],
+                dropped[reason],
             )
 
     def _count_drop(self, topic: str) -> None:
-        self.dropped[topic] += 1
-        if self.dropped[topic] in (1, 10, 100) or self.dropped[topic] % 1000 == 0:
+        dropped = self.counters.dropped_by_topic
+        dropped[topic] += 1
+        if _worth_logging(dropped[topic]):
             log.warning(
-                "subscription queue full on %s: %d messages dropped so far",
-                topic,
-                self.dropped[topic],
+                "subscription queue full on %s: %d messages dropped so far", topic, dropped[topic]
             )
 
     async def _drain(self, topic: str, sub: Any) -> None:
@@ -313,8 +248,15 @@ class MeshNode:
             try:
                 self._on_message(received)
             except Exception:
-                self.callback_errors += 1
-                log.exception("message consumer failed on %s from %s", topic, origin)
+                errors = self.counters.consumer_errors
+                errors[topic] += 1
+                if _worth_logging(errors[topic]):
+                    log.exception(
+                        "message consumer failed on %s from %s (%d so far)",
+                        topic,
+                        origin,
+                        errors[topic],
+                    )
 
     # -- operations ---------------------------------------------------------------------
     async def publish(self, topic: str, data: bytes) -> None:
@@ -446,6 +388,6 @@ class MeshNode:
             connected_peers=connected,
             topics=tuple(self._pubsub.topic_ids),
             mesh_peers=mesh,
-            dropped_by_topic=dict(self.dropped),
-            outbound_dropped=dict(self.outbound_dropped),
+            dropped_by_topic=dict(self.counters.dropped_by_topic),
+            outbound_dropped=dict(self.counters.outbound_dropped),
         )

@@ -1,8 +1,9 @@
 """The trio/asyncio bridge: a MeshNode running in a trio thread, driven from asyncio.
 
-Measured options (P2P-NOTES.md): awaiting libp2p on the asyncio loop fails, and
-``trio.from_thread.run`` from the asyncio thread stalls it. What works: a blocking portal
-running trio in a worker thread, awaited through ``asyncio.wrap_future``.
+py-libp2p cannot be awaited on the asyncio loop (it needs trio's context), and
+``trio.from_thread.run`` called from the asyncio thread blocks that loop while trio works.
+So trio runs in its own thread behind an anyio blocking portal, and asyncio awaits the
+portal's futures through ``asyncio.wrap_future``: neither loop ever waits on the other.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from meshcommon.p2p.node import DialOutcome, MeshNode, NodeSnapshot
+from meshcommon.p2p.node import MeshNode
+from meshcommon.p2p.types import DialOutcome, NodeSnapshot
 
 T = TypeVar("T")
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from hmmm_monitor.quality import DeliveryView, SeqnoTracker, delivery_view, latency_window
+from hmmm_monitor.domain.delivery import DeliveryView, SeqnoTracker, delivery_view, latency_window
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
 
 
@@ -173,11 +172,8 @@ class MessageStore:
             }
         return {pid: delivery_view(t, lat) for pid, (t, lat) in copies.items()}
 
-    def lost_by_sender(self) -> dict[str, int]:
+    def gaps_total(self) -> int:
+        """Messages ever counted lost, all senders (only grows: for the Prometheus counter;
+        ``delivery()`` gives the per-sender figures net of late arrivals)."""
         with self._lock:
-            return {pid: t.lost for pid, t in self._seqnos.items()}
-
-    def forget(self, peer_ids: Iterable[str]) -> None:
-        with self._lock:
-            for pid in peer_ids:
-                self._availability.pop(pid, None)
+            return sum(t.gaps for t in self._seqnos.values())

@@ -1,7 +1,6 @@
 """Coverage: of the peers we expect, how many are connected and how many were heard.
 
-The field report could only say "3/10, ~30% of traffic" by reading logs. Here it is a
-number with names: who is missing, why a peer is not connected, and who is talking that
+A number with names: who is missing, why a peer is not connected, and who is talking that
 WHOOSH does not know about.
 """
 
@@ -10,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from hmmm_monitor.connections import PeerState
-from hmmm_monitor.store import SenderStats
+from hmmm_monitor.domain.expected_peers import PeerState
+from hmmm_monitor.domain.store import SenderStats
 
 
 def iso(ts: float | None) -> str | None:

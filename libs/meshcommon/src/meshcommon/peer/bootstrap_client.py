@@ -1,9 +1,9 @@
-"""Where the list of expected peers comes from: WHOOSH, its cached copy, or static config.
+"""Where a peer learns whom to dial: WHOOSH's bootstrap list, its cached copy, or static config.
 
-The field report's monitor fetched WHOOSH once, with no retry and no cache, so a WHOOSH
-restart left it blind. Here every fetch retries with exponential backoff + jitter, every
-success is cached on disk (atomically), and when WHOOSH is down the cached list is used
-and reported as ``source='cache'`` with its age, never silently.
+Every fetch retries with exponential backoff and jitter; every good answer is cached on disk
+(write-then-rename); while WHOOSH is down the cached list is used and reported as
+``source='cache'`` with its age, so a restart of WHOOSH never leaves a peer blind and never
+goes unnoticed. Static peers are always added to whatever WHOOSH or the cache says.
 """
 
 from __future__ import annotations
@@ -12,28 +12,30 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
 from pydantic import ValidationError
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from hmmm_monitor.metrics import MonitorMetrics
+from meshcommon.config import PeerSettings
 from meshcommon.models import BootstrapPeer, BootstrapResponse
+from meshcommon.multiaddr_policy import RejectedAddr
+from meshcommon.peer.static_peers import parse_static_peers
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_PATH = "/api/v1/bootstrap-peers"
 Source = Literal["whoosh", "cache", "static", "none"]
+
+# Failure kinds: stable strings, used as metric labels.
+KIND_UNREACHABLE = "unreachable"
+KIND_HTTP_ERROR = "http_error"
+KIND_INVALID_RESPONSE = "invalid_response"
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class BootstrapResult:
     source: Source
     fetched_at: datetime | None
     error: str | None = None  # why WHOOSH was not used, when it was configured
-    rejected: tuple[dict[str, str], ...] = field(default_factory=tuple)  # bad static entries
+    rejected: tuple[RejectedAddr, ...] = ()  # static entries that could not be used
 
     def age_s(self, now: datetime | None = None) -> float | None:
         if self.fetched_at is None:
@@ -60,8 +62,11 @@ class BootstrapResult:
         }
 
 
+NOT_FETCHED = BootstrapResult((), "none", None, "not fetched yet")
+
+
 class BootstrapSource(Protocol):
-    """What the refresh loop needs; tests pass a stub."""
+    """What a refresh loop needs (tests pass a stub)."""
 
     async def fetch(self) -> BootstrapResult: ...
 
@@ -77,24 +82,13 @@ class BootstrapFetchError(Exception):
         self.retryable = retryable
 
 
-def static_peers(multiaddrs: Sequence[str]) -> tuple[list[BootstrapPeer], list[dict[str, str]]]:
-    """Static ``/.../p2p/<peer_id>`` multiaddrs grouped into one entry per peer ID."""
-    by_peer: dict[str, list[str]] = {}
-    rejected: list[dict[str, str]] = []
-    for addr in multiaddrs:
-        head, sep, peer_id = addr.rstrip("/").rpartition("/p2p/")
-        if not sep or not head or not peer_id or "/" in peer_id:
-            rejected.append({"multiaddr": addr, "reason": "missing_peer_id"})
-            log.warning("static bootstrap entry %r skipped: no /p2p/<peer_id>", addr)
-            continue
-        by_peer.setdefault(peer_id, []).append(addr)
-    peers = [
-        BootstrapPeer(
-            peer_id=pid, name=f"static-{i}", priority=i, multiaddr=addrs[0], multiaddrs=addrs
-        )
-        for i, (pid, addrs) in enumerate(by_peer.items(), start=1)
-    ]
-    return peers, rejected
+def first_error(exc: ValidationError) -> str:
+    """``"bootstrap_peers.0.peer_id: Field required"``: where the first problem is, and what."""
+    errors = exc.errors()
+    if not errors:
+        return str(exc)[:200]
+    where = ".".join(str(p) for p in errors[0]["loc"]) or "<root>"
+    return f"{where}: {errors[0]['msg']}"
 
 
 def _merge(
@@ -105,7 +99,7 @@ def _merge(
 
 
 class BootstrapCache:
-    """The last good WHOOSH answer on disk, so a monitor restarted while WHOOSH is down
+    """The last good WHOOSH answer on disk, so a peer restarted while WHOOSH is down
     still knows whom to dial."""
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
@@ -138,7 +132,10 @@ class BootstrapCache:
 
 
 class WhooshBootstrapClient:
-    """``GET {whoosh_url}/api/v1/bootstrap-peers`` with retries, cache and static fallback."""
+    """``GET {whoosh_url}/api/v1/bootstrap-peers`` with retries, cache and static fallback.
+
+    ``on_result`` is told the outcome of every fetch (``ok`` or a failure kind), for metrics.
+    """
 
     def __init__(
         self,
@@ -150,45 +147,62 @@ class WhooshBootstrapClient:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 2.0,
         timeout_s: float = 3.0,
-        metrics: MonitorMetrics | None = None,
+        on_result: Callable[[str], None] | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.url = whoosh_url.rstrip("/") + BOOTSTRAP_PATH if whoosh_url else ""
-        self.static, self.static_rejected = static_peers(static)
+        parsed = parse_static_peers(static)
+        self.static, self.static_rejected = parsed.peers, parsed.rejected
         self.cache = BootstrapCache(cache_path)
         self.attempts = attempts
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.metrics = metrics
-        self._client = client or httpx.AsyncClient(timeout=timeout_s)
+        self._on_result = on_result
+        # trust_env=False: WHOOSH is reached directly, never through an HTTP(S)_PROXY.
+        self._client = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+        self._last_error_kind: str | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: PeerSettings, on_result: Callable[[str], None] | None = None
+    ) -> WhooshBootstrapClient:
+        return cls(
+            settings.whoosh_url,
+            static=settings.bootstrap_peers,
+            cache_path=settings.bootstrap_cache_path or None,
+            attempts=settings.bootstrap_attempts,
+            backoff_initial_s=settings.bootstrap_backoff_initial_s,
+            backoff_max_s=settings.bootstrap_backoff_max_s,
+            timeout_s=settings.bootstrap_timeout_s,
+            on_result=on_result,
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _count(self, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.bootstrap_fetch.labels(result=result).inc()
+    def _report(self, result: str) -> None:
+        if self._on_result is not None:
+            self._on_result(result)
 
     async def _get_once(self) -> BootstrapResponse:
         try:
             resp = await self._client.get(self.url)
         except httpx.HTTPError as exc:
             raise BootstrapFetchError(
-                "unreachable", f"{type(exc).__name__}: {exc}", retryable=True
+                KIND_UNREACHABLE, f"{type(exc).__name__}: {exc}", retryable=True
             ) from exc
         if resp.status_code >= 500 or resp.status_code == 429:
-            raise BootstrapFetchError("http_error", f"HTTP {resp.status_code}", retryable=True)
+            raise BootstrapFetchError(KIND_HTTP_ERROR, f"HTTP {resp.status_code}", retryable=True)
         if resp.status_code != 200:
-            raise BootstrapFetchError("http_error", f"HTTP {resp.status_code}", retryable=False)
+            raise BootstrapFetchError(KIND_HTTP_ERROR, f"HTTP {resp.status_code}", retryable=False)
         try:
             return BootstrapResponse.model_validate_json(resp.content)
         except ValidationError as exc:
             # A malformed answer will not fix itself in 200 ms: fail over to the cache now.
-            first = exc.errors()[0] if exc.errors() else {}
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            msg = f"malformed bootstrap response ({exc.error_count()} errors; {where}: "
             raise BootstrapFetchError(
-                "invalid_response", msg + f"{first.get('msg', '')})", retryable=False
+                KIND_INVALID_RESPONSE,
+                f"malformed bootstrap response ({exc.error_count()} errors; {first_error(exc)})",
+                retryable=False,
             ) from exc
 
     async def _fetch_whoosh(self) -> BootstrapResponse:
@@ -200,13 +214,7 @@ class WhooshBootstrapClient:
         )
         async for attempt in retrying:
             with attempt:
-                n = attempt.retry_state.attempt_number
-                try:
-                    return await self._get_once()
-                except BootstrapFetchError as exc:
-                    if exc.retryable and n < self.attempts:
-                        log.info("WHOOSH attempt %d/%d failed: %s", n, self.attempts, exc)
-                    raise
+                return await self._get_once()
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     async def fetch(self) -> BootstrapResult:
@@ -214,20 +222,21 @@ class WhooshBootstrapClient:
         if not self.url:
             source: Source = "static" if self.static else "none"
             when = now if self.static else None
-            return BootstrapResult(
-                tuple(self.static), source, when, None, tuple(self.static_rejected)
-            )
+            return BootstrapResult(self.static, source, when, None, self.static_rejected)
         try:
             response = await self._fetch_whoosh()
         except BootstrapFetchError as exc:
-            self._count(exc.kind)
-            return self._fallback(f"{exc.kind}: {exc}")
-        self._count("ok")
+            self._report(exc.kind)
+            return self._fallback(exc.kind, f"{exc.kind}: {exc}")
+        self._report("ok")
+        if self._last_error_kind is not None:
+            log.info("WHOOSH answers again at %s: %d peers", self.url, response.count)
+            self._last_error_kind = None
         self.cache.save(response, now)
         peers = _merge(response.bootstrap_peers, self.static)
-        return BootstrapResult(peers, "whoosh", now, None, tuple(self.static_rejected))
+        return BootstrapResult(peers, "whoosh", now, None, self.static_rejected)
 
-    def _fallback(self, cause: str) -> BootstrapResult:
+    def _fallback(self, kind: str, cause: str) -> BootstrapResult:
         cached = self.cache.load()
         if cached is not None:
             response, fetched_at = cached
@@ -236,26 +245,24 @@ class WhooshBootstrapClient:
                 "cache",
                 fetched_at,
                 cause,
-                tuple(self.static_rejected),
+                self.static_rejected,
             )
+        else:
+            source: Source = "static" if self.static else "none"
+            when = datetime.now(UTC) if self.static else None
+            result = BootstrapResult(self.static, source, when, cause, self.static_rejected)
+        # One line per kind of failure, not one per refresh: the API and the metrics carry
+        # the running state (source, age, error, fetch counts by result).
+        if kind != self._last_error_kind:
+            self._last_error_kind = kind
+            age = result.age_s()
             log.warning(
-                "WHOOSH unreachable at %s after %d attempts (%s); using cached bootstrap list "
-                "of %d peers, %.0f s old",
+                "WHOOSH unusable at %s after %d attempts (%s); using %s list of %d peers%s",
                 self.url,
                 self.attempts,
                 cause,
+                result.source,
                 len(result.peers),
-                result.age_s() or 0.0,
+                f", {age:.0f} s old" if result.source == "cache" and age is not None else "",
             )
-            return result
-        source: Source = "static" if self.static else "none"
-        log.error(
-            "WHOOSH unreachable at %s after %d attempts (%s); no cached list, using %s (%d peers)",
-            self.url,
-            self.attempts,
-            cause,
-            source,
-            len(self.static),
-        )
-        when = datetime.now(UTC) if self.static else None
-        return BootstrapResult(tuple(self.static), source, when, cause, tuple(self.static_rejected))
+        return result

@@ -1,8 +1,7 @@
 import random
 
-from chorus_agent.peering import choose_dial_targets, static_peers
+from chorus_agent.domain.peers import choose_dial_targets
 from meshcommon.models import BootstrapPeer
-from meshcommon.multiaddr_policy import MultiaddrPolicy
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 
 
@@ -68,19 +67,3 @@ def test_successor_is_always_dialled_even_when_target_is_met() -> None:
 def test_alone_in_the_list_dials_nobody() -> None:
     me = _ids(1)[0]
     assert choose_dial_targets(me, [_peer(me, 1)], set(), 4) == []
-
-
-def test_static_peers_skip_invalid_and_unroutable_addresses() -> None:
-    pid = _ids(1)[0]
-    policy = MultiaddrPolicy()
-    peers = static_peers(
-        [
-            f"/ip4/10.0.0.5/tcp/9000/p2p/{pid}",
-            "garbage",
-            "/ip4/10.0.0.6/tcp/9000",  # no peer id: cannot be dialled securely
-            f"/ip4/127.0.0.1/tcp/9000/p2p/{pid}",  # loopback not allowed here
-        ],
-        policy,
-    )
-    assert len(peers) == 1
-    assert peers[0].multiaddrs == [f"/ip4/10.0.0.5/tcp/9000/p2p/{pid}"]

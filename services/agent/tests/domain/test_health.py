@@ -1,9 +1,10 @@
-from chorus_agent.availability import WorkState, availability_message
-from chorus_agent.health import advertised_multiaddrs, build_health
+from chorus_agent.domain.availability import WorkState, availability_message
+from chorus_agent.domain.health import build_health
 from chorus_agent.settings import Settings
 from meshcommon import topics
 from meshcommon.multiaddr_policy import MultiaddrPolicy
-from meshcommon.p2p import NodeSnapshot
+from meshcommon.p2p.types import NodeSnapshot
+from meshcommon.peer.addresses import advertised_multiaddrs
 
 PID = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
 
@@ -16,7 +17,7 @@ def test_health_advertises_only_routable_addresses_overlay_first() -> None:
     )
     snap = NodeSnapshot(PID, 9000, connected_peers=("a", "b"), topics=topics.ALL_TOPICS)
     health = build_health(
-        settings, snap, addrs, WorkState(max_tasks=3), version="1.2.3", uptime_s=12.5
+        settings, snap, addrs, WorkState(max_tasks=3), version="1.2.3", uptime_s=12.5, known_peers=5
     )
     assert health.multiaddrs == [
         f"/ip4/10.0.13.227/tcp/9000/p2p/{PID}",
@@ -29,6 +30,7 @@ def test_health_advertises_only_routable_addresses_overlay_first() -> None:
     assert (health.name, health.version, health.status) == ("agent-7", "1.2.3", "ready")
     assert health.capabilities == ["code", "review"]
     assert health.uptime_seconds == 12.5
+    assert health.known_peers == 5
 
 
 def test_isolated_agent_and_agent_without_routable_address_say_so() -> None:
@@ -38,12 +40,12 @@ def test_isolated_agent_and_agent_without_routable_address_say_so() -> None:
     routable = advertised_multiaddrs(settings, policy, PID, ips=["10.1.1.1"])
     loop_only = advertised_multiaddrs(settings, policy, PID, ips=["127.0.0.1"])
     work = WorkState(max_tasks=1)
-    assert build_health(settings, snap, routable, work, version="v", uptime_s=0).status == (
-        "isolated"
-    )
-    assert build_health(settings, snap, loop_only, work, version="v", uptime_s=0).status == (
-        "no_routable_address"
-    )
+    assert build_health(
+        settings, snap, routable, work, version="v", uptime_s=0, known_peers=0
+    ).status == ("isolated")
+    assert build_health(
+        settings, snap, loop_only, work, version="v", uptime_s=0, known_peers=0
+    ).status == ("no_routable_address")
 
 
 def test_announce_addrs_override_interfaces() -> None:
@@ -68,20 +70,3 @@ def test_availability_message_carries_the_seed_fields() -> None:
         assert key in data
     assert data["type"] == "availability"
     assert data["available_for_work"] is False and data["status"] == "busy"
-
-
-def test_with_an_overlay_configured_only_overlay_addresses_are_advertised() -> None:
-    """On Swarm a task also has a docker_gwbridge address (172.x) that only its own node
-    can reach; advertising it would make peers on other nodes fail over into a timeout."""
-    from chorus_agent.app import build_policy
-
-    ips = ["10.231.0.7", "172.21.0.8", "127.0.0.1"]
-    strict = build_policy(Settings(overlay_cidrs=["10.231.0.0/16"]))
-    assert advertised_multiaddrs(Settings(), strict, PID, ips=ips).multiaddrs == [
-        f"/ip4/10.231.0.7/tcp/9000/p2p/{PID}"
-    ]
-    lenient = build_policy(Settings(overlay_cidrs=["10.231.0.0/16"], overlay_only=False))
-    assert advertised_multiaddrs(Settings(), lenient, PID, ips=ips).multiaddrs == [
-        f"/ip4/10.231.0.7/tcp/9000/p2p/{PID}",
-        f"/ip4/172.21.0.8/tcp/9000/p2p/{PID}",
-    ]

@@ -1,40 +1,27 @@
-"""Keeping a connection to every expected peer, and remembering how each dial went.
+"""Whom the monitor expects to be connected to, and how each dial went.
 
-The field report's monitor dialled once and printed "Connected to 3/3": no retry, no reason
-when a dial failed (a Swarm VIP answering with the wrong replica looked like a generic
-error). Here every expected peer has a ``PeerState`` with the real failure cause, dial
-latency and reconnect count; peers that keep failing back off exponentially; dials run
-concurrently but bounded.
+Every expected peer has a ``PeerState`` with the real cause of its last failure, dial
+latency and reconnect count. A peer that keeps failing backs off exponentially (capped,
+jittered); new addresses or a return to the bootstrap list are a fresh chance. Pure: the
+clock and the jitter are injected, dialling is ``workers.connector``'s job.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from hmmm_monitor.metrics import MonitorMetrics
 from meshcommon.models import BootstrapPeer
-from meshcommon.multiaddr_policy import MultiaddrPolicy
-from meshcommon.p2p.node import DialOutcome, NodeSnapshot
+from meshcommon.multiaddr_policy import RejectedAddr
 
 log = logging.getLogger(__name__)
 
 REASON_NO_DIALABLE = "no_dialable_multiaddr"
 REASON_DISCONNECTED = "disconnected"
 REASON_NOT_DIALLED = "not_dialled_yet"
-
-
-class Dialer(Protocol):
-    """The part of MeshRuntime the connector uses (tests pass a fake)."""
-
-    async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome: ...
-
-    async def snapshot(self) -> NodeSnapshot: ...
 
 
 @dataclass
@@ -93,27 +80,23 @@ class PeerState:
         }
 
 
-class PeerConnector:
+class ExpectedPeers:
+    """The expected peers' states, kept across bootstrap refreshes."""
+
     def __init__(
         self,
-        dialer: Dialer,
-        policy: MultiaddrPolicy,
         *,
-        concurrency: int = 16,
         backoff_initial_s: float = 2.0,
         backoff_max_s: float = 60.0,
-        metrics: MonitorMetrics | None = None,
-        clock: Callable[[], float] = time.time,
         forget_after_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2),
     ) -> None:
-        self.dialer = dialer
-        self.forget_after_s = forget_after_s
-        self.policy = policy
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.metrics = metrics
+        self.forget_after_s = forget_after_s
         self._clock = clock
-        self._sem = asyncio.Semaphore(concurrency)
+        self._jitter = jitter
         self.peers: dict[str, PeerState] = {}
         self.connected_peers: tuple[str, ...] = ()  # every peer the node is connected to
 
@@ -151,75 +134,49 @@ class PeerConnector:
                 log.info("forgetting %s (%s): not in the bootstrap list", state.name, pid)
         self.peers = fresh
 
-    async def run_round(self) -> None:
-        """Sync connection state from the node, then dial every peer that is due."""
-        snap = await self.dialer.snapshot()
-        self.observe(snap.connected_peers)
-        now = self._clock()
-        due = [s for s in self.peers.values() if not s.connected and s.next_dial_at <= now]
-        if due:
-            await asyncio.gather(*(self._dial(s) for s in due))
-
-    def observe(self, connected_peers: Sequence[str]) -> None:
+    def observe(self, connected_peers: Sequence[str]) -> list[PeerState]:
+        """Adopt the node's view of its connections; returns the peers just lost."""
         self.connected_peers = tuple(connected_peers)
         connected = set(connected_peers)
         now = self._clock()
+        lost = []
         for s in self.peers.values():
             if s.peer_id in connected and not s.connected:
-                self._mark_connected(s, now, s.connected_multiaddr)  # e.g. the agent dialled us
+                self.mark_connected(s, s.connected_multiaddr)  # e.g. the agent dialled us
             elif s.connected and s.peer_id not in connected:
                 s.connected, s.connected_since = False, None
                 s.last_error_reason, s.last_error_at = REASON_DISCONNECTED, now
                 s.last_error_detail = "connection closed (agent restarted or network issue)"
                 s.next_dial_at = 0.0  # redial at once: restarted agents come back fast
-                log.warning("lost connection to %s (%s)", s.name, s.peer_id)
+                lost.append(s)
+        return lost
 
-    def _mark_connected(self, s: PeerState, now: float, multiaddr: str | None) -> None:
+    def due(self) -> list[PeerState]:
+        """Peers to dial now: not connected, and their backoff is over."""
+        now = self._clock()
+        return [s for s in self.peers.values() if not s.connected and s.next_dial_at <= now]
+
+    def mark_connected(
+        self, s: PeerState, multiaddr: str | None, dial_latency_ms: float | None = None
+    ) -> None:
         if s.ever_connected:
             s.reconnects += 1
-        s.connected, s.ever_connected, s.connected_since = True, True, now
+        s.connected, s.ever_connected, s.connected_since = True, True, self._clock()
         s.connected_multiaddr = multiaddr
         s.consecutive_failures = 0
+        if dial_latency_ms is not None:
+            s.dial_latency_ms = round(dial_latency_ms, 1)
 
-    async def _dial(self, s: PeerState) -> None:
-        verdict = self.policy.filter(s.multiaddrs, s.peer_id)
+    def mark_skipped(self, s: PeerState, rejected: Sequence[RejectedAddr]) -> None:
+        """Record which of its addresses the policy would not dial, and why."""
         s.skipped_multiaddrs = [
-            {"multiaddr": r.multiaddr, "reason": r.reason, "detail": r.detail}
-            for r in verdict.rejected
+            {"multiaddr": r.multiaddr, "reason": r.reason, "detail": r.detail} for r in rejected
         ]
-        if not verdict.accepted:
-            reasons = ", ".join(f"{r.multiaddr}: {r.reason}" for r in verdict.rejected)
-            self._failed(s, REASON_NO_DIALABLE, reasons or "no multiaddrs", [])
-            return
-        async with self._sem:
-            s.dial_attempts += 1
-            try:
-                outcome = await self.dialer.connect(s.peer_id, verdict.multiaddrs)
-            except Exception as exc:  # the runtime stopped, etc.: keep the loop alive
-                self._failed(s, "dial_error", f"{type(exc).__name__}: {exc}", [])
-                return
-        errors = [
-            {"multiaddr": f.multiaddr, "reason": f.reason, "detail": f.detail}
-            for f in outcome.failures
-        ]
-        if outcome.connected:
-            now = self._clock()
-            if not outcome.already_connected:
-                s.dial_latency_ms = round(outcome.elapsed_ms, 1)
-            self._mark_connected(s, now, outcome.multiaddr)
-            s.last_dial_errors = errors  # earlier multiaddrs may have failed
-            log.info(
-                "connected to %s (%s) via %s in %.0f ms",
-                s.name,
-                s.peer_id,
-                outcome.multiaddr,
-                outcome.elapsed_ms,
-            )
-            return
-        last = outcome.failures[-1] if outcome.failures else None
-        self._failed(s, last.reason if last else "dial_error", last.detail if last else "", errors)
 
-    def _failed(self, s: PeerState, reason: str, detail: str, errors: list[dict[str, str]]) -> None:
+    def mark_failed(
+        self, s: PeerState, reason: str, detail: str, errors: list[dict[str, str]]
+    ) -> float:
+        """Record a failed dial; returns the backoff before the next one, in seconds."""
         now = self._clock()
         s.dial_failures += 1
         s.consecutive_failures += 1
@@ -227,15 +184,5 @@ class PeerConnector:
         s.last_dial_errors = errors
         delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (s.consecutive_failures - 1))
         # Jitter so a fleet of monitors (or many peers) don't retry in lockstep.
-        s.next_dial_at = now + delay * random.uniform(0.8, 1.2)
-        if self.metrics is not None:
-            self.metrics.dial_failures.labels(reason=reason).inc()
-        log.warning(
-            "dial %s (%s) failed: %s: %s (attempt %d, next in %.1f s)",
-            s.name,
-            s.peer_id,
-            reason,
-            detail,
-            s.consecutive_failures,
-            delay,
-        )
+        s.next_dial_at = now + delay * self._jitter()
+        return delay

@@ -1,26 +1,16 @@
-"""The agent's ``/api/health`` document, built from the live libp2p node."""
+"""The agent's ``/api/health`` document, from a snapshot of its libp2p node."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from chorus_agent.availability import WorkState
+from chorus_agent.domain.availability import WorkState
 from chorus_agent.settings import Settings
 from meshcommon.models import AgentHealth
-from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
-from meshcommon.netinfo import listen_ips
-from meshcommon.p2p import NodeSnapshot
+from meshcommon.multiaddr_policy import FilterResult
+from meshcommon.p2p.types import NodeSnapshot
 
-
-def advertised_multiaddrs(
-    settings: Settings, policy: MultiaddrPolicy, peer_id: str, ips: Sequence[str] | None = None
-) -> FilterResult:
-    """Routable multiaddrs of this agent, each ending in /p2p/<peer_id>. Explicit
-    ``announce_addrs`` win (NAT, host-mode ports); otherwise the interfaces' addresses."""
-    if settings.announce_addrs:
-        return policy.filter(settings.announce_addrs, peer_id)
-    found = listen_ips(settings.p2p_host) if ips is None else ips
-    return policy.advertise(found, settings.p2p_port, peer_id)
+STATUS_READY = "ready"
+STATUS_ISOLATED = "isolated"  # listening, but connected to nobody
+STATUS_NO_ROUTABLE_ADDRESS = "no_routable_address"  # nothing it could advertise
 
 
 def build_health(
@@ -31,14 +21,15 @@ def build_health(
     *,
     version: str,
     uptime_s: float,
+    known_peers: int,
 ) -> AgentHealth:
     connected = len(snapshot.connected_peers)
     if not addrs.accepted:
-        status = "no_routable_address"
+        status = STATUS_NO_ROUTABLE_ADDRESS
     elif connected == 0:
-        status = "isolated"
+        status = STATUS_ISOLATED
     else:
-        status = "ready"
+        status = STATUS_READY
     return AgentHealth(
         peer_id=snapshot.peer_id,
         multiaddrs=addrs.multiaddrs,
@@ -52,6 +43,7 @@ def build_health(
         status=status,
         uptime_seconds=round(uptime_s, 3),
         peers=list(snapshot.connected_peers),
+        known_peers=known_peers,
         rejected_multiaddrs=[
             {"multiaddr": r.multiaddr, "reason": r.reason} for r in addrs.rejected
         ],

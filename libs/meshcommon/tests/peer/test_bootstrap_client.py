@@ -8,8 +8,7 @@ import httpx
 import pytest
 import respx
 
-from hmmm_monitor.bootstrap import WhooshBootstrapClient
-from hmmm_monitor.metrics import MonitorMetrics
+from meshcommon.peer.bootstrap_client import WhooshBootstrapClient
 
 WHOOSH = "http://whoosh.test:8080"
 URL = f"{WHOOSH}/api/v1/bootstrap-peers"
@@ -27,48 +26,52 @@ pytestmark = pytest.mark.anyio
 
 def client(tmp_path, **kw) -> WhooshBootstrapClient:
     kw.setdefault("cache_path", tmp_path / "cache" / "bootstrap.json")
-    return WhooshBootstrapClient(
-        WHOOSH, attempts=3, backoff_initial_s=0.001, backoff_max_s=0.002, **kw
-    )
+    kw.setdefault("attempts", 3)
+    return WhooshBootstrapClient(WHOOSH, backoff_initial_s=0.001, backoff_max_s=0.002, **kw)
 
 
-def fetches(metrics: MonitorMetrics, result: str) -> float:
-    return metrics.registry.get_sample_value("hmmm_bootstrap_fetch_total", {"result": result}) or 0
+class Outcomes(list[str]):
+    """Collects what the client reports through ``on_result`` (what metrics count)."""
+
+    def count(self, result: str) -> int:  # type: ignore[override]
+        return sum(1 for r in self if r == result)
 
 
 @respx.mock
 async def test_500_then_200_is_retried_and_cached(tmp_path) -> None:
     route = respx.get(URL).mock(side_effect=[httpx.Response(500), httpx.Response(200, json=BODY)])
-    metrics = MonitorMetrics()
-    c = client(tmp_path, metrics=metrics)
+    outcomes = Outcomes()
+    c = client(tmp_path, on_result=outcomes.append)
     result = await c.fetch()
     await c.aclose()
     assert route.call_count == 2
     assert result.source == "whoosh" and [p.peer_id for p in result.peers] == [PID]
     cached = json.loads((tmp_path / "cache" / "bootstrap.json").read_text())
     assert cached["response"]["bootstrap_peers"][0]["peer_id"] == PID
-    assert fetches(metrics, "ok") == 1
+    assert outcomes == ["ok"]  # one fetch, whatever it took inside
     assert not list((tmp_path / "cache").glob(".bootstrap-*"))  # temp file renamed away
 
 
 @respx.mock
 async def test_whoosh_down_uses_cache_with_its_age(tmp_path, caplog) -> None:
     respx.get(URL).mock(return_value=httpx.Response(200, json=BODY))
-    c = client(tmp_path)
+    outcomes = Outcomes()
+    c = client(tmp_path, on_result=outcomes.append)
     assert (await c.fetch()).source == "whoosh"
     respx.get(URL).mock(side_effect=httpx.ConnectError("connection refused"))
-    metrics = MonitorMetrics()
-    c.metrics = metrics
     with caplog.at_level(logging.WARNING):
         result = await c.fetch()
+        again = await c.fetch()
     await c.aclose()
     assert result.source == "cache"
     assert [p.peer_id for p in result.peers] == [PID]
     assert result.age_s() is not None and result.age_s() < 60
     assert "unreachable" in (result.error or "")
-    assert fetches(metrics, "unreachable") == 1
-    line = next(r.getMessage() for r in caplog.records if "WHOOSH unreachable" in r.getMessage())
-    assert "connection refused" in line and "cached bootstrap list" in line
+    assert again.source == "cache"
+    assert outcomes == ["ok", "unreachable", "unreachable"]
+    lines = [r.getMessage() for r in caplog.records if "WHOOSH unusable" in r.getMessage()]
+    assert len(lines) == 1, lines  # one line per kind of failure, not one per fetch
+    assert "connection refused" in lines[0] and "using cache list" in lines[0]
     assert result.info()["source"] == "cache"
 
 
@@ -89,15 +92,15 @@ async def test_malformed_response_is_a_clear_error_and_the_cache_is_used(tmp_pat
     path = tmp_path / "bootstrap.json"
     path.write_text(json.dumps({"fetched_at": datetime.now(UTC).isoformat(), "response": BODY}))
     route = respx.get(URL).mock(return_value=httpx.Response(200, json={"peers": "nope"}))
-    metrics = MonitorMetrics()
-    c = client(tmp_path, cache_path=path, metrics=metrics)
+    outcomes = Outcomes()
+    c = client(tmp_path, cache_path=path, on_result=outcomes.append)
     with caplog.at_level(logging.WARNING):
         result = await c.fetch()
     await c.aclose()
     assert route.call_count == 1  # not retried: a malformed answer won't fix itself
     assert result.source == "cache"
     assert "invalid_response" in (result.error or "") and "bootstrap_peers" in (result.error or "")
-    assert fetches(metrics, "invalid_response") == 1
+    assert outcomes == ["invalid_response"]
     assert any("malformed bootstrap response" in r.getMessage() for r in caplog.records)
 
 
@@ -108,7 +111,7 @@ async def test_no_cache_falls_back_to_static_then_none(tmp_path) -> None:
     c = client(tmp_path, static=static)
     result = await c.fetch()
     assert result.source == "static" and [p.peer_id for p in result.peers] == [PID]
-    assert result.rejected[0]["reason"] == "missing_peer_id"
+    assert [r.reason for r in result.rejected] == ["missing_peer_id"]
     bare = client(tmp_path / "other")
     assert (await bare.fetch()).source == "none"
     await c.aclose()
@@ -120,3 +123,14 @@ async def test_no_whoosh_url_means_static_only(tmp_path) -> None:
     result = await c.fetch()
     await c.aclose()
     assert result.source == "static" and result.peers[0].multiaddrs == [ADDR]
+
+
+@respx.mock
+async def test_whoosh_back_after_an_outage_is_used_and_logged_once(tmp_path, caplog) -> None:
+    respx.get(URL).mock(side_effect=[httpx.ConnectError("down"), httpx.Response(200, json=BODY)])
+    c = client(tmp_path, attempts=1)
+    with caplog.at_level(logging.INFO):
+        assert (await c.fetch()).source == "none"
+        assert (await c.fetch()).source == "whoosh"
+    await c.aclose()
+    assert any("WHOOSH answers again" in r.getMessage() for r in caplog.records)

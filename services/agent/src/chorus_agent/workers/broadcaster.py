@@ -6,11 +6,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from chorus_agent.availability import WorkState, availability_message
+from chorus_agent.domain.availability import WorkState, availability_message
 from chorus_agent.metrics import AgentMetrics
 from meshcommon import topics
 from meshcommon.gossip import encode
-from meshcommon.p2p import MeshRuntime
+from meshcommon.p2p.runtime import MeshRuntime
 
 log = logging.getLogger(__name__)
 

@@ -3,15 +3,15 @@
 Each agent's availability broadcast lists the peer IDs it is connected to; together with
 the monitor's own connections that is the graph. Partition detection looks at agents only:
 the monitor is an observer, and if it alone joins two halves the agents are still split
-(the seed's "network partition -> monitor detects split").
+(a network partition is a split between agents).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from hmmm_monitor.coverage import iso
-from hmmm_monitor.store import AvailabilityReport
+from hmmm_monitor.domain.coverage import iso
+from hmmm_monitor.domain.store import AvailabilityReport
 
 
 def components(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[list[str]]:

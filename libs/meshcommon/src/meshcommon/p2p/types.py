@@ -1,0 +1,100 @@
+"""What the libp2p node takes and hands out: plain values, importable without libp2p."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from meshcommon.config import PeerSettings
+from meshcommon.topics import ALL_TOPICS
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    listen_host: str = "0.0.0.0"
+    port: int = 9000
+    topics: tuple[str, ...] = ALL_TOPICS
+    identity_path: str | None = None
+    # GossipSub: the library's 120 s default heartbeat makes meshes form far too slowly.
+    heartbeat_interval: int = 1
+    degree: int = 6
+    degree_low: int = 4
+    degree_high: int = 12
+    # The library's 32-slot subscription queue drops bursts with only a log warning;
+    # a bigger queue plus counted drops means nothing is lost silently.
+    subscription_queue: int = 1024
+    # Likewise the per-peer outbound queue (32 RPCs): a burst overflows it while
+    # publish() keeps succeeding. Bigger, and what still overflows is counted.
+    outbound_queue: int = 1024
+    dial_timeout_s: float = 5.0
+    ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
+
+    @classmethod
+    def for_peer(cls, settings: PeerSettings) -> NodeConfig:
+        return cls(
+            listen_host=settings.p2p_host,
+            port=settings.p2p_port,
+            identity_path=settings.identity_path or None,
+        )
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    topic: str
+    from_peer: str  # origin peer ID (base58), not the forwarder
+    data: bytes
+    seqno: str
+    received_at: float  # unix time
+
+
+@dataclass(frozen=True)
+class DialFailure:
+    multiaddr: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DialOutcome:
+    peer_id: str
+    connected: bool
+    multiaddr: str | None = None  # the address that worked
+    already_connected: bool = False
+    failures: tuple[DialFailure, ...] = ()
+    elapsed_ms: float = 0.0
+
+
+class PingError(Exception):
+    """A ping that did not complete. ``reason``: ``not_connected`` (ping never dials),
+    ``invalid_peer_id``, ``timeout`` or ``ping_failed`` (stream or protocol error)."""
+
+    def __init__(self, peer_id: str, reason: str, detail: str) -> None:
+        super().__init__(f"ping {peer_id}: {reason}: {detail}")
+        self.peer_id = peer_id
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class NodeCounters:
+    """Running totals the node keeps in its own thread; read (copied) from any thread.
+    Nothing the node drops or fails to process goes uncounted."""
+
+    # Messages lost because a subscription queue was full, by topic.
+    dropped_by_topic: Counter[str] = field(default_factory=Counter)
+    # Messages GossipSub could not queue for a peer, by reason: its per-peer outbound
+    # queue overflows under bursts while publish() succeeds.
+    outbound_dropped: Counter[str] = field(default_factory=Counter)
+    # Messages whose consumer callback raised, by topic.
+    consumer_errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class NodeSnapshot:
+    peer_id: str
+    listen_port: int
+    connected_peers: tuple[str, ...]
+    topics: tuple[str, ...]
+    mesh_peers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    dropped_by_topic: dict[str, int] = field(default_factory=dict)
+    outbound_dropped: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The monitor's background loops: they call the domain and the libp2p runtime."""
