@@ -3,7 +3,7 @@
 #
 # - If `docker info` answers, that engine is used as it is (a developer machine, Docker Desktop,
 #   a CI runner with a daemon): nothing is installed or started.
-# - Otherwise, on a bare root machine without systemd (our CI kind, see shared ENVIRONMENT.md):
+# - Otherwise, on a bare root machine without systemd (our CI kind):
 #   install docker.io with apt if dockerd is missing, start dockerd in the background with
 #   DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 (without it Swarm resolves registry hosts for every
 #   task), record its PID in .engine/dockerd.pid so that stop-engine.sh stops only that one,

@@ -12,7 +12,7 @@
 # Exit status 3 from `up`: this machine cannot create namespaces or engines (not root, no
 # iproute2/dockerd, a dockerd that cannot start); everything created is removed again.
 #
-# Layout (see shared ENVIRONMENT.md, "A multi-node Swarm on one machine"):
+# Layout:
 # - root namespace: bridge $PREFIX-br without an IP (nodes talk only among themselves); one
 #   FORWARD ACCEPT rule for it (a root dockerd sets FORWARD to DROP, and bridged traffic
 #   crosses it with br_netfilter); veth $PREFIX-vI into namespace $PREFIX-nodeI.

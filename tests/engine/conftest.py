@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from meshcommon import waiting
+
 REPO = Path(__file__).resolve().parents[2]
 IMAGE_TAG = os.environ.get("IMAGE_TAG", "test")
 IMAGES = {
@@ -59,6 +61,11 @@ def lines(*args: str) -> list[str]:
     return [ln for ln in run(*args).stdout.splitlines() if ln.strip()]
 
 
+# Probes here also run docker commands: a failing one (AssertionError from run()) or one
+# that hangs is "not yet" too.
+ENGINE_TRANSIENT = (*waiting.TRANSIENT, AssertionError, subprocess.TimeoutExpired)
+
+
 def wait_until(
     what: str,
     probe: Callable[[], T],
@@ -66,19 +73,12 @@ def wait_until(
     timeout: float,
     interval: float = 2.0,
 ) -> T:
-    """Poll ``probe`` until ``ok(value)``; fail after ``timeout`` s showing the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = probe()
-            if ok(last):
-                return last
-        except (httpx.HTTPError, OSError, ValueError, KeyError, AssertionError) as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last}")
-        time.sleep(interval)
+    """Poll ``probe`` until ``ok(value)`` (meshcommon.waiting, engine flavour); fail after
+    ``timeout`` s showing the last value."""
+    value, _ = waiting.wait_until(
+        probe, ok, within_s=timeout, interval=interval, what=what, transient=ENGINE_TRANSIENT
+    )
+    return value
 
 
 def get_json(url: str) -> Any:

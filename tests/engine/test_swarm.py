@@ -1,4 +1,4 @@
-"""stack.yml on a real (single-node) Swarm: the seed's "3 of 10 discovered", made impossible.
+"""stack.yml on a real (single-node) Swarm: every agent discovered and heard, not "3 of 10".
 
 `docker stack deploy` with 10 agent replicas -> WHOOSH, through the Swarm API (auto mode, the
 Docker socket mounted), lists 10/10 healthy and the monitor hears 10/10 -> `docker service

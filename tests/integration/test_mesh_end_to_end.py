@@ -49,14 +49,36 @@ def test_whoosh_discovers_all_ten_agents(mesh: LocalMesh) -> None:
         assert names[health["name"]] == health["peer_id"]
 
 
+def _health_checks_made(mesh: LocalMesh) -> float:
+    text = httpx.get(f"{mesh.layout.whoosh_url}/metrics", timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("whoosh_health_checks_total{")
+    )
+
+
 def test_bootstrap_list_answers_from_memory(mesh: LocalMesh) -> None:
+    """Serving the list never fans out to the agents: 30 answers cost no more health
+    checks than WHOOSH's own rounds make in the meantime, and they come from at most as
+    many snapshots as rounds ran."""
     mesh.wait_for(lambda: _bootstrap(mesh)["count"] == 10, timeout=120, what="10 peers")
-    timings = []
+    checks_before = _health_checks_made(mesh)
+    started = time.monotonic()
+    timings, snapshots = [], set()
     with httpx.Client() as client:
         for _ in range(30):
             t0 = time.perf_counter()
-            client.get(f"{mesh.layout.whoosh_url}/api/v1/bootstrap-peers").raise_for_status()
+            resp = client.get(f"{mesh.layout.whoosh_url}/api/v1/bootstrap-peers")
+            resp.raise_for_status()
             timings.append((time.perf_counter() - t0) * 1000)
+            snapshots.add(resp.json()["updated_at"])
+    rounds = (time.monotonic() - started) / mesh.layout.whoosh_poll_s + 2
+    agents = mesh.layout.agents
+    assert len(snapshots) <= rounds, (len(snapshots), rounds)
+    # A round polls each agent once (retries aside); 30 answers from the network would
+    # have been 300 checks.
+    assert _health_checks_made(mesh) - checks_before <= rounds * agents * 2
     print(f"\nbootstrap-peers over HTTP: median {statistics.median(timings):.2f} ms")
 
 

@@ -1,4 +1,4 @@
-"""Agents discover each other without WHOOSH (the report's "no automatic peer discovery").
+"""Agents discover each other without WHOOSH: the mesh grows and heals from gossip alone.
 
 Four agents, no WHOOSH: agents 2-4 know only agent 1's address. Availability broadcasts
 carry each agent's multiaddrs, so they learn of one another through gossip and connect

@@ -1,4 +1,4 @@
-"""The seed's Testing Checklist edge cases with real processes: an agent restarts, an agent
+"""Edge cases of a real deployment, with real processes: an agent restarts, an agent
 crashes, WHOOSH goes away and comes back, the agent mesh splits in two. Each time the
 monitor must say what happened (who is missing, where its list came from, that the mesh is
 partitioned) and get back to N/N by itself once the fault is gone.

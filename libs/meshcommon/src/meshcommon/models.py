@@ -1,8 +1,9 @@
 """Wire formats, as pydantic models: the contracts between the three services.
 
-Field names follow the field report (``peer_id``, ``multiaddrs``, ``connected_peers``,
-``gossipsub_topics``, ``node_id``...). Fields are only ever added, never renamed, and
-unknown fields are ignored when parsing, so old and new peers keep understanding each other.
+Field names are the ones existing CHORUS deployments use (``peer_id``, ``multiaddrs``,
+``connected_peers``, ``gossipsub_topics``, ``node_id``...). Fields are only ever added,
+never renamed, and unknown fields are ignored when parsing, so old and new peers keep
+understanding each other.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class AgentHealth(WireModel):
     )
     connected_peers: int = 0
     gossipsub_topics: list[str] = Field(default_factory=list)
-    # What the field report said was missing:
+    # Who and what the agent is, and how long it has been up:
     agent_id: str = ""
     name: str = ""
     version: str = ""

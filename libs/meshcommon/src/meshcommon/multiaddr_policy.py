@@ -1,11 +1,11 @@
 """Which multiaddrs a peer should advertise, and which ones are worth dialling.
 
-The field report's agents advertised every interface (``/ip4/127.0.0.1/...`` next to the
-overlay address) and WHOOSH kept "the first one", which was sometimes loopback. The rule
-here: advertise only what another host can dial (never loopback, unspecified or
-link-local), prefer the configured overlay network, and allow loopback only when asked to
-(local development). An address that fails the policy is skipped with a reason; nothing
-raises.
+A host has many addresses and most of them are useless to a peer elsewhere: advertising
+``/ip4/127.0.0.1/...`` next to the overlay address makes whoever picks "the first one"
+dial itself. The rule: advertise only what another host can dial (never loopback,
+unspecified or link-local), prefer the configured overlay network, and allow loopback only
+when asked to (local development). An address that fails the policy is skipped with a
+reason; nothing raises.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class MultiaddrPolicy:
     def evaluate(self, addr: str, peer_id: str | None = None) -> AcceptedAddr | RejectedAddr:
         """Check one multiaddr. With ``peer_id``, the result ends in ``/p2p/<peer_id>``
         and an address naming another peer is rejected (a wrong ``/p2p/`` component is
-        exactly the "peer id mismatch" the field report hit through Swarm VIPs)."""
+        exactly the "peer id mismatch" a dial through a Swarm VIP ends in)."""
         try:
             ma = Multiaddr(addr)
             protos = [p.name for p in ma.protocols()]

@@ -1,7 +1,8 @@
 """GossipSub topic names: the one definition every service imports.
 
-Topic names are case-sensitive. The field report lost messages to a lowercase
-``chorus/coordination/v1`` typo, so nothing else in the repository spells them.
+Topic names are case-sensitive: a subscriber on ``chorus/coordination/v1`` silently
+receives nothing from publishers on ``CHORUS/coordination/v1``. So nothing else in the
+repository spells them.
 """
 
 from typing import Final

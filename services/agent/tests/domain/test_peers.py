@@ -31,8 +31,8 @@ def _components(nodes: list[str], edges: set[frozenset[str]]) -> int:
 
 
 def test_every_agent_dialling_its_choice_gives_one_connected_mesh() -> None:
-    """The field report's mesh was incomplete; with ring successors it cannot be split,
-    whatever the random choices are."""
+    """With ring successors the agent graph cannot be split, whatever the random choices
+    are."""
     ids = _ids(20)
     peers = [_peer(pid, i + 1) for i, pid in enumerate(ids)]
     for seed in range(20):

@@ -7,6 +7,7 @@ import logging
 
 from chorus_agent.domain.peers import PeerBook, choose_dial_targets
 from chorus_agent.metrics import AgentMetrics
+from meshcommon.logs import RateLimitedLog
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from meshcommon.p2p.runtime import MeshRuntime
 from meshcommon.peer.bootstrap_client import BootstrapSource
@@ -30,6 +31,8 @@ class Peering:
         self.policy, self.book = policy, book
         self.target_peers, self.interval_s = target_peers, interval_s
         self.first_connection = asyncio.Event()
+        # One line per peer per minute: a peer that keeps failing is a metric, not a flood.
+        self._failures = RateLimitedLog(log, interval_s=60.0)
 
     async def run_forever(self) -> None:
         while True:
@@ -74,4 +77,6 @@ class Peering:
                     "; ".join(f"{f.multiaddr}: {f.reason} ({f.detail})" for f in outcome.failures)
                     or "no routable multiaddr"
                 )
-                log.warning("dial %s (%s) failed: %s", peer.name, peer.peer_id, causes)
+                self._failures.warning(
+                    peer.peer_id, "dial %s (%s) failed: %s", peer.name, peer.peer_id, causes
+                )
