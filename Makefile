@@ -37,7 +37,7 @@ test-unit: install
 	$(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs
 
 test-integration: install
-	$(PY) -m pytest -q -m integration tests/integration services
+	$(PY) -m pytest -q -m integration tests/integration services tools
 
 lint: install
 	$(PY) -m ruff check .

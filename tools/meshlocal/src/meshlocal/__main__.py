@@ -2,15 +2,22 @@
 
 Starts WHOOSH, the HMMM monitor and N agents as local processes, prints where each one
 listens, then a live one-screen summary (discovered / connected / heard) until Ctrl-C,
-when it stops every process it started.
+SIGTERM or SIGHUP (a closed terminal), when it stops every process it started: SIGTERM,
+then SIGKILL after 10 s, or at once on a second signal. A closed or broken stdout does not
+get in the way. If the runner itself is killed (SIGKILL), the kernel kills its children
+(Linux, see die_with_parent.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -34,6 +41,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--agent-net",
         default="127.0.1",
         help="agents listen on <agent-net>.1 ... .N (default 127.0.1)",
+    )
+    p.add_argument(
+        "--whoosh-ip", default="127.0.0.2", help="WHOOSH listens here (default 127.0.0.2)"
+    )
+    p.add_argument(
+        "--monitor-ip", default="127.0.0.3", help="the monitor listens here (default 127.0.0.3)"
+    )
+    p.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="logs, keys and messages.jsonl go here (default: a new chorus-mesh-* temp dir)",
     )
     p.add_argument(
         "--duration",
@@ -76,55 +95,130 @@ def summary_lines(mesh: LocalMesh, status: dict[str, Any], started: float) -> li
     return lines
 
 
+class _Console:
+    """stdout that never raises. The reader can go away at any time (``| tee`` killed by the
+    same Ctrl-C, a closed terminal): a failed write must not keep the runner from stopping
+    its processes. After the first failure, fd 1 is pointed at /dev/null (so the
+    interpreter's own flush at exit cannot fail either) and nothing more is written."""
+
+    def __init__(self) -> None:
+        self.broken = sys.stdout is None
+        if self.broken:
+            _stdout_to_devnull()
+        self.tty = not self.broken and _isatty()
+
+    def write(self, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (OSError, ValueError):  # EPIPE, EIO (hung-up terminal), closed file
+            self.broken = True
+            _stdout_to_devnull()
+
+    def line(self, text: str = "") -> None:
+        self.write(text + "\n")
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def _stdout_to_devnull() -> None:
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+    if sys.stdout is None or sys.stdout.closed:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (lives as long as the process)
+
+
+@dataclass
+class _Stopping:
+    """What the stop signals asked for. The handler only records the first one (the main
+    loop checks between status reads and every 0.1 s while it sleeps), so cleanup runs in
+    exactly one place, the ``finally`` in main; any later one escalates to SIGKILL."""
+
+    mesh: LocalMesh
+    signum: int | None = None
+    killed: bool = False
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum  # first one: stop in order (SIGTERM, wait, SIGKILL)
+        else:
+            # Another one while stopping (Ctrl-C again, a supervisor losing patience):
+            # do not make anyone wait, SIGKILL every child now; stop() just reaps them.
+            self.killed = True
+            self.mesh.kill()
+
+    def sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.signum is None and time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    out = _Console()
     layout = MeshLayout(
-        agents=args.agents, agent_net=args.agent_net, broadcast_interval_s=args.broadcast_interval
+        agents=args.agents,
+        agent_net=args.agent_net,
+        whoosh_ip=args.whoosh_ip,
+        monitor_ip=args.monitor_ip,
+        broadcast_interval_s=args.broadcast_interval,
     )
-    mesh = LocalMesh(layout)
+    mesh = LocalMesh(layout) if args.run_dir is None else LocalMesh(layout, run_dir=args.run_dir)
+    # Handlers before the first child exists: from then on every way out goes through the
+    # finally below. (SIGKILL cannot be handled: die_with_parent covers that one.)
+    stopping = _Stopping(mesh)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, stopping.handle)
+
     mesh.build()
-
-    stopping = False
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-
-    print(f"run dir (logs, keys, monitor's messages.jsonl): {mesh.run_dir}")
-    for proc in mesh.processes:
-        print(f"  {proc.name:<13} {proc.url}")
-    print(f"  admin token   {mesh.admin_token}   (for POST endpoints; WHOOSH_ADMIN_TOKEN)")
-    print(
-        f"try: curl -s {layout.whoosh_url}/api/v1/bootstrap-peers\n"
-        f"     curl -s {layout.monitor_url}/api/v1/coverage\n"
-        f"     open {layout.monitor_url}/ for the dashboard\n"
-    )
-    tty = sys.stdout.isatty()
+    out.line(f"run dir (logs, keys, monitor's messages.jsonl): {mesh.run_dir}")
     started = time.monotonic()
-    mesh.start()
     last: list[str] = []
     try:
-        while not stopping:
+        # From the main thread: the children's parent-death signal is tied to this thread.
+        if stopping.signum is None:
+            mesh.start()
+        for proc in mesh.processes:
+            out.line(f"  {proc.name:<13} {proc.url:<26} pid {proc.pid}")
+        out.line(f"  admin token   {mesh.admin_token}   (for POST endpoints; WHOOSH_ADMIN_TOKEN)")
+        out.line(
+            f"try: curl -s {layout.whoosh_url}/api/v1/bootstrap-peers\n"
+            f"     curl -s {layout.monitor_url}/api/v1/coverage\n"
+            f"     open {layout.monitor_url}/ for the dashboard\n"
+        )
+        while stopping.signum is None:
             lines = summary_lines(mesh, mesh.status(), started)
-            if tty:
-                sys.stdout.write("\x1b[s\x1b[J" + "\n".join(lines) + "\x1b[u")
-                sys.stdout.flush()
+            if out.tty:
+                out.write("\x1b[s\x1b[J" + "\n".join(lines) + "\x1b[u")
             elif lines[2:] != last[2:]:
-                print(" | ".join(line.strip() for line in lines[2:]), flush=True)
+                out.line(" | ".join(line.strip() for line in lines[2:]))
             last = lines
             if args.duration and time.monotonic() - started > args.duration:
                 break
-            time.sleep(1.0)
+            stopping.sleep(1.0)
     finally:
-        if tty:
-            print("\n" * len(last))
-        print("stopping...", flush=True)
+        if out.tty:
+            out.line("\n" * len(last))
+        why = "" if stopping.signum is None else f" ({signal.Signals(stopping.signum).name})"
+        out.line(f"stopping{why}... (again to kill at once)")
         t0 = time.monotonic()
+        if stopping.killed:
+            mesh.kill()
         mesh.stop()
-        print(f"stopped {len(mesh.processes)} processes in {time.monotonic() - t0:.1f}s")
+        how = "killed" if stopping.killed else "stopped"
+        out.line(f"{how} {len(mesh.processes)} processes in {time.monotonic() - t0:.1f}s")
     return 0
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+# Started by path (see its docstring): makes a service die with the launcher, even a
+# launcher killed with SIGKILL.
+_DIE_WITH_PARENT = Path(__file__).with_name("die_with_parent.py")
 
 
 @dataclass(frozen=True)
@@ -60,22 +65,44 @@ class ServiceProcess:
     # from 127.0.0.1, so the source address does not say which process sent a packet.
     gid: int | None = None
     proc: subprocess.Popen[bytes] | None = None
+    # Linux: the kernel SIGKILLs the process when the launcher dies, however it dies (see
+    # die_with_parent.py). Only when started from the main thread: the signal fires when
+    # the thread that started the process exits.
+    die_with_parent: bool = True
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", self.module]
+        if (
+            self.die_with_parent
+            and sys.platform == "linux"
+            and threading.current_thread() is threading.main_thread()
+        ):
+            guard = [sys.executable, "-I", "-S", str(_DIE_WITH_PARENT), str(os.getpid())]
+            cmd = guard + cmd
+        return cmd
 
     def start(self) -> None:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        stderr = self.log_path.open("ab")
-        stdout = self.stdout_path.open("ab") if self.stdout_path else subprocess.DEVNULL
-        # Own session: Ctrl-C in the terminal reaches only the launcher, which then stops
-        # every child in order instead of all of them racing.
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module],
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            group=self.gid,
-        )
+        with contextlib.ExitStack() as files:
+            stderr = files.enter_context(self.log_path.open("ab"))
+            stdout = (
+                files.enter_context(self.stdout_path.open("ab"))
+                if self.stdout_path
+                else subprocess.DEVNULL
+            )
+            # Own session: Ctrl-C in the terminal reaches only the launcher, which then stops
+            # every child in order instead of all of them racing. The flip side: nothing
+            # else stops them, so the launcher must (LocalMesh.stop), and die_with_parent
+            # covers a launcher that cannot.
+            self.proc = subprocess.Popen(
+                self.command(),
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                group=self.gid,
+            )
 
     @property
     def pid(self) -> int | None:
@@ -88,6 +115,11 @@ class ServiceProcess:
         if self.alive():
             assert self.proc is not None
             self.proc.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.kill()
 
     def wait_or_kill(self, timeout: float) -> None:
         if self.proc is None:
@@ -193,6 +225,11 @@ class LocalMesh:
         deadline = time.monotonic() + timeout
         for proc in self.processes:
             proc.wait_or_kill(max(0.1, deadline - time.monotonic()))
+
+    def kill(self) -> None:
+        """SIGKILL everything still running (by PID); ``stop`` then only has to reap."""
+        for proc in self.processes:
+            proc.kill()
 
     def __enter__(self) -> LocalMesh:
         self.start()
