@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from meshcommon.waiting import wait_until
+
 # Started by path (see its docstring): makes a service die with the launcher, even a
 # launcher killed with SIGKILL.
 _DIE_WITH_PARENT = Path(__file__).with_name("die_with_parent.py")
@@ -69,9 +71,11 @@ class ServiceProcess:
     # die_with_parent.py). Only when started from the main thread: the signal fires when
     # the thread that started the process exits.
     die_with_parent: bool = True
+    # The interpreter, hence the checkout, whose services run (benchmarks compare two).
+    python: str = sys.executable
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", self.module]
+        cmd = [self.python, "-m", self.module]
         if (
             self.die_with_parent
             and sys.platform == "linux"
@@ -138,6 +142,7 @@ class LocalMesh:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: list[ServiceProcess] = field(default_factory=list)
+    python: str = sys.executable
 
     # -- process set ----------------------------------------------------------------
     def agent_process(self, index: int, **env: str) -> ServiceProcess:
@@ -145,6 +150,7 @@ class LocalMesh:
         ip = lay.agent_ip(index)
         name = f"agent-{index:02d}"
         return ServiceProcess(
+            python=self.python,
             name=name,
             module="chorus_agent",
             url=lay.agent_url(index),
@@ -158,7 +164,7 @@ class LocalMesh:
                 "AGENT_ALLOW_LOOPBACK": "true",
                 "AGENT_WHOOSH_URL": lay.whoosh_url,
                 "AGENT_BROADCAST_INTERVAL_S": str(lay.broadcast_interval_s),
-                "AGENT_BOOTSTRAP_INTERVAL_S": "3",
+                "AGENT_BOOTSTRAP_REFRESH_S": "3",
                 "AGENT_IDENTITY_PATH": str(self.run_dir / f"{name}.key"),
                 **self.extra_env.get(name, {}),
                 **env,
@@ -171,6 +177,7 @@ class LocalMesh:
         static = ",".join(lay.agent_url(i) for i in range(1, lay.agents + 1))
         self.processes = [
             ServiceProcess(
+                python=self.python,
                 name="whoosh",
                 module="whoosh",
                 url=lay.whoosh_url,
@@ -187,6 +194,7 @@ class LocalMesh:
                 },
             ),
             ServiceProcess(
+                python=self.python,
                 name="hmmm-monitor",
                 module="hmmm_monitor",
                 url=lay.monitor_url,
@@ -272,14 +280,7 @@ class LocalMesh:
         interval: float = 0.5,
         what: str = "condition",
     ) -> float:
-        """Poll ``condition`` until true; returns seconds waited, raises TimeoutError."""
-        started = time.monotonic()
-        while True:
-            try:
-                if condition():
-                    return time.monotonic() - started
-            except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                pass
-            if time.monotonic() - started > timeout:
-                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-            time.sleep(interval)
+        """Poll ``condition`` until true (a service not answering yet counts as false);
+        returns seconds waited, raises TimeoutError."""
+        _, waited = wait_until(condition, within_s=timeout, interval=interval, what=what)
+        return waited
