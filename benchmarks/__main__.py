@@ -1,8 +1,113 @@
-"""``make bench``: every benchmark, one after the other, numbers to stdout."""
+"""``make bench``: every row of the performance table, medians of several runs.
 
-from benchmarks import gossip, mesh
+python -m benchmarks                     # everything, 3 runs each (about 30 minutes)
+python -m benchmarks --runs 1 --only startup,ping
+python -m benchmarks --python ../baseline/.venv/bin/python   # another checkout's code
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+from benchmarks import mesh, ping, receive, startup, swarm
+from benchmarks.procs import Interpreter
+from benchmarks.report import Row, render
+
+GROUPS = ("startup", "ping", "receive", "mesh", "swarm")
+
+
+def rows() -> dict[str, Row]:
+    r = [
+        Row("start", "agent process start -> /api/health answers", "s", 1.0),
+        Row("ping", "libp2p ping RTT, idle local peers", "ms", 1.0),
+        Row("cost", "monitor CPU per received message (500 msg/s)", "µs", 400),
+        Row("maxrate", "monitor: highest rate, zero loss, p99 < 100 ms", "msg/s", 2000, False),
+        Row("run10", "time to 10/10 heard (make run defaults)", "s", 15),
+        Row("agent_cpu", "one idle agent in a 20-agent mesh (30 s broadcasts)", "% core", 1.0),
+        Row("agent_rss", "one idle agent's RSS (same mesh)", "MiB", 80),
+        Row("mesh20", "idle mesh: 20 agents + WHOOSH + monitor", "% core", 30),
+        Row("load_pct", "20 agents, one publishing 10 msg/s: delivered", "%", 100, False),
+        Row("load_p50", "  same: monitor latency p50", "ms", None),
+        Row("load_p99", "  same: monitor latency p99", "ms", 50),
+        Row("heard50", "50 agents: launch -> 50/50 heard", "s", 60),
+        Row("mesh50", "idle mesh: 50 agents + WHOOSH + monitor", "% core", None),
+        Row("swarm10", "Swarm: stack deploy -> 10/10 heard (stack defaults)", "s", 30),
+        Row("swarm20", "Swarm: service scale 20 -> 20/20 heard", "s", 30),
+    ]
+    return {row.key: row for row in r}
+
+
+def measure(group: str, table: dict[str, Row], interp: Interpreter) -> None:
+    if group == "startup":
+        table["start"].add(startup.run_once(interp))
+    elif group == "ping":
+        table["ping"].add(ping.run_once(interp))
+    elif group == "receive":
+        out = receive.run_once(interp)
+        table["cost"].add(out["cost_us"])
+        table["maxrate"].add(out["max_rate"])
+        print("    receive:", ", ".join(f"{k} {v:.0f}" for k, v in out.items()), flush=True)
+    elif group == "mesh":
+        run10 = mesh.run_once(interp, 10, broadcast_s=10.0, idle=False)
+        table["run10"].add(run10.heard_after_s)
+        m20 = mesh.run_once(interp, 20, load=True)
+        table["agent_cpu"].add(m20.idle_agent_pct)
+        table["agent_rss"].add(m20.agent_rss_mib)
+        table["mesh20"].add(m20.idle_total_pct)
+        for key, name in (("load_pct", "delivered_pct"), ("load_p50", "p50_ms"),
+                          ("load_p99", "p99_ms")):  # fmt: skip
+            table[key].add(m20.load.get(name, float("nan")))
+        m50 = mesh.run_once(interp, 50, within_s=180)
+        table["heard50"].add(m50.heard_after_s)
+        table["mesh50"].add(m50.idle_total_pct)
+    elif group == "swarm":
+        why = swarm.unavailable()
+        if why:
+            table["swarm10"].note = table["swarm20"].note = f"not measured: {why}"
+            return
+        deployed, scaled = swarm.run_once()
+        table["swarm10"].add(deployed)
+        table["swarm20"].add(scaled)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
+    p.add_argument("--only", default=",".join(GROUPS), help=f"subset of {','.join(GROUPS)}")
+    p.add_argument("--python", default=sys.executable, help="interpreter whose checkout runs")
+    args = p.parse_args(argv)
+    interp = Interpreter(args.python)
+    table = rows()
+    started = time.monotonic()
+    groups = [g.strip() for g in args.only.split(",") if g.strip()]
+    for group in groups:
+        if group not in GROUPS:
+            p.error(f"unknown group {group!r}")
+    print(f"benchmarks: {', '.join(groups)} x {args.runs} runs, services from {args.python}")
+    for run in range(1, args.runs + 1):
+        for group in groups:
+            t0 = time.monotonic()
+            _guarded(lambda g=group: measure(g, table, interp), f"{group} run {run}")
+            print(f"  {group} run {run}: {time.monotonic() - t0:.0f}s", flush=True)
+    shown = [row for row in table.values() if row.samples or row.note]
+    print()
+    print(render(shown))
+    print(f"\n(medians of {args.runs} runs; whole benchmark {time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def _guarded(step: Callable[[], None], name: str) -> None:
+    """A failed run is reported and the table still printed: a benchmark that dies on
+    the first slow start would hide every other figure."""
+    try:
+        step()
+    except Exception:
+        print(f"  {name} FAILED:\n{traceback.format_exc()}", flush=True)
+
 
 if __name__ == "__main__":
-    gossip.main()
-    print()
-    mesh.main()
+    sys.exit(main())

@@ -1,79 +1,114 @@
-"""The whole local mesh: time to 10/10, bootstrap answer time, RSS per process."""
+"""The local mesh (``python -m meshlocal``'s processes): how fast N agents are heard, what
+an idle mesh costs, and how gossip from one agent reaches the monitor under load."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import statistics
 import time
+from dataclasses import dataclass, field
 
-import httpx
-import psutil
-
+from benchmarks.messages import summarize
+from benchmarks.procs import Interpreter, cpu_percent_over, rss_mib, spawned
+from benchmarks.publisher import PublisherProbe
+from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
 
+IDLE_WINDOW_S = 30.0
+LOAD_RATE, LOAD_SECONDS = 10.0, 30.0
 
-def main(agents: int = 10) -> None:
-    print(f"== local mesh: {agents} agents + WHOOSH + monitor (real processes) ==")
-    layout = MeshLayout(
+
+@dataclass
+class MeshRun:
+    agents: int
+    heard_after_s: float = float("nan")
+    idle_total_pct: float = float("nan")  # all processes, % of one core
+    idle_agent_pct: float = float("nan")  # median agent
+    agent_rss_mib: float = float("nan")  # median agent
+    load: dict[str, float] = field(default_factory=dict)
+
+
+def layout(agents: int, broadcast_s: float) -> MeshLayout:
+    return MeshLayout(
         agents=agents,
         agent_net="127.0.91",
         whoosh_ip="127.0.92.2",
         monitor_ip="127.0.92.3",
-        broadcast_interval_s=5.0,
+        broadcast_interval_s=broadcast_s,
     )
-    mesh = LocalMesh(layout)
-    t0 = time.monotonic()
+
+
+def run_once(
+    interp: Interpreter,
+    agents: int,
+    *,
+    broadcast_s: float = 30.0,
+    idle: bool = True,
+    load: bool = False,
+    within_s: float = 120.0,
+) -> MeshRun:
+    result = MeshRun(agents)
+    mesh = LocalMesh(layout(agents, broadcast_s), python=interp.python)
+    cov_url = f"{mesh.layout.monitor_url}/api/v1/coverage"
+    started = time.monotonic()
     try:
         mesh.start()
-        boot = f"{layout.whoosh_url}/api/v1/bootstrap-peers"
-        cov = f"{layout.monitor_url}/api/v1/coverage"
-        t_disc = mesh.wait_for(
-            lambda: mesh.get_json(boot)["count"] == agents, 120, interval=0.2, what="discovery"
-        )
-        t_heard = mesh.wait_for(
-            lambda: mesh.get_json(cov)["heard"] == agents, 120, interval=0.2, what="heard"
-        )
-        print(f"time to {agents}/{agents} discovered by WHOOSH: {t_disc:.1f}s after start")
-        print(f"time to {agents}/{agents} heard by monitor:    {t_disc + t_heard:.1f}s after start")
-        with httpx.Client() as client:
-            samples = []
-            for _ in range(300):
-                s = time.perf_counter()
-                client.get(boot).raise_for_status()
-                samples.append((time.perf_counter() - s) * 1000)
-            token = {"Authorization": f"Bearer {mesh.admin_token}"}
-            refresh = []
-            for _ in range(5):
-                s = time.perf_counter()
-                client.post(
-                    f"{layout.whoosh_url}/api/v1/discovery/refresh", headers=token, timeout=30
-                ).raise_for_status()
-                refresh.append((time.perf_counter() - s) * 1000)
-        print(
-            f"GET bootstrap-peers (cached): median {statistics.median(samples):.2f} ms, "
-            f"p99 {sorted(samples)[296]:.2f} ms over 300"
-        )
-        print(
-            f"forced refresh (poll all {agents} agents): median {statistics.median(refresh):.0f} ms"
-        )
-        rss = {
-            p.name: psutil.Process(p.pid).memory_info().rss / 2**20 for p in mesh.processes if p.pid
-        }
-        agent_rss = [v for k, v in rss.items() if k.startswith("agent")]
-        print(
-            f"RSS: WHOOSH {rss['whoosh']:.0f} MiB, monitor {rss['hmmm-monitor']:.0f} MiB, "
-            f"agent median {statistics.median(agent_rss):.0f} MiB"
-        )
-        procs = [psutil.Process(p.pid) for p in mesh.processes if p.pid]
-        for p in procs:
-            p.cpu_percent(None)
-        time.sleep(5)
-        cpu = {p.pid: p.cpu_percent(None) for p in procs}
-        print(
-            f"CPU over 5 s at steady state: total {sum(cpu.values()):.0f}% of one core "
-            f"({len(procs)} processes)"
-        )
+        try:
+            _, _ = wait_until(
+                lambda: mesh.get_json(cov_url),
+                lambda c: c["expected"] == agents and c["heard"] == agents,
+                within_s=within_s,
+                interval=0.2,
+                what=f"{agents}/{agents} heard",
+            )
+            result.heard_after_s = time.monotonic() - started
+        except TimeoutError:
+            return result  # never heard: the other figures would mean little
+        if idle:
+            _measure_idle(mesh, result)
+        if load:
+            result.load = _measure_load(interp, mesh)
+        return result
     finally:
         mesh.stop()
         shutil.rmtree(mesh.run_dir, ignore_errors=True)
-        print(f"(whole benchmark {time.monotonic() - t0:.0f}s)")
+
+
+def _measure_idle(mesh: LocalMesh, result: MeshRun) -> None:
+    pids = {p.pid: p.name for p in mesh.processes if p.pid}
+    cpu = cpu_percent_over(list(pids), IDLE_WINDOW_S)
+    agent_cpu = [v for pid, v in cpu.items() if pids[pid].startswith("agent")]
+    result.idle_total_pct = sum(cpu.values())
+    result.idle_agent_pct = statistics.median(agent_cpu)
+    result.agent_rss_mib = statistics.median(
+        rss_mib(pid) for pid, name in pids.items() if name.startswith("agent")
+    )
+
+
+def _measure_load(interp: Interpreter, mesh: LocalMesh) -> dict[str, float]:
+    """A publisher joins through agent 1 (the monitor is not connected to it) and sends
+    ``LOAD_RATE`` messages a second; every one should reach the monitor, quickly."""
+    first = mesh.get_json(f"{mesh.layout.agent_url(1)}/api/health")
+    with spawned(interp.probe("publisher", "--host", "127.0.97.1"), pipes=True) as proc:
+        pub = PublisherProbe(proc)
+        addr = first["multiaddrs"][0]
+        if not pub.ask(cmd="connect", peer_id=first["peer_id"], addr=addr)["connected"]:
+            raise RuntimeError("publisher could not dial agent 1")
+        pub.ask(cmd="wait_mesh", peer_id=first["peer_id"], within_s=30)
+        pub.ask(cmd="publish", rate=LOAD_RATE, seconds=LOAD_SECONDS, tag="load", within_s=120)
+        sent = int(LOAD_RATE * LOAD_SECONDS)
+        log = mesh.run_dir / "messages.jsonl"
+        with contextlib.suppress(TimeoutError):  # what never arrives is counted lost below
+            wait_until(
+                lambda: summarize(log, ["load"], sent).received,
+                lambda n: n >= sent,
+                within_s=10,
+                what="the load's tail",
+            )
+        d = summarize(log, ["load"], sent)
+    return {
+        "delivered_pct": 100.0 * d.received / sent,
+        "p50_ms": d.p50_ms,
+        "p99_ms": d.p99_ms,
+    }

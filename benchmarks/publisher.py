@@ -1,50 +1,47 @@
-"""A separate publisher process for the gossip benchmark (own interpreter, own GIL)."""
+"""Driving a publisher probe process from a benchmark."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
+import select
+import subprocess
 import time
-
-from meshcommon import topics
-from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
+from typing import Any
 
 
-async def run(peer: str, addr: str, port: int, rates: list[int], seconds: float) -> None:
-    node = MeshRuntime(MeshNode(NodeConfig(listen_host="127.0.0.1", port=port)))
-    await node.start()
-    try:
-        out = await node.connect(peer, [addr])
-        assert out.connected, out
-        await asyncio.sleep(3)  # mesh formation (heartbeat 1 s); a benchmark, not a test
-        for rate in rates:
-            count = max(5, int(rate * seconds))
-            start = time.monotonic()
-            for i in range(count):
-                payload = {
-                    "type": "bench",
-                    "rate": rate,
-                    "i": i,
-                    "sent": time.time(),
-                    "pad": "x" * 200,
-                }
-                await node.publish(topics.COORDINATION, json.dumps(payload).encode())
-                delay = start + (i + 1) / rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            await asyncio.sleep(3)  # let the tail arrive before the next rate
-        print("done", flush=True)
-    finally:
-        await node.stop()
+class PublisherProbe:
+    """``probes.py publisher`` behind a small synchronous API (JSON lines over pipes)."""
 
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        hello = self._read(60)
+        self.peer_id: str = hello["peer_id"]
+        self.addr: str = hello["addr"]
 
-if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--peer", required=True)
-    p.add_argument("--addr", required=True)
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--rates", default="2,100,250,500")
-    p.add_argument("--seconds", type=float, default=4.0)
-    a = p.parse_args()
-    asyncio.run(run(a.peer, a.addr, a.port, [int(r) for r in a.rates.split(",")], a.seconds))
+    def _read(self, within_s: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], within_s)
+        if not ready:
+            raise TimeoutError(f"publisher probe silent for {within_s:.0f}s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"publisher probe exited ({self.proc.poll()})")
+        doc: dict[str, Any] = json.loads(line)
+        return doc
+
+    def ask(self, within_s: float = 120, **cmd: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+        self.proc.stdin.flush()
+        return self._read(within_s)
+
+    def start_publishing(self, rate: float, seconds: float, tag: str) -> float:
+        """Send the command and return at once; ``finish()`` collects the answer."""
+        assert self.proc.stdin is not None
+        cmd = {"cmd": "publish", "rate": rate, "seconds": seconds, "tag": tag}
+        self.proc.stdin.write((json.dumps(cmd) + "\n").encode())
+        self.proc.stdin.flush()
+        return time.monotonic()
+
+    def finish(self, within_s: float = 120) -> dict[str, Any]:
+        return self._read(within_s)

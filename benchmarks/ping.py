@@ -1,0 +1,19 @@
+"""libp2p ping RTT between two idle local peers, as a service sees it (asyncio -> trio)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+from benchmarks.procs import Interpreter, spawned
+
+
+def run_once(interp: Interpreter, count: int = 50) -> float:
+    """Median RTT in milliseconds over ``count`` pings after a warm-up."""
+    with spawned(
+        interp.probe("ping", "--host", "127.0.96.1", "--count", str(count)), pipes=True
+    ) as p:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        p.wait(120)
+    return float(statistics.median(json.loads(line)["rtt_ms"]))

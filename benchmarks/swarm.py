@@ -1,0 +1,113 @@
+"""The README's Swarm path with stack.yml's defaults: ``docker stack deploy`` -> 10/10
+heard, ``docker service scale CHORUS_chorus=20`` -> 20/20 heard.
+
+Needs an engine and the images (``make images``); says so instead of measuring when they
+are missing. A Swarm is initialised only if the engine has none, and left again after.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from meshcommon.waiting import TRANSIENT, wait_until
+
+REPO = Path(__file__).resolve().parents[1]
+STACK = "CHORUSBENCH"
+IMAGES = {
+    "AGENT_IMAGE": "chorus-agent:test",
+    "WHOOSH_IMAGE": "whoosh:test",
+    "MONITOR_IMAGE": "hmmm-monitor:test",
+}
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
+    proc = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {proc.stderr.strip()[:500]}")
+    return proc.stdout
+
+
+def unavailable() -> str | None:
+    """Why the Swarm rows cannot be measured here, or None."""
+    try:
+        docker("info", timeout=20)
+    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        return f"no Docker Engine ({exc}); `make images` starts one and builds the images"
+    for image in IMAGES.values():
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+            return f"image {image} missing: run `make images`"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+def _heard(url: str) -> Any:
+    resp = httpx.get(f"{url}/api/v1/coverage", timeout=5)
+    resp.raise_for_status()
+    return resp.json()
+
+
+def run_once() -> tuple[float, float]:
+    """Seconds from `docker stack deploy` to 10/10 heard, and from `docker service scale`
+    to 20/20 heard."""
+    initialised = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
+    if initialised:
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1")
+    monitor_port = _free_port()
+    env = {**os.environ, **IMAGES, "WHOOSH_PUBLISHED_PORT": str(_free_port()),
+           "MONITOR_PUBLISHED_PORT": str(monitor_port)}  # fmt: skip
+    monitor = f"http://127.0.0.1:{monitor_port}"
+    try:
+        started = time.monotonic()
+        deploy = ["docker", "stack", "deploy", "--resolve-image", "never"]
+        subprocess.run(
+            [*deploy, "-c", str(REPO / "stack.yml"), STACK],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        _wait_heard(monitor, 10)
+        deployed = time.monotonic() - started
+        started = time.monotonic()
+        docker("service", "scale", "--detach", f"{STACK}_chorus=20")
+        _wait_heard(monitor, 20)
+        return deployed, time.monotonic() - started
+    finally:
+        docker("stack", "rm", STACK, check=False)
+        wait_until(
+            lambda: docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={STACK}"),
+            lambda out: not out.strip(),
+            within_s=120,
+            interval=1,
+            what="the stack's containers to go",
+        )
+        volumes = docker("volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
+        for volume in volumes.split():
+            docker("volume", "rm", volume, check=False)
+        if initialised:
+            docker("swarm", "leave", "--force", check=False)
+
+
+def _wait_heard(monitor: str, n: int) -> None:
+    wait_until(
+        lambda: _heard(monitor),
+        lambda c: c["expected"] == n and c["heard"] == n,
+        within_s=300,
+        interval=0.5,
+        what=f"{n}/{n} heard",
+        transient=(*TRANSIENT, RuntimeError),
+    )
