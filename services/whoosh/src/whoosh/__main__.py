@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["labels"]:
+        # Imported here: the CLI must start without loading FastAPI and uvicorn.
         from whoosh.labels.cli import main as labels_main
 
         return labels_main(argv[1:])
 
-    import uvicorn
-
+    from meshcommon.logs import configure_logging
+    from meshcommon.serve import run_http
     from whoosh.app import create_app
     from whoosh.settings import Settings
 
     settings = Settings()
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # log_config=None: uvicorn's loggers propagate to the root handler above (one format).
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        log_config=None,
-    )
+    configure_logging(settings.log_level, service="whoosh")
+    run_http(create_app(settings), settings)
     return 0
 
 

@@ -5,21 +5,18 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from meshcommon.config import CommaList
+from meshcommon.config import CommaList, ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="WHOOSH_", extra="ignore")
 
-    # HTTP
-    host: str = Field(default="0.0.0.0", description="HTTP listen address")
-    port: int = Field(default=8080, description="HTTP port")
+    # HTTP (host, port and log_level come from ServiceSettings)
     admin_token: SecretStr | None = Field(
         default=None, description="Required by endpoints that change things outside WHOOSH"
     )
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
 
     # Discovery
     discovery: Literal["auto", "static", "dns", "swarm"] = Field(
@@ -64,7 +61,7 @@ class Settings(BaseSettings):
         default=False, description="Accept 127.x multiaddrs from agents (local runs only)"
     )
 
-    # Gitea labels (issue: required label set). Unset URL = label sync off.
+    # Gitea labels: the required label set on every monitored repository. No URL, no sync.
     gitea_url: str = Field(default="", description="Gitea base URL; empty = label sync off")
     gitea_token: SecretStr | None = Field(
         default=None, description="Gitea API token (never logged or returned)"
