@@ -11,8 +11,8 @@ import pytest
 from fastapi import FastAPI
 from whoosh_testkit import PEER_A, PEER_B, health_body, make_settings
 
+from whoosh.adapters.discovery.static import StaticSource
 from whoosh.app import create_app
-from whoosh.discovery.static import StaticSource
 
 pytestmark = pytest.mark.anyio
 

@@ -7,11 +7,10 @@ import time
 
 import httpx
 import pytest
-from whoosh_testkit import PEER_A, PEER_B, health_body, make_settings
+from whoosh_testkit import PEER_A, PEER_B, health_body, make_poller, make_settings
 
-from whoosh.discovery.base import AgentTarget, DiscoveryResult
+from whoosh.domain.targets import AgentTarget, DiscoveryResult
 from whoosh.metrics import Metrics
-from whoosh.polling import HealthPoller
 from whoosh.registry import AgentRegistry
 
 pytestmark = pytest.mark.anyio
@@ -55,7 +54,7 @@ def agents_client() -> tuple[httpx.AsyncClient, list[str]]:
 def make_registry(source: ScriptedSource, client: httpx.AsyncClient) -> AgentRegistry:
     settings = make_settings(health_attempts=1)
     metrics = Metrics()
-    return AgentRegistry(source, HealthPoller(settings, client, metrics), metrics, 3600)
+    return AgentRegistry(source, make_poller(settings, client, metrics), metrics, 3600)
 
 
 async def test_round_builds_snapshot_and_metrics() -> None:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
+from meshcommon.multiaddr_policy import MultiaddrPolicy
+from whoosh.adapters.health_poller import HealthPoller
+from whoosh.metrics import Metrics
 from whoosh.settings import Settings
 
 PEER_A = "12D3KooWA1111111111111111111111111111111111111111111"
@@ -34,3 +39,11 @@ def health_body(peer_id: str, *ips: str, name: str = "", port: int = 9000) -> di
         "connected_peers": 0,
         "gossipsub_topics": ["CHORUS/coordination/v1"],
     }
+
+
+def make_poller(
+    settings: Settings, client: httpx.AsyncClient, metrics: Metrics | None = None
+) -> HealthPoller:
+    """A HealthPoller with the multiaddr policy the settings describe."""
+    policy = MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback)
+    return HealthPoller(settings, client, metrics or Metrics(), policy)

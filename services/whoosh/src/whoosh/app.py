@@ -10,12 +10,13 @@ from importlib.metadata import PackageNotFoundError, version
 import httpx
 from fastapi import FastAPI
 
+from meshcommon.multiaddr_policy import MultiaddrPolicy
+from whoosh.adapters.discovery.base import DiscoverySource
+from whoosh.adapters.discovery.factory import build_source
+from whoosh.adapters.health_poller import HealthPoller
 from whoosh.api.routes import router
-from whoosh.discovery.base import DiscoverySource
-from whoosh.discovery.factory import build_source
 from whoosh.labels.api import router as labels_router
 from whoosh.metrics import Metrics
-from whoosh.polling import HealthPoller
 from whoosh.registry import AgentRegistry
 from whoosh.settings import Settings
 
@@ -48,7 +49,12 @@ def create_app(
             trust_env=False,
             limits=httpx.Limits(max_connections=max(1, settings.max_concurrency)),
         )
-        poller = HealthPoller(settings, client, metrics)
+        poller = HealthPoller(
+            settings,
+            client,
+            metrics,
+            MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback),
+        )
         registry = AgentRegistry(source, poller, metrics, settings.poll_interval_s)
         app.state.registry = registry
         log.info(

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from meshcommon.models import BootstrapResponse, DiscoverySummary, utcnow
-from whoosh.bootstrap import DuplicatePeerId, build_bootstrap
-from whoosh.discovery.base import AgentTarget, DiscoveryResult, DiscoverySource
+from whoosh.adapters.discovery.base import DiscoverySource
+from whoosh.adapters.health_poller import HealthPoller
+from whoosh.domain.agent_status import AgentStatus
+from whoosh.domain.bootstrap_list import DuplicatePeerId, build_bootstrap
+from whoosh.domain.targets import AgentTarget, DiscoveryResult
 from whoosh.metrics import Metrics
-from whoosh.polling import AgentStatus, HealthPoller
 
 log = logging.getLogger("whoosh.registry")
 

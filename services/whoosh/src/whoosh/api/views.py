@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from whoosh.polling import AgentStatus
+from whoosh.domain.agent_status import AgentStatus
 from whoosh.registry import Snapshot
 
 

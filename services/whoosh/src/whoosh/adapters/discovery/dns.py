@@ -1,8 +1,8 @@
 """DNS discovery: every A/AAAA record of ``tasks.<service>`` (Swarm) or a headless service.
 
-The field report resolved the service name and got the Swarm VIP: one address that load-
-balances, so WHOOSH saw "some" agent each time. ``tasks.<service>`` returns one record per
-task; all of them are used.
+The service name itself resolves to the Swarm VIP: one address that load-balances, so each
+lookup would reach "some" agent. ``tasks.<service>`` returns one record per task; all of
+them are used.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 
-from whoosh.discovery.base import AgentTarget, DiscoveryResult, http_url
+from whoosh.adapters.discovery.base import http_url
+from whoosh.domain.targets import AgentTarget, DiscoveryResult
 
 # name -> IP strings. Raises OSError (socket.gaierror) when the name does not resolve.
 Resolver = Callable[[str], Awaitable[list[str]]]

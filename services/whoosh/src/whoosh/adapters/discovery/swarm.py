@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from whoosh.discovery.base import AgentTarget, DiscoveryResult, http_url
+from whoosh.adapters.discovery.base import http_url
+from whoosh.domain.targets import AgentTarget, DiscoveryResult
 
 
 class SwarmApi(Protocol):

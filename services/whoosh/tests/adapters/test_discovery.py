@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from whoosh_testkit import make_settings
 
-from whoosh.discovery.dns import DnsSource
-from whoosh.discovery.factory import FallbackSource, build_source
-from whoosh.discovery.static import StaticSource
-from whoosh.discovery.swarm import SwarmTaskSource
+from whoosh.adapters.discovery.dns import DnsSource
+from whoosh.adapters.discovery.factory import FallbackSource, build_source
+from whoosh.adapters.discovery.static import StaticSource
+from whoosh.adapters.discovery.swarm import SwarmTaskSource
 
 pytestmark = pytest.mark.anyio
 

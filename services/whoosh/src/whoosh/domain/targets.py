@@ -1,10 +1,8 @@
-"""The discovery port: what every source returns, and the interface it implements."""
+"""What discovery finds: agent endpoints, and how many agents should exist."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -24,19 +22,3 @@ class DiscoveryResult:
     expected: int | None
     source: str
     error: str | None = None
-
-
-@runtime_checkable
-class DiscoverySource(Protocol):
-    name: str
-
-    async def discover(self) -> DiscoveryResult: ...
-
-
-def http_url(ip: str, port: int) -> str:
-    """``http://10.0.13.5:8080`` or ``http://[fd00::5]:8080``."""
-    try:
-        is_v6 = ipaddress.ip_address(ip).version == 6
-    except ValueError:
-        is_v6 = False
-    return f"http://[{ip}]:{port}" if is_v6 else f"http://{ip}:{port}"

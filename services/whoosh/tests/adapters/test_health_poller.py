@@ -1,4 +1,4 @@
-"""HealthPoller against respx-mocked agents."""
+"""HealthPoller against respx-mocked agents: retries, timeouts, what each answer becomes."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import logging
 import httpx
 import pytest
 import respx
-from whoosh_testkit import PEER_A, PEER_B, health_body, make_settings
+from whoosh_testkit import PEER_A, PEER_B, health_body, make_poller, make_settings
 
-from whoosh.discovery.base import AgentTarget
+from whoosh.domain.targets import AgentTarget
 from whoosh.metrics import Metrics
-from whoosh.polling import HealthPoller
 
 pytestmark = pytest.mark.anyio
+LOGGER = "whoosh.adapters.health_poller"
 
 
 def target(ip: str, port: int = 8080) -> AgentTarget:
@@ -37,7 +37,7 @@ async def test_healthy_agent(client: httpx.AsyncClient) -> None:
             json=health_body(PEER_A, "10.0.13.5", name="alpha")
         )
         metrics = Metrics()
-        [status] = await HealthPoller(make_settings(), client, metrics).poll([target("10.0.13.5")])
+        [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.5")])
     assert status.state == "healthy"
     assert status.reason is None
     assert status.peer_id == PEER_A
@@ -49,10 +49,10 @@ async def test_healthy_agent(client: httpx.AsyncClient) -> None:
 
 
 async def test_malformed_json_not_retried(client: httpx.AsyncClient, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="whoosh.polling")
+    caplog.set_level(logging.INFO, logger=LOGGER)
     with respx.mock() as mock:
         route = mock.get("http://10.0.13.6:8080/api/health").respond(200, text="<html>")
-        [status] = await HealthPoller(make_settings(), client).poll([target("10.0.13.6")])
+        [status] = await make_poller(make_settings(), client).poll([target("10.0.13.6")])
     assert (status.state, status.reason, status.attempts) == ("unreachable", "malformed_json", 1)
     assert route.call_count == 1
     assert "Expecting value" in (status.detail or "")
@@ -65,7 +65,7 @@ async def test_malformed_json_not_retried(client: httpx.AsyncClient, caplog) -> 
 async def test_invalid_schema(client: httpx.AsyncClient) -> None:
     with respx.mock() as mock:
         mock.get("http://10.0.13.6:8080/api/health").respond(json={"multiaddrs": "nope"})
-        [status] = await HealthPoller(make_settings(), client).poll([target("10.0.13.6")])
+        [status] = await make_poller(make_settings(), client).poll([target("10.0.13.6")])
     assert (status.state, status.reason) == ("unreachable", "invalid_health")
     assert "peer_id" in (status.detail or "")
 
@@ -74,7 +74,7 @@ async def test_http_500_retried_then_unreachable(client: httpx.AsyncClient) -> N
     metrics = Metrics()
     with respx.mock() as mock:
         route = mock.get("http://10.0.13.7:8080/api/health").respond(500)
-        [status] = await HealthPoller(make_settings(), client, metrics).poll([target("10.0.13.7")])
+        [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.7")])
     assert (status.state, status.reason, status.attempts) == ("unreachable", "http_500", 3)
     assert route.call_count == 3
     assert sample(metrics, "whoosh_health_check_retries_total") == 2
@@ -84,7 +84,7 @@ async def test_http_500_retried_then_unreachable(client: httpx.AsyncClient) -> N
 async def test_http_404_not_retried(client: httpx.AsyncClient) -> None:
     with respx.mock() as mock:
         route = mock.get("http://10.0.13.7:8080/api/health").respond(404)
-        [status] = await HealthPoller(make_settings(), client).poll([target("10.0.13.7")])
+        [status] = await make_poller(make_settings(), client).poll([target("10.0.13.7")])
     assert (status.reason, route.call_count) == ("http_404", 1)
 
 
@@ -95,7 +95,7 @@ async def test_500_twice_then_healthy(client: httpx.AsyncClient) -> None:
             httpx.Response(503),
             httpx.Response(200, json=health_body(PEER_A, "10.0.13.8")),
         ]
-        [status] = await HealthPoller(make_settings(), client).poll([target("10.0.13.8")])
+        [status] = await make_poller(make_settings(), client).poll([target("10.0.13.8")])
     assert (status.state, status.attempts) == ("healthy", 3)
 
 
@@ -109,7 +109,7 @@ async def test_hanging_agent_times_out_others_healthy(client: httpx.AsyncClient)
         mock.get("http://10.0.13.4:8080/api/health").mock(
             side_effect=httpx.ConnectError("connection refused")
         )
-        statuses = await HealthPoller(make_settings(), client).poll(
+        statuses = await make_poller(make_settings(), client).poll(
             [target(f"10.0.13.{i}") for i in (1, 2, 3, 4)]
         )
     by_ip = {s.target.address: s for s in statuses}
@@ -130,7 +130,7 @@ async def test_real_timeout_against_silent_server(client: httpx.AsyncClient) -> 
     port = server.sockets[0].getsockname()[1]
     try:
         settings = make_settings(health_timeout_s=0.2, health_attempts=2)
-        [status] = await HealthPoller(settings, client).poll([target("127.0.0.1", port)])
+        [status] = await make_poller(settings, client).poll([target("127.0.0.1", port)])
     finally:
         server.close()
     assert (status.state, status.reason, status.attempts) == ("unreachable", "timeout", 2)
@@ -147,7 +147,7 @@ async def test_bad_multiaddrs_rejected_rest_kept(client: httpx.AsyncClient) -> N
     metrics = Metrics()
     with respx.mock() as mock:
         mock.get("http://10.0.13.9:8080/api/health").respond(json=body)
-        [status] = await HealthPoller(make_settings(), client, metrics).poll([target("10.0.13.9")])
+        [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.9")])
     assert status.state == "healthy"
     assert status.multiaddrs == [
         f"/ip4/10.0.13.9/tcp/9000/p2p/{PEER_A}",
@@ -167,7 +167,7 @@ async def test_loopback_only_when_allowed(client: httpx.AsyncClient, allow: bool
     with respx.mock() as mock:
         mock.get("http://127.0.1.3:8080/api/health").respond(json=health_body(PEER_A, "127.0.1.3"))
         settings = make_settings(allow_loopback=allow)
-        [status] = await HealthPoller(settings, client).poll([target("127.0.1.3")])
+        [status] = await make_poller(settings, client).poll([target("127.0.1.3")])
     if allow:
         assert status.state == "healthy"
         assert status.multiaddrs == [f"/ip4/127.0.1.3/tcp/9000/p2p/{PEER_A}"]
@@ -177,8 +177,8 @@ async def test_loopback_only_when_allowed(client: httpx.AsyncClient, allow: bool
 
 
 async def test_one_log_line_per_state_change(client: httpx.AsyncClient, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="whoosh.polling")
-    poller = HealthPoller(make_settings(health_attempts=1), client)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    poller = make_poller(make_settings(health_attempts=1), client)
     url = "http://10.0.13.5:8080/api/health"
     with respx.mock() as mock:
         route = mock.get(url).respond(500)
@@ -189,6 +189,6 @@ async def test_one_log_line_per_state_change(client: httpx.AsyncClient, caplog) 
             [status] = await poller.poll([target("10.0.13.5")])
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
-    assert "unreachable: http_500" in messages[0]
-    assert "healthy" in messages[1]
+    assert messages[0].startswith("agent http://10.0.13.5:8080 unreachable: http_500 (")
+    assert messages[1].startswith(f"agent http://10.0.13.5:8080 healthy: peer {PEER_A} (")
     assert status.last_seen is not None

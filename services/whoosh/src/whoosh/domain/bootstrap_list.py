@@ -1,8 +1,9 @@
 """The bootstrap list, built from one poll round. Pure: no I/O, no clock.
 
-One entry per peer ID (the field report listed the same agent several times, and kept the
-first multiaddr, sometimes loopback). Priorities are ordered by when a peer was first seen
-healthy, so clients that dial "the first few" get the same peers poll after poll.
+One entry per peer ID: an agent reached through several targets is listed once, with every
+routable multiaddr it reported, best first (never loopback unless allowed). Priorities are
+ordered by when a peer was first seen healthy, so clients that dial "the first few" get the
+same peers poll after poll.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 
 from meshcommon.models import BootstrapPeer, DiscoverySummary
 from meshcommon.multiaddr_policy import AcceptedAddr
-from whoosh.polling import AgentStatus
+from whoosh.domain.agent_status import AgentStatus
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from whoosh.discovery.base import AgentTarget, DiscoveryResult
+from whoosh.domain.targets import AgentTarget, DiscoveryResult
 
 
 class StaticSource:

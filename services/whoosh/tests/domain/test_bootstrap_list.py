@@ -8,9 +8,9 @@ from whoosh_testkit import PEER_A, PEER_B, PEER_C
 
 from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import MultiaddrPolicy
-from whoosh.bootstrap import build_bootstrap
-from whoosh.discovery.base import AgentTarget
-from whoosh.polling import AgentStatus
+from whoosh.domain.agent_status import AgentStatus
+from whoosh.domain.bootstrap_list import build_bootstrap
+from whoosh.domain.targets import AgentTarget
 
 POLICY = MultiaddrPolicy.from_settings(["10.0.13.0/24"])
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from whoosh.discovery.base import DiscoveryResult, DiscoverySource
-from whoosh.discovery.dns import DnsSource
-from whoosh.discovery.static import StaticSource
-from whoosh.discovery.swarm import DockerSwarmApi, SwarmTaskSource
+from whoosh.adapters.discovery.base import DiscoverySource
+from whoosh.adapters.discovery.dns import DnsSource
+from whoosh.adapters.discovery.static import StaticSource
+from whoosh.adapters.discovery.swarm import DockerSwarmApi, SwarmTaskSource
+from whoosh.domain.targets import DiscoveryResult
 from whoosh.settings import Settings
 
 

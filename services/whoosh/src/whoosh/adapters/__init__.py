@@ -1,0 +1,1 @@
+"""WHOOSH's edges to the outside: discovery sources, agent health checks, Gitea."""

@@ -1,0 +1,25 @@
+"""The discovery port: the interface every source implements (it returns a
+``whoosh.domain.targets.DiscoveryResult``), and the URL form sources share."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Protocol, runtime_checkable
+
+from whoosh.domain.targets import DiscoveryResult
+
+
+@runtime_checkable
+class DiscoverySource(Protocol):
+    name: str
+
+    async def discover(self) -> DiscoveryResult: ...
+
+
+def http_url(ip: str, port: int) -> str:
+    """``http://10.0.13.5:8080`` or ``http://[fd00::5]:8080``."""
+    try:
+        is_v6 = ipaddress.ip_address(ip).version == 6
+    except ValueError:
+        is_v6 = False
+    return f"http://[{ip}]:{port}" if is_v6 else f"http://{ip}:{port}"

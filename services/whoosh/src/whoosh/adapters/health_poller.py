@@ -1,0 +1,156 @@
+"""Health polling: every target's ``GET /api/health``, concurrently, with retries.
+
+Transport errors, timeouts and 5xx are retried (the agent may be starting); 4xx and bodies
+that are not a valid AgentHealth are not (asking again gives the same answer). What an
+answer means is decided in ``whoosh.domain.agent_status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from meshcommon.models import AgentHealth, utcnow
+from meshcommon.multiaddr_policy import MultiaddrPolicy
+from whoosh.domain.agent_status import (
+    REASON_CONNECT,
+    REASON_TIMEOUT,
+    AgentStatus,
+    CheckFailed,
+    RetryableCheckFailed,
+    read_health,
+    short_error,
+    status_from_failure,
+    status_from_health,
+)
+from whoosh.domain.targets import AgentTarget
+from whoosh.metrics import Metrics
+from whoosh.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class HealthPoller:
+    def __init__(
+        self,
+        settings: Settings,
+        client: httpx.AsyncClient,
+        metrics: Metrics,
+        policy: MultiaddrPolicy,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.metrics = metrics
+        self.policy = policy
+        self._previous: dict[str, AgentStatus] = {}
+
+    async def poll(self, targets: Iterable[AgentTarget]) -> list[AgentStatus]:
+        """Check every target concurrently; one status per target, in input order."""
+        targets = list(targets)
+        sem = asyncio.Semaphore(max(1, self.settings.max_concurrency))
+
+        async def one(target: AgentTarget) -> AgentStatus:
+            async with sem:
+                return await self.check(target)
+
+        statuses = list(await asyncio.gather(*(one(t) for t in targets)))
+        current = {s.target.url: s for s in statuses}
+        for url in self._previous.keys() - current.keys():
+            log.info("agent %s no longer discovered", url)
+        self._previous = current
+        return statuses
+
+    async def check(self, target: AgentTarget) -> AgentStatus:
+        previous = self._previous.get(target.url)
+        attempts = 0
+        latency: list[float] = []
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(max(1, self.settings.health_attempts)),
+                wait=wait_exponential_jitter(
+                    initial=self.settings.backoff_initial_s,
+                    max=self.settings.backoff_max_s,
+                    # tenacity's default jitter is 1 s whatever the backoff: scale it.
+                    jitter=self.settings.backoff_initial_s,
+                ),
+                retry=retry_if_exception_type(RetryableCheckFailed),
+                reraise=True,
+            ):
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    if attempts > 1:
+                        self.metrics.health_check_retries.inc()
+                    health = await self._fetch(target, latency)
+            status = status_from_health(
+                target,
+                health,
+                self.policy,
+                attempts=attempts,
+                latency_ms=latency[-1] if latency else None,
+                previous=previous,
+                now=utcnow(),
+            )
+            for rejected in status.rejected:
+                self.metrics.multiaddrs_rejected.labels(reason=rejected.reason).inc()
+        except CheckFailed as exc:
+            status = status_from_failure(
+                target,
+                exc,
+                attempts=attempts,
+                latency_ms=latency[-1] if latency else None,
+                previous=previous,
+            )
+        self.metrics.health_checks.labels(result=status.reason or "healthy").inc()
+        self._log_transition(previous, status)
+        return status
+
+    async def _fetch(self, target: AgentTarget, latency: list[float]) -> AgentHealth:
+        started = time.perf_counter()
+        try:
+            resp = await self.client.get(
+                f"{target.url}/api/health", timeout=self.settings.health_timeout_s
+            )
+        except httpx.TimeoutException as exc:
+            raise RetryableCheckFailed(REASON_TIMEOUT, short_error(exc)) from exc
+        except httpx.TransportError as exc:
+            raise RetryableCheckFailed(REASON_CONNECT, short_error(exc)) from exc
+        finally:
+            latency.append(round((time.perf_counter() - started) * 1000, 1))
+        return read_health(resp.status_code, resp.reason_phrase, resp.content)
+
+    def _log_transition(self, previous: AgentStatus | None, status: AgentStatus) -> None:
+        if previous is not None and (previous.state, previous.reason) == (
+            status.state,
+            status.reason,
+        ):
+            return  # one line per change, not per poll
+        plural = "" if status.attempts == 1 else "s"
+        if status.state == "healthy":
+            log.info(
+                "agent %s healthy: peer %s (%s), %d multiaddrs, after %d attempt%s",
+                status.target.url,
+                status.peer_id,
+                (status.health.name if status.health else "") or status.target.name,
+                len(status.accepted),
+                status.attempts,
+                plural,
+            )
+        else:
+            log.warning(
+                "agent %s unreachable: %s (%s) after %d attempt%s",
+                status.target.url,
+                status.reason,
+                status.detail,
+                status.attempts,
+                plural,
+            )

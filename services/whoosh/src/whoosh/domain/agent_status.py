@@ -1,0 +1,152 @@
+"""One agent as a health round saw it, and how an answer to ``GET /api/health`` is judged.
+
+Pure: the HTTP exchange and the retries are in ``whoosh.adapters.health_poller``; this
+module turns what came back into an ``AgentStatus`` (healthy, or unreachable with a reason).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Final, Literal
+
+from pydantic import ValidationError
+
+from meshcommon.models import AgentHealth, utcnow
+from meshcommon.multiaddr_policy import AcceptedAddr, MultiaddrPolicy, RejectedAddr
+from whoosh.domain.targets import AgentTarget
+
+REASON_TIMEOUT: Final = "timeout"
+REASON_CONNECT: Final = "connect_error"
+REASON_MALFORMED_JSON: Final = "malformed_json"
+REASON_INVALID_HEALTH: Final = "invalid_health"
+REASON_NO_ROUTABLE: Final = "no_routable_multiaddrs"
+
+State = Literal["healthy", "unreachable"]
+
+
+class CheckFailed(Exception):
+    """A health check that did not produce a usable AgentHealth; ``reason`` is the metric
+    label and the API's ``reason``, ``detail`` the human part."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class RetryableCheckFailed(CheckFailed):
+    """Worth asking again after a backoff."""
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    target: AgentTarget
+    state: State
+    reason: str | None = None  # None when healthy
+    detail: str | None = None  # human detail of the last error
+    health: AgentHealth | None = None
+    accepted: tuple[AcceptedAddr, ...] = ()
+    rejected: tuple[RejectedAddr, ...] = ()
+    attempts: int = 0
+    latency_ms: float | None = None
+    last_seen: datetime | None = None  # last time it answered healthy
+    checked_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def peer_id(self) -> str | None:
+        return self.health.peer_id if self.health else None
+
+    @property
+    def multiaddrs(self) -> list[str]:
+        return [a.multiaddr for a in self.accepted]
+
+
+def short_error(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's text (its type name if it has none), capped."""
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
+def read_health(status_code: int, reason_phrase: str, content: bytes) -> AgentHealth:
+    """An HTTP answer to ``GET /api/health`` -> the agent's AgentHealth, or CheckFailed.
+
+    5xx raise RetryableCheckFailed (the agent may be starting); other non-200 answers and
+    bodies that are not a valid AgentHealth raise CheckFailed (asking again gives the same
+    answer).
+    """
+    if status_code >= 500:
+        raise RetryableCheckFailed(f"http_{status_code}", reason_phrase)
+    if status_code != 200:
+        raise CheckFailed(f"http_{status_code}", reason_phrase)
+    try:
+        data = json.loads(content)
+    except ValueError as exc:
+        raise CheckFailed(REASON_MALFORMED_JSON, short_error(exc)) from exc
+    try:
+        health = AgentHealth.model_validate(data)
+    except ValidationError as exc:
+        errs = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()
+        )
+        raise CheckFailed(REASON_INVALID_HEALTH, errs[:200]) from exc
+    if not health.peer_id.strip():
+        raise CheckFailed(REASON_INVALID_HEALTH, "peer_id: empty")
+    return health
+
+
+def status_from_health(
+    target: AgentTarget,
+    health: AgentHealth,
+    policy: MultiaddrPolicy,
+    *,
+    attempts: int,
+    latency_ms: float | None,
+    previous: AgentStatus | None,
+    now: datetime,
+) -> AgentStatus:
+    """Healthy if at least one reported multiaddr passes ``policy``; otherwise unreachable
+    (``no_routable_multiaddrs``). ``rejected`` holds every multiaddr the policy refused."""
+    verdict = policy.filter(health.multiaddrs, health.peer_id)
+    status = AgentStatus(
+        target,
+        "healthy",
+        health=health,
+        accepted=verdict.accepted,
+        rejected=verdict.rejected,
+        attempts=attempts,
+        latency_ms=latency_ms,
+        last_seen=now,
+    )
+    if verdict.accepted:
+        return status
+    # It answered, but nothing it reported can be dialled: useless as a bootstrap peer.
+    reasons = ", ".join(sorted({r.reason for r in verdict.rejected})) or "none reported"
+    return replace(
+        status,
+        state="unreachable",
+        reason=REASON_NO_ROUTABLE,
+        detail=f"{len(health.multiaddrs)} reported, rejected: {reasons}",
+        last_seen=previous.last_seen if previous else None,
+    )
+
+
+def status_from_failure(
+    target: AgentTarget,
+    failure: CheckFailed,
+    *,
+    attempts: int,
+    latency_ms: float | None,
+    previous: AgentStatus | None,
+) -> AgentStatus:
+    """Unreachable with the failure's reason; ``last_seen`` carries over from ``previous``."""
+    return AgentStatus(
+        target,
+        "unreachable",
+        failure.reason,
+        failure.detail,
+        attempts=attempts,
+        latency_ms=latency_ms,
+        last_seen=previous.last_seen if previous else None,
+    )
