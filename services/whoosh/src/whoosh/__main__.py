@@ -9,7 +9,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["labels"]:
         # Imported here: the CLI must start without loading FastAPI and uvicorn.
-        from whoosh.labels.cli import main as labels_main
+        from whoosh.cli import main as labels_main
 
         return labels_main(argv[1:])
 

@@ -14,11 +14,12 @@ from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.discovery.factory import build_source
 from whoosh.adapters.health_poller import HealthPoller
+from whoosh.api.labels import router as labels_router
 from whoosh.api.routes import router
-from whoosh.labels.api import router as labels_router
 from whoosh.metrics import Metrics
 from whoosh.registry import AgentRegistry
 from whoosh.settings import Settings
+from whoosh.wiring import build_label_sync
 
 log = logging.getLogger("whoosh")
 
@@ -64,10 +65,7 @@ def create_app(
             settings.poll_interval_s,
         )
         await registry.start()
-        # --- label sync (whoosh.labels, written separately) ---
-        from whoosh.labels.service import LabelSyncService
-
-        app.state.label_sync = LabelSyncService(settings, registry=app.state.metrics_registry)
+        app.state.label_sync = build_label_sync(settings, metrics.registry)
         await app.state.label_sync.start()
         try:
             yield

@@ -1,8 +1,10 @@
-"""Prometheus metrics, on a registry owned by one app (tests build many apps per process)."""
+"""Prometheus metrics, on a registry owned by one WHOOSH (tests build many per process)."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from whoosh.domain.labels.report import BaseReport, SyncReport
 
 
 class Metrics:
@@ -55,3 +57,50 @@ class Metrics:
             "Peer IDs claimed by agents on different hosts",
             registry=r,
         )
+
+
+class LabelSyncMetrics:
+    """Gitea label sync, on the same registry as the rest of WHOOSH's metrics."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "whoosh_label_sync_runs_total",
+            "Label sync runs that wrote to Gitea (dry runs excluded), by result",
+            ["result"],
+            registry=registry,
+        )
+        self.created = Counter(
+            "whoosh_labels_created_total", "Labels created on Gitea", registry=registry
+        )
+        self.updated = Counter(
+            "whoosh_labels_updated_total",
+            "Labels whose colour/description drift was fixed",
+            registry=registry,
+        )
+        self.errors = Counter(
+            "whoosh_label_sync_errors_total",
+            "Per-repository label sync failures, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.complete = Gauge(
+            "whoosh_label_repos_complete",
+            "Monitored repositories that have every required label (last sync or status)",
+            registry=registry,
+        )
+
+    def record(self, report: BaseReport, *, real_sync: bool) -> None:
+        self.complete.set(report.repos_complete)
+        for repo in report.repos:
+            if repo.error_reason:
+                self.errors.labels(reason=repo.error_reason).inc()
+        if isinstance(report, SyncReport) and real_sync:
+            self.created.inc(report.labels_created)
+            self.updated.inc(report.labels_updated)
+            if report.ok:
+                result = "ok"
+            elif report.repos_failed == len(report.repos):
+                result = "failed"
+            else:
+                result = "partial"
+            self.runs.labels(result=result).inc()

@@ -15,10 +15,11 @@ from typing import TextIO
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from whoosh.labels.required import LabelsConfigError
-from whoosh.labels.service import LabelSyncDisabled, LabelSyncService
-from whoosh.labels.sync import BaseReport, SyncReport
+from whoosh.domain.labels.report import BaseReport, SyncReport
+from whoosh.domain.labels.required import LabelsConfigError
 from whoosh.settings import Settings
+from whoosh.wiring import build_label_sync
+from whoosh.workers.label_sync import LabelSyncDisabled
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,7 +84,7 @@ def render(report: BaseReport, out: TextIO) -> None:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> BaseReport:
-    service = LabelSyncService(settings, CollectorRegistry())
+    service = build_label_sync(settings, CollectorRegistry())
     try:
         if args.command == "status":
             return await service.status()

@@ -4,11 +4,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from whoosh_fake_gitea import ADMIN, FAST, TOKEN, FakeGitea, gitea_settings
 
-from whoosh.labels.api import router
-from whoosh.labels.service import LabelSyncService
-
-from .conftest import ADMIN, FAST, TOKEN, FakeGitea, make_settings
+from whoosh.api.labels import router
+from whoosh.wiring import build_label_sync
+from whoosh.workers.label_sync import LabelSyncService
 
 pytestmark = pytest.mark.anyio
 REPOS = ["chorus/TEST", "chorus/WHOOSH"]
@@ -17,8 +17,10 @@ REPOS = ["chorus/TEST", "chorus/WHOOSH"]
 async def make_client(**overrides: object) -> tuple[httpx.AsyncClient, LabelSyncService]:
     app = FastAPI()
     app.include_router(router)
-    app.state.settings = make_settings(REPOS, **overrides)
-    app.state.label_sync = LabelSyncService(app.state.settings, CollectorRegistry(), retry=FAST)
+    app.state.settings = gitea_settings(REPOS, **overrides)
+    app.state.label_sync = build_label_sync(
+        app.state.settings, CollectorRegistry(), gitea_retry=FAST
+    )
     transport = httpx.ASGITransport(app=app)
     return httpx.AsyncClient(transport=transport, base_url="http://whoosh"), app.state.label_sync
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections.abc import Callable
 
-import httpx
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from whoosh.labels.gitea import GiteaClient, RetryPolicy
-from whoosh.labels.required import LabelSpec, required_labels
-from whoosh.labels.sync import BaseReport, LabelSyncer, StatusReport, SyncReport
+from meshcommon.aio import cancel_and_wait
+from whoosh.adapters.gitea import GiteaClient
+from whoosh.domain.labels.report import StatusReport, SyncReport
+from whoosh.domain.labels.required import required_labels
+from whoosh.metrics import LabelSyncMetrics
 from whoosh.settings import Settings
+from whoosh.workers.label_syncer import LabelSyncer
 
 log = logging.getLogger(__name__)
 
@@ -28,64 +30,20 @@ class LabelSyncDisabled(RuntimeError):
         super().__init__(OFF_MESSAGE)
 
 
-class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.runs = Counter(
-            "whoosh_label_sync_runs_total",
-            "Label sync runs that wrote to Gitea (dry runs excluded), by result",
-            ["result"],
-            registry=registry,
-        )
-        self.created = Counter(
-            "whoosh_labels_created_total", "Labels created on Gitea", registry=registry
-        )
-        self.updated = Counter(
-            "whoosh_labels_updated_total",
-            "Labels whose colour/description drift was fixed",
-            registry=registry,
-        )
-        self.errors = Counter(
-            "whoosh_label_sync_errors_total",
-            "Per-repository label sync failures, by reason",
-            ["reason"],
-            registry=registry,
-        )
-        self.complete = Gauge(
-            "whoosh_label_repos_complete",
-            "Monitored repositories that have every required label (last sync or status)",
-            registry=registry,
-        )
-
-    def record(self, report: BaseReport, *, real_sync: bool) -> None:
-        self.complete.set(report.repos_complete)
-        for repo in report.repos:
-            if repo.error_reason:
-                self.errors.labels(reason=repo.error_reason).inc()
-        if isinstance(report, SyncReport) and real_sync:
-            self.created.inc(report.labels_created)
-            self.updated.inc(report.labels_updated)
-            if report.ok:
-                result = "ok"
-            elif report.repos_failed == len(report.repos):
-                result = "failed"
-            else:
-                result = "partial"
-            self.runs.labels(result=result).inc()
-
-
 class LabelSyncService:
     def __init__(
         self,
         settings: Settings,
-        registry: CollectorRegistry,
+        open_gitea: Callable[[], GiteaClient] | None,
         *,
-        retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        metrics_registry: CollectorRegistry,
     ) -> None:
+        """``open_gitea`` makes the Gitea client on first use (None: label sync is off).
+        Late, so that a Gitea URL the client cannot use is a failed run, reported like any
+        other, and never stops WHOOSH from starting."""
         self.settings = settings
-        self.retry = retry
-        self._transport = transport  # tests inject one; production uses httpx's default
-        self._metrics = _Metrics(registry)
+        self._open_gitea = open_gitea
+        self._metrics = LabelSyncMetrics(metrics_registry)
         self._client: GiteaClient | None = None
         self._task: asyncio.Task[None] | None = None
         # One sync at a time: a periodic run racing a manual one would create labels twice.
@@ -94,7 +52,7 @@ class LabelSyncService:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.settings.gitea_url)
+        return self._open_gitea is not None
 
     async def start(self) -> None:
         if not self.enabled:
@@ -108,11 +66,8 @@ class LabelSyncService:
         self._task = asyncio.create_task(self._loop(), name="whoosh-label-sync")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -135,11 +90,12 @@ class LabelSyncService:
         return report
 
     def _syncer(self) -> LabelSyncer:
-        if not self.enabled:
+        if self._open_gitea is None:
             raise LabelSyncDisabled()
-        required: tuple[LabelSpec, ...] = required_labels(self.settings)
+        # Read per run: a bad WHOOSH_LABELS_EXTRA is reported by each run, not fatal.
+        required = required_labels(self.settings.labels_extra)
         if self._client is None:
-            self._client = GiteaClient(self.settings, retry=self.retry, transport=self._transport)
+            self._client = self._open_gitea()
         return LabelSyncer(self._client, required)
 
     async def _loop(self) -> None:

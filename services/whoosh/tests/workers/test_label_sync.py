@@ -1,13 +1,17 @@
-import asyncio
+"""LabelSyncService: off without a URL, start-up and periodic runs, metrics, never writing
+on status or dry runs."""
+
 import logging
 
 import pytest
 from prometheus_client import CollectorRegistry
+from whoosh_fake_gitea import FAST, FakeGitea, gitea_settings
 
-from whoosh.labels.required import LabelsConfigError
-from whoosh.labels.service import LabelSyncDisabled, LabelSyncService
-
-from .conftest import FAST, FakeGitea, make_settings
+from meshcommon.waiting import wait_until_async
+from whoosh.domain.labels.report import SyncReport
+from whoosh.domain.labels.required import LabelsConfigError
+from whoosh.wiring import build_label_sync
+from whoosh.workers.label_sync import LabelSyncDisabled
 
 pytestmark = pytest.mark.anyio
 
@@ -18,7 +22,7 @@ def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 async def test_off_without_gitea_url(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    service = LabelSyncService(make_settings(["chorus/TEST"], gitea_url=""), CollectorRegistry())
+    service = build_label_sync(gitea_settings(["chorus/TEST"], gitea_url=""), CollectorRegistry())
     await service.start()
     assert not service.enabled and service._task is None
     assert [r.getMessage() for r in caplog.records if "label sync is off" in r.getMessage()]
@@ -32,14 +36,15 @@ async def test_off_without_gitea_url(caplog: pytest.LogCaptureFixture) -> None:
 async def test_start_syncs_in_background_and_stop_cancels(gitea: FakeGitea) -> None:
     gitea.add_repo("chorus/TEST")
     registry = CollectorRegistry()
-    settings = make_settings(["chorus/TEST"], labels_sync_on_start=True, labels_sync_interval_s=60)
-    service = LabelSyncService(settings, registry, retry=FAST)
+    settings = gitea_settings(["chorus/TEST"], labels_sync_on_start=True, labels_sync_interval_s=60)
+    service = build_label_sync(settings, registry, gitea_retry=FAST)
     await service.start()
-    for _ in range(100):
-        if service.last_report is not None:
-            break
-        await asyncio.sleep(0.01)
-    assert service.last_report is not None and service.last_report.repos[0].count == "9/9"
+
+    async def last_report() -> SyncReport | None:
+        return service.last_report
+
+    report, _ = await wait_until_async(last_report, within_s=10, what="the start-up sync")
+    assert report is not None and report.repos[0].count == "9/9"
     task = service._task
     await service.stop()
     assert task is not None and task.done() and service._task is None
@@ -50,17 +55,19 @@ async def test_start_syncs_in_background_and_stop_cancels(gitea: FakeGitea) -> N
 
 async def test_periodic_runs(gitea: FakeGitea) -> None:
     gitea.add_repo("chorus/TEST")
-    settings = make_settings(["chorus/TEST"], labels_sync_interval_s=0.02)
+    settings = gitea_settings(["chorus/TEST"], labels_sync_interval_s=0.02)
     registry = CollectorRegistry()
-    service = LabelSyncService(settings, registry, retry=FAST)
+    service = build_label_sync(settings, registry, gitea_retry=FAST)
     await service.start()
-    for _ in range(500):  # polled, not a fixed sleep: the first run also builds the client
-        if metric(registry, "whoosh_label_sync_runs_total", result="ok") >= 2:
-            break
-        await asyncio.sleep(0.01)
-    await service.stop()
-    runs = metric(registry, "whoosh_label_sync_runs_total", result="ok")
-    assert runs >= 2 and metric(registry, "whoosh_labels_created_total") == 9
+
+    async def ok_runs() -> float:
+        return metric(registry, "whoosh_label_sync_runs_total", result="ok")
+
+    try:
+        await wait_until_async(ok_runs, lambda runs: runs >= 2, within_s=10, what="two runs")
+    finally:
+        await service.stop()
+    assert metric(registry, "whoosh_labels_created_total") == 9
 
 
 async def test_metrics_for_errors_and_partial_runs(gitea: FakeGitea) -> None:
@@ -68,8 +75,8 @@ async def test_metrics_for_errors_and_partial_runs(gitea: FakeGitea) -> None:
     gitea.always["chorus/TEST"] = 403
     gitea.add_repo("chorus/WHOOSH")
     registry = CollectorRegistry()
-    service = LabelSyncService(
-        make_settings(["chorus/TEST", "chorus/WHOOSH"]), registry, retry=FAST
+    service = build_label_sync(
+        gitea_settings(["chorus/TEST", "chorus/WHOOSH"]), registry, gitea_retry=FAST
     )
     await service.sync(dry_run=True)
     assert metric(registry, "whoosh_label_sync_runs_total", result="ok") == 0  # dry runs: no
@@ -80,9 +87,9 @@ async def test_metrics_for_errors_and_partial_runs(gitea: FakeGitea) -> None:
     assert metric(registry, "whoosh_label_repos_complete") == 1
 
 
-async def test_status_and_dry_run_never_write(gitea: FakeGitea, service_factory) -> None:
+async def test_status_and_dry_run_never_write(gitea: FakeGitea, label_sync_factory) -> None:
     gitea.add_repo("chorus/TEST")
-    service = service_factory(["chorus/TEST"])
+    service = label_sync_factory(["chorus/TEST"])
     status = await service.status()
     assert status.repos[0].missing and status.repos[0].count == "0/9"
     plan = await service.sync(dry_run=True)
@@ -90,14 +97,14 @@ async def test_status_and_dry_run_never_write(gitea: FakeGitea, service_factory)
     assert gitea.writes() == [] and service.last_report is None
 
 
-async def test_bad_extra_labels_config_is_raised(service_factory) -> None:
-    service = service_factory(["chorus/TEST"], labels_extra="[{")
+async def test_bad_extra_labels_config_is_raised(label_sync_factory) -> None:
+    service = label_sync_factory(["chorus/TEST"], labels_extra="[{")
     with pytest.raises(LabelsConfigError, match="WHOOSH_LABELS_EXTRA is not valid JSON"):
         await service.sync()
 
 
-async def test_extra_labels_are_synced(gitea: FakeGitea, service_factory) -> None:
+async def test_extra_labels_are_synced(gitea: FakeGitea, label_sync_factory) -> None:
     gitea.add_required("chorus/TEST")
     extra = '[{"name": "triage", "color": "#fbca04", "description": "Needs a look"}]'
-    report = await service_factory(["chorus/TEST"], labels_extra=extra).sync()
+    report = await label_sync_factory(["chorus/TEST"], labels_extra=extra).sync()
     assert report.repos[0].created == ["triage"] and report.repos[0].count == "10/10"

@@ -1,8 +1,7 @@
 import pytest
+from whoosh_fake_gitea import GITEA, MONITORED_REPOS, TOKEN, FakeGitea
 
-from whoosh.labels.cli import main
-
-from .conftest import GITEA, SEED_REPOS, TOKEN, FakeGitea
+from whoosh.cli import main
 
 
 @pytest.fixture
@@ -36,8 +35,8 @@ def test_sync_then_status(env: None, gitea: FakeGitea, capsys: pytest.CaptureFix
 def test_failure_exits_non_zero(
     env: None, gitea: FakeGitea, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WHOOSH_GITEA_REPOS", ",".join(SEED_REPOS))
-    for repo in SEED_REPOS[1:]:
+    monkeypatch.setenv("WHOOSH_GITEA_REPOS", ",".join(MONITORED_REPOS))
+    for repo in MONITORED_REPOS[1:]:
         gitea.add_repo(repo)
     assert main(["sync", "--json"]) == 1
     out = capsys.readouterr().out

@@ -1,14 +1,12 @@
 import pytest
 
-from whoosh.labels.required import (
+from whoosh.domain.labels.required import (
     REQUIRED_LABELS,
     LabelsConfigError,
     LabelSpec,
     normalize_color,
     required_labels,
 )
-
-from .conftest import make_settings
 
 
 def test_the_nine_required_labels() -> None:
@@ -36,13 +34,12 @@ def test_colours_normalise(raw: str) -> None:
 
 
 def test_extra_labels_are_appended() -> None:
-    settings = make_settings(
-        [], labels_extra='[{"name": "triage", "color": "FBCA04", "description": "Needs a look"}]'
+    labels = required_labels(
+        '[{"name": "triage", "color": "FBCA04", "description": "Needs a look"}]'
     )
-    labels = required_labels(settings)
     assert len(labels) == 10
     assert labels[-1] == LabelSpec(name="triage", color="#fbca04", description="Needs a look")
-    assert required_labels(make_settings([])) == REQUIRED_LABELS
+    assert required_labels("") == REQUIRED_LABELS
 
 
 @pytest.mark.parametrize(
@@ -59,5 +56,5 @@ def test_extra_labels_are_appended() -> None:
 )
 def test_invalid_extra_labels_give_a_clear_error(raw: str, expected: str) -> None:
     with pytest.raises(LabelsConfigError, match="WHOOSH_LABELS_EXTRA") as info:
-        required_labels(make_settings([], labels_extra=raw))
+        required_labels(raw)
     assert expected in str(info.value)

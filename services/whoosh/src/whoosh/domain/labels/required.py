@@ -1,21 +1,18 @@
 """The label set WHOOSH requires on every monitored Gitea repository, defined once.
 
-``chorus-entrypoint`` is the label that triggers council formation for project kickoffs; the
-seed's incident was that it was missing from this set. Deployments can add labels through
-``WHOOSH_LABELS_EXTRA`` but cannot redefine or drop the built-in ones, so every WHOOSH in the
-mesh agrees on what the nine mean.
+``chorus-entrypoint`` is the label that triggers council formation for project kickoffs: a
+repository without it cannot start a council, so it is part of the set like the eight
+common ones. Deployments can add labels through ``WHOOSH_LABELS_EXTRA`` but cannot redefine
+or drop the built-in ones, so every WHOOSH in the mesh agrees on what the nine mean.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
-
-if TYPE_CHECKING:
-    from whoosh.settings import Settings
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -98,13 +95,13 @@ def parse_extra_labels(raw: str) -> list[LabelSpec]:
     return specs
 
 
-def required_labels(settings: Settings) -> tuple[LabelSpec, ...]:
-    """The built-in set plus ``settings.labels_extra``; raises LabelsConfigError if unusable."""
+def required_labels(labels_extra: str) -> tuple[LabelSpec, ...]:
+    """The built-in set plus ``WHOOSH_LABELS_EXTRA``; raises LabelsConfigError if unusable."""
     result = list(REQUIRED_LABELS)
-    # Case-insensitive: 'Bug' and 'bug' would look like one label on an issue, and the sync
-    # matches existing labels the same way (see sync.plan_repo).
+    # Case-insensitive: 'Bug' and 'bug' would look like one label on an issue, and the plan
+    # matches existing labels the same way (see plan.plan_repo).
     seen = {spec.name.casefold() for spec in result}
-    for spec in parse_extra_labels(settings.labels_extra):
+    for spec in parse_extra_labels(labels_extra):
         key = spec.name.casefold()
         if key in seen:
             raise LabelsConfigError(

@@ -26,7 +26,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from whoosh.labels.required import LabelSpec, normalize_color
+from whoosh.domain.labels.plan import GiteaLabel
+from whoosh.domain.labels.required import LabelSpec, normalize_color
 from whoosh.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,16 +95,6 @@ class RetryPolicy:
     max_s: float = 8.0
     # Honour Retry-After, but never park a sync for longer than this on one request.
     retry_after_cap_s: float = 30.0
-
-
-@dataclass(frozen=True)
-class GiteaLabel:
-    id: int
-    name: str
-    color: str  # normalised '#rrggbb'
-    description: str
-    exclusive: bool = False
-    is_archived: bool = False
 
 
 def split_repo(spec: str) -> tuple[str, str]:

@@ -1,6 +1,5 @@
-from whoosh.labels.gitea import GiteaLabel
-from whoosh.labels.required import REQUIRED_LABELS
-from whoosh.labels.sync import plan_repo
+from whoosh.domain.labels.plan import GiteaLabel, plan_repo
+from whoosh.domain.labels.required import REQUIRED_LABELS
 
 
 def existing(skip: tuple[str, ...] = ()) -> list[GiteaLabel]:

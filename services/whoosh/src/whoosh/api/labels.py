@@ -10,9 +10,9 @@ from fastapi import APIRouter, Header, HTTPException, Request, status
 from pydantic import BaseModel
 
 from whoosh.api.deps import require_admin
-from whoosh.labels.required import LabelsConfigError
-from whoosh.labels.service import OFF_MESSAGE, LabelSyncDisabled, LabelSyncService
-from whoosh.labels.sync import StatusReport, SyncReport
+from whoosh.domain.labels.report import StatusReport, SyncReport
+from whoosh.domain.labels.required import LabelsConfigError
+from whoosh.workers.label_sync import OFF_MESSAGE, LabelSyncDisabled, LabelSyncService
 
 router = APIRouter(prefix="/api/v1/labels", tags=["labels"])
 

@@ -11,23 +11,18 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
-import pytest
-import respx
-from prometheus_client import CollectorRegistry
 
-from whoosh.labels.gitea import RetryPolicy
-from whoosh.labels.required import REQUIRED_LABELS
-from whoosh.labels.service import LabelSyncService
+from whoosh.adapters.gitea import RetryPolicy
+from whoosh.domain.labels.required import REQUIRED_LABELS
 from whoosh.settings import Settings
 
 GITEA = "http://gitea.test"
 TOKEN = "gtea-5ecr3t-t0ken-0123456789abcdef"
 ADMIN = "admin-token-xyz"
-SEED_REPOS = [
+MONITORED_REPOS = [
     "chorus/whoosh-ui",
     "chorus/SequentialThinkingForCHORUS",
     "chorus/TEST",
@@ -38,11 +33,6 @@ SEED_REPOS = [
 FAST = RetryPolicy(attempts=3, initial_s=0.001, max_s=0.005, retry_after_cap_s=0.05)
 _COLOR = re.compile(r"^#?[0-9a-fA-F]{6}$")
 Fault = int | httpx.Response | Exception
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -166,16 +156,8 @@ class FakeGitea:
         return httpx.Response(200, json=label)
 
 
-@pytest.fixture
-def gitea() -> Iterator[FakeGitea]:
-    fake = FakeGitea()
-    pattern = r"^/api/v1/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)/labels(?:/(?P<label_id>\d+))?$"
-    with respx.mock(assert_all_called=False) as router:
-        router.route(host="gitea.test", path__regex=pattern).mock(side_effect=fake.handle)
-        yield fake
-
-
-def make_settings(repos: list[str], **overrides: Any) -> Settings:
+def gitea_settings(repos: list[str], **overrides: Any) -> Settings:
+    """Label sync on, against the fake Gitea, with an admin token; no sync at start-up."""
     values: dict[str, Any] = {
         "gitea_url": GITEA,
         "gitea_token": TOKEN,
@@ -187,17 +169,6 @@ def make_settings(repos: list[str], **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture
-async def service_factory(anyio_backend: str) -> AsyncIterator[Callable[..., LabelSyncService]]:
-    made: list[LabelSyncService] = []
-
-    def make(repos: list[str], **overrides: Any) -> LabelSyncService:
-        service = LabelSyncService(
-            make_settings(repos, **overrides), CollectorRegistry(), retry=FAST
-        )
-        made.append(service)
-        return service
-
-    yield make
-    for service in made:
-        await service.stop()
+GITEA_LABELS_PATH = (
+    r"^/api/v1/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)/labels(?:/(?P<label_id>\d+))?$"
+)

@@ -1,0 +1,1 @@
+"""WHOOSH's background work: the agent directory's poll loop and Gitea label sync."""
