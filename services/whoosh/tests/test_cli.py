@@ -1,3 +1,8 @@
+"""``python -m whoosh labels ...``: the plan, a sync, a status, exit codes."""
+
+import subprocess
+import sys
+
 import pytest
 from whoosh_fake_gitea import GITEA, MONITORED_REPOS, TOKEN, FakeGitea
 
@@ -47,3 +52,13 @@ def test_off_without_url(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     monkeypatch.delenv("WHOOSH_GITEA_URL", raising=False)
     assert main(["status"]) == 2
     assert "WHOOSH_GITEA_URL" in capsys.readouterr().err
+
+
+def test_the_cli_does_not_load_the_web_stack() -> None:
+    """The CLI runs in deploy scripts: it must not import FastAPI or uvicorn."""
+    code = (
+        "import sys, whoosh.__main__, whoosh.cli; "
+        "print(sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

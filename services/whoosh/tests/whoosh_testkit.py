@@ -8,7 +8,7 @@ import httpx
 
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.adapters.health_poller import HealthPoller
-from whoosh.metrics import Metrics
+from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
 
 PEER_A = "12D3KooWA1111111111111111111111111111111111111111111"
@@ -42,8 +42,8 @@ def health_body(peer_id: str, *ips: str, name: str = "", port: int = 9000) -> di
 
 
 def make_poller(
-    settings: Settings, client: httpx.AsyncClient, metrics: Metrics | None = None
+    settings: Settings, client: httpx.AsyncClient, metrics: WhooshMetrics | None = None
 ) -> HealthPoller:
     """A HealthPoller with the multiaddr policy the settings describe."""
     policy = MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback)
-    return HealthPoller(settings, client, metrics or Metrics(), policy)
+    return HealthPoller(settings, client, metrics or WhooshMetrics(), policy)

@@ -7,7 +7,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from whoosh.domain.labels.report import BaseReport, SyncReport
 
 
-class Metrics:
+class WhooshMetrics:
+    """Discovery and health polling."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry

@@ -5,12 +5,54 @@ Nothing else constructs collaborators; tests swap an adapter by passing it here.
 
 from __future__ import annotations
 
+from importlib.metadata import version as package_version
+
 import httpx
 from prometheus_client import CollectorRegistry
 
+from meshcommon.multiaddr_policy import MultiaddrPolicy
+from whoosh.adapters.discovery.base import DiscoverySource
+from whoosh.adapters.discovery.factory import build_source
 from whoosh.adapters.gitea import GiteaClient, RetryPolicy
+from whoosh.adapters.health_poller import HealthPoller
+from whoosh.metrics import WhooshMetrics
+from whoosh.service import Whoosh
 from whoosh.settings import Settings
+from whoosh.workers.directory import AgentDirectory
 from whoosh.workers.label_sync import LabelSyncService
+
+VERSION = package_version("whoosh")
+
+
+def build_whoosh(
+    settings: Settings,
+    *,
+    source: DiscoverySource | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    gitea_transport: httpx.AsyncBaseTransport | None = None,
+    gitea_retry: RetryPolicy | None = None,
+) -> Whoosh:
+    """``source``: where agents are (default: from the settings); ``http_client``: how
+    their health is asked (the caller keeps and closes one it passes); ``gitea_*``: how
+    Gitea is reached."""
+    metrics = WhooshMetrics()
+    owned = None
+    if http_client is None:
+        # trust_env=False: agent health checks go straight to the overlay address, never
+        # through an HTTP(S)_PROXY from the environment.
+        owned = http_client = httpx.AsyncClient(
+            trust_env=False,
+            limits=httpx.Limits(max_connections=max(1, settings.max_concurrency)),
+        )
+    policy = MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback)
+    poller = HealthPoller(settings, http_client, metrics, policy)
+    directory = AgentDirectory(
+        source or build_source(settings), poller, metrics, settings.poll_interval_s
+    )
+    label_sync = build_label_sync(
+        settings, metrics.registry, gitea_transport=gitea_transport, gitea_retry=gitea_retry
+    )
+    return Whoosh(settings, VERSION, metrics, directory, label_sync, owned_http_client=owned)
 
 
 def build_label_sync(

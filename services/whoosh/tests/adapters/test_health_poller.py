@@ -10,7 +10,7 @@ import respx
 from whoosh_testkit import PEER_A, PEER_B, health_body, make_poller, make_settings
 
 from whoosh.domain.targets import AgentTarget
-from whoosh.metrics import Metrics
+from whoosh.metrics import WhooshMetrics
 
 pytestmark = pytest.mark.anyio
 LOGGER = "whoosh.adapters.health_poller"
@@ -20,7 +20,7 @@ def target(ip: str, port: int = 8080) -> AgentTarget:
     return AgentTarget(url=f"http://{ip}:{port}", name=ip, address=ip)
 
 
-def sample(metrics: Metrics, name: str, **labels: str) -> float:
+def sample(metrics: WhooshMetrics, name: str, **labels: str) -> float:
     value = metrics.registry.get_sample_value(name, labels or None)
     return value or 0.0
 
@@ -36,7 +36,7 @@ async def test_healthy_agent(client: httpx.AsyncClient) -> None:
         mock.get("http://10.0.13.5:8080/api/health").respond(
             json=health_body(PEER_A, "10.0.13.5", name="alpha")
         )
-        metrics = Metrics()
+        metrics = WhooshMetrics()
         [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.5")])
     assert status.state == "healthy"
     assert status.reason is None
@@ -71,7 +71,7 @@ async def test_invalid_schema(client: httpx.AsyncClient) -> None:
 
 
 async def test_http_500_retried_then_unreachable(client: httpx.AsyncClient) -> None:
-    metrics = Metrics()
+    metrics = WhooshMetrics()
     with respx.mock() as mock:
         route = mock.get("http://10.0.13.7:8080/api/health").respond(500)
         [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.7")])
@@ -144,7 +144,7 @@ async def test_bad_multiaddrs_rejected_rest_kept(client: httpx.AsyncClient) -> N
         f"/ip4/127.0.0.1/tcp/9000/p2p/{PEER_A}",
         "/ip4/192.168.1.20/tcp/9000",  # routable, no /p2p/: normalised and kept, ranked last
     ]
-    metrics = Metrics()
+    metrics = WhooshMetrics()
     with respx.mock() as mock:
         mock.get("http://10.0.13.9:8080/api/health").respond(json=body)
         [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.9")])

@@ -1,28 +1,26 @@
+"""The label endpoints in the WHOOSH app, against the fake Gitea."""
+
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from whoosh_fake_gitea import ADMIN, FAST, TOKEN, FakeGitea, gitea_settings
 
-from whoosh.api.labels import router
-from whoosh.wiring import build_label_sync
-from whoosh.workers.label_sync import LabelSyncService
+from whoosh.adapters.discovery.static import StaticSource
+from whoosh.app import create_app
+from whoosh.service import Whoosh
+from whoosh.wiring import build_whoosh
 
 pytestmark = pytest.mark.anyio
 REPOS = ["chorus/TEST", "chorus/WHOOSH"]
 
 
-async def make_client(**overrides: object) -> tuple[httpx.AsyncClient, LabelSyncService]:
-    app = FastAPI()
-    app.include_router(router)
-    app.state.settings = gitea_settings(REPOS, **overrides)
-    app.state.label_sync = build_label_sync(
-        app.state.settings, CollectorRegistry(), gitea_retry=FAST
-    )
-    transport = httpx.ASGITransport(app=app)
-    return httpx.AsyncClient(transport=transport, base_url="http://whoosh"), app.state.label_sync
+async def make_client(**overrides: object) -> tuple[httpx.AsyncClient, Whoosh]:
+    """The app without its lifespan: no discovery loop, no sync at start-up."""
+    settings = gitea_settings(REPOS, **overrides)
+    whoosh = build_whoosh(settings, source=StaticSource([]), gitea_retry=FAST)
+    transport = httpx.ASGITransport(app=create_app(whoosh=whoosh))
+    return httpx.AsyncClient(transport=transport, base_url="http://whoosh"), whoosh
 
 
 @pytest.fixture
@@ -30,10 +28,10 @@ async def api(gitea: FakeGitea, anyio_backend: str) -> AsyncIterator[httpx.Async
     gitea.add_repo("chorus/TEST")
     gitea.add_required("chorus/WHOOSH", skip=("chorus-entrypoint",))
     gitea.label("chorus/WHOOSH", "bug")["color"] = "000000"
-    client, service = await make_client()
+    client, whoosh = await make_client()
     async with client:
         yield client
-    await service.stop()
+    await whoosh.stop()
 
 
 async def test_sync_requires_the_admin_token(api: httpx.AsyncClient, gitea: FakeGitea) -> None:
@@ -91,19 +89,21 @@ async def test_errors_are_in_the_report(api: httpx.AsyncClient, gitea: FakeGitea
 
 
 async def test_off_without_gitea_url(anyio_backend: str) -> None:
-    client, _ = await make_client(gitea_url="")
+    client, whoosh = await make_client(gitea_url="")
     async with client:
         for response in (
             await client.get("/api/v1/labels/status"),
             await client.post("/api/v1/labels/sync", json={"dry_run": True}),
+            await client.post("/api/v1/labels/sync", json={}),  # "off" before "no token"
         ):
             assert response.status_code == 503
             assert "WHOOSH_GITEA_URL" in response.json()["detail"]
+    await whoosh.stop()
 
 
 async def test_bad_config_is_reported(gitea: FakeGitea, anyio_backend: str) -> None:
-    client, service = await make_client(labels_extra="{}")
+    client, whoosh = await make_client(labels_extra="{}")
     async with client:
         response = await client.get("/api/v1/labels/status")
-    await service.stop()
+    await whoosh.stop()
     assert response.status_code == 500 and "WHOOSH_LABELS_EXTRA" in response.json()["detail"]

@@ -34,7 +34,7 @@ from whoosh.domain.agent_status import (
     status_from_health,
 )
 from whoosh.domain.targets import AgentTarget
-from whoosh.metrics import Metrics
+from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class HealthPoller:
         self,
         settings: Settings,
         client: httpx.AsyncClient,
-        metrics: Metrics,
+        metrics: WhooshMetrics,
         policy: MultiaddrPolicy,
     ) -> None:
         self.settings = settings

@@ -1,16 +1,51 @@
-"""Request dependencies shared by WHOOSH's routers."""
+"""Request dependencies: routes declare what they need with these ``Annotated`` types."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import Header, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
+
+from whoosh.service import Whoosh
+from whoosh.workers.directory import AgentDirectory
+from whoosh.workers.label_sync import OFF_MESSAGE, LabelSyncService
 
 
-def require_admin(request: Request, authorization: str | None = Header(default=None)) -> None:
-    """Endpoints that change things outside WHOOSH (Gitea writes, refreshes that fan out to
-    every agent) need ``Authorization: Bearer <WHOOSH_ADMIN_TOKEN>``. Read-only ones stay open."""
-    token = request.app.state.settings.admin_token
+def get_whoosh(request: Request) -> Whoosh:
+    whoosh: Whoosh = request.app.state.whoosh
+    return whoosh
+
+
+WhooshDep = Annotated[Whoosh, Depends(get_whoosh)]
+
+
+def get_directory(whoosh: WhooshDep) -> AgentDirectory:
+    return whoosh.directory
+
+
+DirectoryDep = Annotated[AgentDirectory, Depends(get_directory)]
+
+
+def get_label_sync(whoosh: WhooshDep) -> LabelSyncService:
+    """Label sync, or 503 when it is off (no WHOOSH_GITEA_URL)."""
+    if not whoosh.label_sync.enabled:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, OFF_MESSAGE)
+    return whoosh.label_sync
+
+
+LabelSyncDep = Annotated[LabelSyncService, Depends(get_label_sync)]
+
+
+# -- the admin token ------------------------------------------------------------------
+# Endpoints that change things outside WHOOSH (Gitea writes, refreshes that fan out to every
+# agent) need ``Authorization: Bearer <WHOOSH_ADMIN_TOKEN>``. Read-only ones stay open.
+
+
+def check_admin(whoosh: Whoosh, authorization: str | None) -> None:
+    """403 when no admin token is configured; 401 when it is missing or wrong."""
+    token = whoosh.settings.admin_token
     if token is None or not token.get_secret_value():
         raise HTTPException(
             status.HTTP_403_FORBIDDEN, "admin endpoints are disabled: set WHOOSH_ADMIN_TOKEN"
@@ -24,3 +59,21 @@ def require_admin(request: Request, authorization: str | None = Header(default=N
             "missing or wrong admin token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def require_admin(whoosh: WhooshDep, authorization: Annotated[str | None, Header()] = None) -> None:
+    check_admin(whoosh, authorization)
+
+
+def admin_check(
+    whoosh: WhooshDep, authorization: Annotated[str | None, Header()] = None
+) -> Callable[[], None]:
+    """For endpoints where only some requests need the token (``?refresh=true``, a sync
+    that is not a dry run): the route calls it when the request does."""
+    return lambda: check_admin(whoosh, authorization)
+
+
+# Every request needs the token: ``dependencies=[AdminToken]``.
+AdminToken = Depends(require_admin)
+# Some requests need it: a parameter ``require_admin: AdminCheck``, called when they do.
+AdminCheck = Annotated[Callable[[], None], Depends(admin_check)]

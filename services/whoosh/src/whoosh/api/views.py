@@ -1,11 +1,11 @@
-"""Snapshot -> JSON shapes of the read endpoints (shared by the routers)."""
+"""Snapshot -> JSON shapes of the read endpoints."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from whoosh.domain.agent_status import AgentStatus
-from whoosh.registry import Snapshot
+from whoosh.workers.directory import Snapshot
 
 
 def agent_view(status: AgentStatus) -> dict[str, Any]:
@@ -24,6 +24,20 @@ def agent_view(status: AgentStatus) -> dict[str, Any]:
         "last_seen": status.last_seen.isoformat() if status.last_seen else None,
         "attempts": status.attempts,
         "latency_ms": status.latency_ms,
+    }
+
+
+def health_view(snap: Snapshot, version: str) -> dict[str, Any]:
+    """``/api/health``: WHOOSH answers while it runs; how discovery is doing is in the body."""
+    return {
+        "status": "ok",
+        "service": "whoosh",
+        "version": version,
+        "discovery_source": snap.source,
+        "last_round_at": snap.updated_at.isoformat() if snap.updated_at else None,
+        "last_round_seconds": snap.round_seconds,
+        "discovery_error": snap.discovery_error,
+        "summary": snap.summary.model_dump(mode="json"),
     }
 
 

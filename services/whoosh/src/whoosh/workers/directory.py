@@ -1,4 +1,4 @@
-"""AgentRegistry: the cached discovery state and the loop that keeps it fresh.
+"""AgentDirectory: the cached discovery state and the loop that keeps it fresh.
 
 Reads never wait for the network: every round builds a new immutable ``Snapshot`` and swaps
 one reference, so readers (any thread) see either the old or the new state, never half.
@@ -7,22 +7,22 @@ one reference, so readers (any thread) see either the old or the new state, neve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from meshcommon.aio import cancel_and_wait
 from meshcommon.models import BootstrapResponse, DiscoverySummary, utcnow
 from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.health_poller import HealthPoller
 from whoosh.domain.agent_status import AgentStatus
 from whoosh.domain.bootstrap_list import DuplicatePeerId, build_bootstrap
 from whoosh.domain.targets import AgentTarget, DiscoveryResult
-from whoosh.metrics import Metrics
+from whoosh.metrics import WhooshMetrics
 
-log = logging.getLogger("whoosh.registry")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,14 @@ class Snapshot:
         return self.bootstrap.summary
 
 
-class AgentRegistry:
+class AgentDirectory:
+    """Every agent discovery found, its health, and the bootstrap list built from them."""
+
     def __init__(
         self,
         source: DiscoverySource,
         poller: HealthPoller,
-        metrics: Metrics,
+        metrics: WhooshMetrics,
         poll_interval_s: float,
     ) -> None:
         self.source = source
@@ -72,11 +74,7 @@ class AgentRegistry:
             self._loop_task = asyncio.create_task(self._run(), name="whoosh-discovery")
 
     async def stop(self) -> None:
-        for task in (self._loop_task, self._inflight):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await cancel_and_wait(self._loop_task, self._inflight)
         self._loop_task = None
 
     async def _run(self) -> None:

@@ -1,0 +1,47 @@
+"""WHOOSH as its routes and its lifespan see it: its parts, and start/stop of its loops."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+
+from whoosh.metrics import WhooshMetrics
+from whoosh.settings import Settings
+from whoosh.workers.directory import AgentDirectory
+from whoosh.workers.label_sync import LabelSyncService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Whoosh:
+    """Everything one WHOOSH process holds. ``start``/``stop`` run its background loops."""
+
+    settings: Settings
+    version: str
+    metrics: WhooshMetrics
+    directory: AgentDirectory
+    label_sync: LabelSyncService
+    # The agents' HTTP client when WHOOSH made it (closed on stop); None when the caller
+    # passed one in and keeps it.
+    owned_http_client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        log.info(
+            "whoosh %s starting: discovery=%s poll every %.1fs",
+            self.version,
+            self.directory.source.name,
+            self.directory.poll_interval_s,
+        )
+        await self.directory.start()
+        await self.label_sync.start()
+
+    async def stop(self) -> None:
+        try:
+            await self.label_sync.stop()
+            await self.directory.stop()
+        finally:
+            if self.owned_http_client is not None:
+                await self.owned_http_client.aclose()
