@@ -8,8 +8,7 @@ from prometheus_client import CollectorRegistry
 from whoosh_fake_gitea import FAST, FakeGitea, gitea_settings
 
 from meshcommon.waiting import wait_until_async
-from whoosh.domain.labels.report import SyncReport
-from whoosh.domain.labels.required import LabelsConfigError
+from whoosh.domain.labels.required import REQUIRED_LABELS, LabelsConfigError
 from whoosh.wiring import build_label_sync
 from whoosh.workers.label_sync import LabelSyncDisabled
 
@@ -40,11 +39,11 @@ async def test_start_syncs_in_background_and_stop_cancels(gitea: FakeGitea) -> N
     service = build_label_sync(settings, registry, gitea_retry=FAST)
     await service.start()
 
-    async def last_report() -> SyncReport | None:
-        return service.last_report
+    async def ok_runs() -> float:
+        return metric(registry, "whoosh_label_sync_runs_total", result="ok")
 
-    report, _ = await wait_until_async(last_report, within_s=10, what="the start-up sync")
-    assert report is not None and report.repos[0].count == "9/9"
+    await wait_until_async(ok_runs, within_s=10, what="the start-up sync")
+    assert gitea.names("chorus/TEST") == sorted(s.name for s in REQUIRED_LABELS)
     task = service._task
     await service.stop()
     assert task is not None and task.done() and service._task is None
@@ -94,7 +93,7 @@ async def test_status_and_dry_run_never_write(gitea: FakeGitea, label_sync_facto
     assert status.repos[0].missing and status.repos[0].count == "0/9"
     plan = await service.sync(dry_run=True)
     assert len(plan.repos[0].to_create) == 9 and plan.repos[0].created == []
-    assert gitea.writes() == [] and service.last_report is None
+    assert gitea.writes() == []
 
 
 async def test_bad_extra_labels_config_is_raised(label_sync_factory) -> None:

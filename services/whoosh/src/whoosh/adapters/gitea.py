@@ -149,12 +149,6 @@ class GiteaClient:
             transport=transport,
         )
 
-    async def __aenter__(self) -> GiteaClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     async def aclose(self) -> None:
         await self._http.aclose()
 
@@ -240,8 +234,6 @@ class GiteaClient:
                 name=item["name"],
                 color=normalize_color(item.get("color") or "000000"),
                 description=item.get("description") or "",
-                exclusive=bool(item.get("exclusive", False)),
-                is_archived=bool(item.get("is_archived", False)),
             )
         except (KeyError, TypeError, ValueError, AttributeError):
             shown = self._scrub(repr(item))[:120]

@@ -48,7 +48,6 @@ class LabelSyncService:
         self._task: asyncio.Task[None] | None = None
         # One sync at a time: a periodic run racing a manual one would create labels twice.
         self._lock = asyncio.Lock()
-        self.last_report: SyncReport | None = None
 
     @property
     def enabled(self) -> bool:
@@ -79,8 +78,6 @@ class LabelSyncService:
         async with self._lock:
             report = await syncer.sync(self.settings.gitea_repos, dry_run=dry_run, fix_drift=fix)
         self._metrics.record(report, real_sync=not dry_run)
-        if not dry_run:
-            self.last_report = report
         return report
 
     async def status(self) -> StatusReport:

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 from whoosh.domain.targets import DiscoveryResult
 
 
-@runtime_checkable
 class DiscoverySource(Protocol):
     name: str
 

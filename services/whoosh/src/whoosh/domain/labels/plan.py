@@ -23,8 +23,6 @@ class GiteaLabel:
     name: str
     color: str  # normalised '#rrggbb'
     description: str
-    exclusive: bool = False
-    is_archived: bool = False
 
 
 class LabelDrift(BaseModel):
