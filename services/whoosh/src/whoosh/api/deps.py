@@ -43,7 +43,7 @@ LabelSyncDep = Annotated[LabelSyncService, Depends(get_label_sync)]
 # agent) need ``Authorization: Bearer <WHOOSH_ADMIN_TOKEN>``. Read-only ones stay open.
 
 
-def check_admin(whoosh: Whoosh, authorization: str | None) -> None:
+def verify_admin_token(whoosh: Whoosh, authorization: str | None) -> None:
     """403 when no admin token is configured; 401 when it is missing or wrong."""
     token = whoosh.settings.admin_token
     if token is None or not token.get_secret_value():
@@ -62,18 +62,18 @@ def check_admin(whoosh: Whoosh, authorization: str | None) -> None:
 
 
 def require_admin(whoosh: WhooshDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    check_admin(whoosh, authorization)
+    verify_admin_token(whoosh, authorization)
 
 
-def admin_check(
+def defer_admin_check(
     whoosh: WhooshDep, authorization: Annotated[str | None, Header()] = None
 ) -> Callable[[], None]:
     """For endpoints where only some requests need the token (``?refresh=true``, a sync
     that is not a dry run): the route calls it when the request does."""
-    return lambda: check_admin(whoosh, authorization)
+    return lambda: verify_admin_token(whoosh, authorization)
 
 
 # Every request needs the token: ``dependencies=[AdminToken]``.
 AdminToken = Depends(require_admin)
-# Some requests need it: a parameter ``require_admin: AdminCheck``, called when they do.
-AdminCheck = Annotated[Callable[[], None], Depends(admin_check)]
+# Some requests need it: a parameter ``check_admin: AdminCheck``, called when they do.
+AdminCheck = Annotated[Callable[[], None], Depends(defer_admin_check)]

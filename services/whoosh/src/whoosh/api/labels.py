@@ -36,13 +36,13 @@ async def label_status(service: LabelSyncDep) -> StatusReport:
 
 @router.post("/sync", response_model=SyncReport)
 async def label_sync(
-    service: LabelSyncDep, require_admin: AdminCheck, body: SyncRequest | None = None
+    service: LabelSyncDep, check_admin: AdminCheck, body: SyncRequest | None = None
 ) -> SyncReport:
     """Create missing labels (and fix drift if asked). Per-repository failures are in the
     report (``ok: false``), not an HTTP error: the other repositories were still synced."""
     body = body or SyncRequest()
     if not body.dry_run:
-        require_admin()
+        check_admin()
     try:
         return await service.sync(dry_run=body.dry_run, fix_drift=body.fix_drift)
     except LabelsConfigError as exc:

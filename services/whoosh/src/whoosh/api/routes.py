@@ -22,11 +22,11 @@ async def health(whoosh: WhooshDep) -> dict[str, Any]:
 @router.get("/api/v1/bootstrap-peers", response_model=BootstrapResponse)
 async def bootstrap_peers(
     directory: DirectoryDep,
-    require_admin: AdminCheck,
+    check_admin: AdminCheck,
     refresh: Annotated[bool, Query(description="Run a discovery round first (admin)")] = False,
 ) -> BootstrapResponse:
     if refresh:
-        require_admin()
+        check_admin()
         return (await directory.refresh()).bootstrap
     return directory.snapshot.bootstrap  # from memory: no agent is contacted
 
