@@ -83,7 +83,7 @@ async def test_monitor_sees_every_agent_and_explains_failures(tmp_path) -> None:
             monitor_id = (await http.get("/api/health")).json()["peer_id"]
             # Agents know only the monitor: the topology must call that a split.
             chain = {a.peer_id: [monitor_id] for a in agents}
-            store = app.state.monitor.store
+            store = app.state.service.store
             publisher = asyncio.create_task(
                 publish_forever(
                     agents, agents[2], chain, lambda: agents[2].peer_id in store.heard_since(0)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 from fastapi import FastAPI
 
+from meshcommon.serve import service_app
 from whoosh.api import labels, routes
 from whoosh.service import Whoosh
 from whoosh.settings import Settings
@@ -14,19 +12,7 @@ from whoosh.wiring import VERSION, build_whoosh
 
 
 def create_app(settings: Settings | None = None, *, whoosh: Whoosh | None = None) -> FastAPI:
-    if whoosh is None:
-        whoosh = build_whoosh(settings or Settings())
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await whoosh.start()
-        try:
-            yield
-        finally:
-            await whoosh.stop()
-
-    app = FastAPI(title="WHOOSH", version=VERSION, lifespan=lifespan)
-    app.state.whoosh = whoosh
-    app.include_router(routes.router)
-    app.include_router(labels.router)
-    return app
+    whoosh = whoosh or build_whoosh(settings or Settings())
+    return service_app(
+        whoosh, title="WHOOSH", version=VERSION, routers=[routes.router, labels.router]
+    )

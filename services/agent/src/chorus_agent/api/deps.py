@@ -10,7 +10,7 @@ from chorus_agent.service import Agent
 
 
 def get_agent(request: Request) -> Agent:
-    agent: Agent = request.app.state.agent
+    agent: Agent = request.app.state.service
     return agent
 
 

@@ -10,7 +10,7 @@ from hmmm_monitor.service import Monitor
 
 
 def get_monitor(request: Request) -> Monitor:
-    monitor: Monitor = request.app.state.monitor
+    monitor: Monitor = request.app.state.service
     return monitor
 
 

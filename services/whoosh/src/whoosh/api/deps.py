@@ -14,7 +14,7 @@ from whoosh.workers.label_sync import OFF_MESSAGE, LabelSyncService
 
 
 def get_whoosh(request: Request) -> Whoosh:
-    whoosh: Whoosh = request.app.state.whoosh
+    whoosh: Whoosh = request.app.state.service
     return whoosh
 
 
