@@ -390,3 +390,32 @@ async def test_a_failing_consumer_is_counted_and_the_node_keeps_delivering(caplo
         assert len(failures) <= 3  # 1st, 10th, 100th...: a flood is not printed
     finally:
         await stop_all([sender, receiver])
+
+
+@pytest.mark.anyio
+async def test_a_new_subscriber_is_reported_once_per_topic() -> None:
+    seen: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def subscribed(topic: str, peer_id: str) -> None:  # the node's trio thread
+        with lock:
+            seen.append((topic, peer_id))
+
+    port = free_port()
+    watcher = Member(
+        MeshRuntime(MeshNode(NodeConfig(HOST, port), on_peer_subscribed=subscribed)), port
+    )
+    newcomer = make_member()
+    try:
+        await start_all([watcher, newcomer])
+        assert (await newcomer.runtime.connect(watcher.peer_id, [watcher.addr])).connected
+
+        async def all_topics() -> bool:
+            with lock:
+                return {t for t, _ in seen} == set(ALL_TOPICS)
+
+        await wait_for(all_topics, "the newcomer's three subscriptions")
+        with lock:
+            assert sorted(seen) == sorted((t, newcomer.peer_id) for t in ALL_TOPICS)
+    finally:
+        await stop_all([watcher, newcomer])

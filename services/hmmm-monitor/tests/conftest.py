@@ -46,7 +46,7 @@ class StubBootstrap:
         self.fetches = 0
         self.closed = False
 
-    async def fetch(self) -> BootstrapResult:
+    async def fetch(self, wait_s: float = 0.0) -> BootstrapResult:
         self.fetches += 1
         return BootstrapResult(tuple(self.peers), self.source, datetime.now(UTC))  # type: ignore[arg-type]
 

@@ -134,3 +134,32 @@ async def test_whoosh_back_after_an_outage_is_used_and_logged_once(tmp_path, cap
         assert (await c.fetch()).source == "whoosh"
     await c.aclose()
     assert any("WHOOSH answers again" in r.getMessage() for r in caplog.records)
+
+
+@respx.mock
+async def test_a_fetch_with_a_wait_long_polls_with_the_lists_entity_tag(tmp_path) -> None:
+    """The tag of the list we have goes back in If-None-Match with Prefer: wait=N; a 304
+    confirms our copy (still reported as WHOOSH's, fresh); a 200 brings the new list."""
+    seen: list[httpx.Request] = []
+    answers = [
+        httpx.Response(200, json=BODY, headers={"ETag": '"v1"'}),
+        httpx.Response(304, headers={"ETag": '"v1"'}),
+        httpx.Response(200, json={**BODY, "count": 1}, headers={"ETag": '"v2"'}),
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answers[len(seen) - 1]
+
+    respx.get(URL).mock(side_effect=answer)
+    c = client(tmp_path)
+    first = await c.fetch(wait_s=10)  # nothing to compare yet: asks plainly
+    confirmed = await c.fetch(wait_s=10)
+    changed = await c.fetch(wait_s=10)
+    await c.aclose()
+    assert "if-none-match" not in seen[0].headers
+    assert seen[1].headers["if-none-match"] == '"v1"' and seen[1].headers["prefer"] == "wait=10"
+    assert seen[2].headers["if-none-match"] == '"v1"'
+    assert confirmed.source == "whoosh" and confirmed.peers == first.peers
+    assert confirmed.fetched_at and first.fetched_at and confirmed.fetched_at >= first.fetched_at
+    assert changed.source == "whoosh" and [p.peer_id for p in changed.peers] == [PID]

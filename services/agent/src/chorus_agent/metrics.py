@@ -15,6 +15,13 @@ class AgentMetrics:
         self.broadcasts = Counter(
             "chorus_agent_broadcasts_total", "Availability broadcasts", ["result"], registry=r
         )
+        self.announcements = Counter(
+            "chorus_agent_announcements_total",
+            "Availability broadcasts sent, by why: period, first_connection, newcomer (a "
+            "peer newly subscribed)",
+            ["reason"],
+            registry=r,
+        )
         self.received = Counter(
             "chorus_agent_messages_received_total",
             "Valid gossip messages received",

@@ -29,7 +29,12 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
     policy = policy_for(settings)
     book = PeerBook(policy)
     consumer = GossipConsumer(metrics, settings.max_message_bytes, learn=book.learn)
-    node = MeshNode(NodeConfig.for_peer(settings), on_message=consumer)
+    node = MeshNode(
+        NodeConfig.for_peer(settings),
+        on_message=consumer,
+        # The broadcaster is built below, around the runtime of this very node.
+        on_peer_subscribed=lambda topic, peer_id: broadcaster.peer_subscribed(topic, peer_id),
+    )
     metrics.export_node_counters(node.counters)
     book.self_id = node.peer_id
     runtime = MeshRuntime(node)

@@ -26,6 +26,7 @@ from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
 from meshcommon.p2p.types import DialOutcome, NodeSnapshot
 from meshcommon.peer.addresses import advertised_multiaddrs
 from meshcommon.peer.bootstrap_client import NOT_FETCHED, BootstrapResult, BootstrapSource
+from meshcommon.peer.refresh import run_refresh_rounds
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +88,24 @@ class Monitor:
             await self.runtime.stop()
 
     async def _refresh_forever(self) -> None:
-        while True:  # first round immediately, then every bootstrap_refresh_s
-            try:
-                await self.refresh_once()
-            except Exception:
-                log.exception("refresh round failed")
-            await asyncio.sleep(self.settings.bootstrap_refresh_s)
+        await run_refresh_rounds(self._round, self._next_wait_s, what="refresh")
 
-    async def refresh_once(self) -> None:
-        """Fetch the bootstrap list, then (re)connect every expected peer that is due."""
-        self.bootstrap_result = await self.bootstrap.fetch()
+    async def _round(self, wait_s: float) -> bool:
+        before = self.bootstrap_result.peers
+        await self.refresh_once(wait_s)
+        return self.bootstrap_result.peers != before
+
+    def _next_wait_s(self) -> float:
+        """Wait for news at most a refresh period, and not past the next dial that is due
+        (a peer in backoff)."""
+        due_in = self.expected.next_dial_in()
+        interval = self.settings.bootstrap_refresh_s
+        return interval if due_in is None else min(interval, due_in)
+
+    async def refresh_once(self, wait_s: float = 0.0) -> None:
+        """Fetch the bootstrap list (waiting up to ``wait_s`` for it to change), then
+        (re)connect every expected peer that is due."""
+        self.bootstrap_result = await self.bootstrap.fetch(wait_s)
         self.expected.set_expected(self.bootstrap_result.peers)
         await self.connector.run_round()
         await self.sync_node_state()

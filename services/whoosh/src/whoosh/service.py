@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 import httpx
 
+from whoosh.adapters.discovery.base import Watcher, watch
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
 from whoosh.workers.directory import AgentDirectory
@@ -28,6 +30,8 @@ class Whoosh:
     # passed one in and keeps it.
     owned_http_client: httpx.AsyncClient | None = None
 
+    _watcher: Watcher | None = None
+
     async def start(self) -> None:
         log.info(
             "whoosh %s starting: discovery=%s poll every %.1fs",
@@ -36,10 +40,19 @@ class Whoosh:
             self.directory.poll_interval_s,
         )
         await self.directory.start()
+        if self.settings.swarm_events:
+            loop = asyncio.get_running_loop()
+            self._watcher = watch(
+                self.directory.source,
+                lambda why: loop.call_soon_threadsafe(self.directory.converge, why),
+            )
         await self.label_sync.start()
 
     async def stop(self) -> None:
         try:
+            if self._watcher is not None:
+                await asyncio.to_thread(self._watcher.stop)
+                self._watcher = None
             await self.label_sync.stop()
             await self.directory.stop()
         finally:

@@ -43,6 +43,22 @@ class Settings(ServiceSettings):
         default=15.0,
         description="Health polling period (answers are served from memory in between)",
     )
+    converge_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="While discovery converges (start-up, a Swarm service event, targets "
+        "appearing or going), agents not yet healthy are re-checked this often",
+    )
+    converge_window_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long each such change keeps the fast re-checks going (0: off)",
+    )
+    swarm_events: bool = Field(
+        default=True,
+        description="Swarm discovery: start a round on service and container events instead "
+        "of waiting for the next period",
+    )
     health_timeout_s: float = Field(
         default=2.0, description="Per-request timeout of an agent health check"
     )

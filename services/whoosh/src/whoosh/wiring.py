@@ -47,7 +47,12 @@ def build_whoosh(
     policy = MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback)
     poller = HealthPoller(settings, http_client, metrics, policy)
     directory = AgentDirectory(
-        source or build_source(settings), poller, metrics, settings.poll_interval_s
+        source or build_source(settings),
+        poller,
+        metrics,
+        settings.poll_interval_s,
+        converge_poll_s=settings.converge_poll_s,
+        converge_window_s=settings.converge_window_s,
     )
     label_sync = build_label_sync(
         settings, metrics.registry, gitea_transport=gitea_transport, gitea_retry=gitea_retry

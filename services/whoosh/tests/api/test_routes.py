@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -9,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from whoosh_testkit import PEER_A, PEER_B, health_body, make_settings
+from whoosh_testkit import PEER_A, PEER_B, PEER_C, health_body, make_settings
 
 from whoosh.adapters.discovery.static import StaticSource
 from whoosh.app import create_app
@@ -153,3 +155,37 @@ async def test_many_apps_in_one_process() -> None:
         async with running() as (api, _agents):
             metrics = (await api.get("/metrics")).text
         assert "whoosh_agents_healthy 2.0" in metrics
+
+
+async def test_conditional_get_and_long_poll_on_the_bootstrap_list() -> None:
+    """The list carries an ETag; sent back in If-None-Match it answers 304 while nothing
+    changed, and with Prefer: wait=N it holds the request until the list changes."""
+    async with running(admin_token=TOKEN) as (api, agents):
+        first = await api.get("/api/v1/bootstrap-peers")
+        etag = first.headers["etag"]
+        assert etag.startswith('"') and first.json()["count"] == 2
+        same = await api.get("/api/v1/bootstrap-peers", headers={"If-None-Match": etag})
+        assert same.status_code == 304 and same.headers["etag"] == etag and not same.content
+
+        started = time.monotonic()
+        timed_out = await api.get(
+            "/api/v1/bootstrap-peers", headers={"If-None-Match": etag, "Prefer": "wait=0.3"}
+        )
+        assert timed_out.status_code == 304 and time.monotonic() - started >= 0.25
+
+        waiting = asyncio.create_task(
+            api.get(
+                "/api/v1/bootstrap-peers",
+                headers={"If-None-Match": etag, "Prefer": "wait=20"},
+                timeout=30,
+            )
+        )
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        agents.bodies["10.0.13.4"] = health_body(PEER_C, "10.0.13.4", name="charlie")
+        token = {"Authorization": f"Bearer {TOKEN}"}
+        refreshed = await api.post("/api/v1/discovery/refresh", headers=token)
+        assert refreshed.status_code == 200
+        changed = await asyncio.wait_for(waiting, 10)
+        assert changed.status_code == 200 and changed.json()["count"] == 3
+        assert changed.headers["etag"] != etag

@@ -51,10 +51,13 @@ def agents_client() -> tuple[httpx.AsyncClient, list[str]]:
     return httpx.AsyncClient(transport=httpx.MockTransport(handler)), seen
 
 
-def make_directory(source: ScriptedSource, client: httpx.AsyncClient) -> AgentDirectory:
+def make_directory(
+    source: ScriptedSource, client: httpx.AsyncClient, **converge: float
+) -> AgentDirectory:
     settings = make_settings(health_attempts=1)
     metrics = WhooshMetrics()
-    return AgentDirectory(source, make_poller(settings, client, metrics), metrics, 3600)
+    converge.setdefault("converge_window_s", 0.0)
+    return AgentDirectory(source, make_poller(settings, client, metrics), metrics, 3600, **converge)
 
 
 async def test_round_builds_snapshot_and_metrics() -> None:
@@ -125,3 +128,66 @@ async def test_loop_runs_first_round_immediately_and_stops() -> None:
         await directory.stop()
     assert source.calls == 1
     assert directory.snapshot.bootstrap.count == 1
+
+
+async def test_converging_rechecks_only_the_agents_not_healthy_yet() -> None:
+    """An agent still starting is asked again every converge_poll_s; one already healthy
+    is not asked again before the period; once all are healthy the fast checks stop."""
+    asked: list[str] = []
+    ready: set[str] = {"10.0.13.2"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        if request.url.host in ready:
+            return httpx.Response(200, json=BODIES[request.url.host])
+        raise httpx.ConnectError("connection refused")
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    source = ScriptedSource(DiscoveryResult(targets("10.0.13.2", "10.0.13.3"), 2, "s"))
+    directory = make_directory(source, client, converge_poll_s=0.05, converge_window_s=30)
+    await directory.start()
+
+    async def snapshot() -> Snapshot:
+        return directory.snapshot
+
+    async def asked_so_far() -> list[str]:
+        return list(asked)
+
+    try:
+        await wait_until_async(
+            asked_so_far,
+            lambda seen: seen.count("10.0.13.3") >= 3,
+            within_s=10,
+            what="the starting agent asked again",
+        )
+        assert asked.count("10.0.13.2") == 1  # healthy: not asked again
+        ready.add("10.0.13.3")
+        snap, _ = await wait_until_async(
+            snapshot, lambda s: s.summary.healthy == 2, within_s=10, what="2/2 healthy"
+        )
+        settled = len(asked)
+        await asyncio.sleep(0.3)  # several fast periods: nothing left to converge to
+        assert len(asked) == settled
+        assert snap.bootstrap.count == 2
+    finally:
+        await directory.stop()
+        await client.aclose()
+
+
+async def test_a_waiting_client_is_answered_as_soon_as_the_list_changes() -> None:
+    client, _ = agents_client()
+    source = ScriptedSource(
+        DiscoveryResult(targets("10.0.13.2"), 2, "s"),
+        DiscoveryResult(targets("10.0.13.2", "10.0.13.3"), 2, "s"),
+    )
+    directory = make_directory(source, client)
+    first = await directory.refresh()
+    waiter = asyncio.create_task(directory.wait_for_change(first.etag, 30))
+    await asyncio.sleep(0.05)
+    assert not waiter.done()  # nothing changed yet
+    unchanged = await directory.wait_for_change(first.etag, 0.05)
+    assert unchanged.etag == first.etag  # timed out: the same list
+    await directory.refresh()  # the second agent is listed
+    changed = await asyncio.wait_for(waiter, 5)
+    assert changed.etag != first.etag and changed.bootstrap.count == 2
+    await client.aclose()

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 
 class _MeshPubsub(Pubsub):
-    """Pubsub with two fixes for py-libp2p 0.8.1:
+    """Pubsub with these changes to py-libp2p 0.8.1:
 
     - Messages it could not queue for a subscriber are counted (the library only logs a
       warning), so a slow consumer shows up as a number.
@@ -51,12 +51,34 @@ class _MeshPubsub(Pubsub):
       could be interleaved with another and corrupt the stream for good (the receiver
       fails to parse and drops the peer's stream: the peer looks connected but is never
       heard again). Seen with one 100 KB message published right after connecting.
+    - New subscriptions of peers are reported (``on_subscribed``).
     """
 
-    def __init__(self, *args: Any, on_drop: Callable[[str], None], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        on_drop: Callable[[str], None],
+        on_subscribed: Callable[[str, str], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._on_drop = on_drop
+        self._on_subscribed = on_subscribed
         self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+
+    def handle_subscription(self, origin_id: ID, sub_message: rpc_pb2.RPC.SubOpts) -> None:
+        """As upstream, and tell ``on_subscribed`` when a peer newly subscribes to a topic
+        (the library keeps no hook for it): the agent announces itself to newcomers."""
+        topic = sub_message.topicid
+        known = origin_id in self.peer_topics.get(topic, ())
+        super().handle_subscription(origin_id, sub_message)
+        if (
+            self._on_subscribed is not None
+            and sub_message.subscribe
+            and not known
+            and origin_id in self.peer_topics.get(topic, ())
+        ):
+            self._on_subscribed(topic, _peer(origin_id.to_bytes()))
 
     def notify_subscriptions(self, publish_message: rpc_pb2.Message) -> None:
         for topic in publish_message.topicIDs:
@@ -149,9 +171,17 @@ class MeshNode:
     while it runs (from trio, usually through ``MeshRuntime``)."""
 
     def __init__(
-        self, config: NodeConfig, on_message: Callable[[ReceivedMessage], None] | None = None
+        self,
+        config: NodeConfig,
+        on_message: Callable[[ReceivedMessage], None] | None = None,
+        *,
+        on_peer_subscribed: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_message(msg)``: every message from another peer; ``on_peer_subscribed(topic,
+        peer_id)``: a peer newly subscribed to a topic. Both run in the node's trio thread:
+        they must be quick, and hand anything slow to another thread or loop."""
         self.config = config
+        self._on_peer_subscribed = on_peer_subscribed
         self.key_pair = load_or_create_key_pair(config.identity_path)
         self.peer_id = peer_id_of(self.key_pair)
         self._on_message = on_message
@@ -189,7 +219,9 @@ class MeshNode:
             spam_protection_enabled=False,
         )
         pubsub_module.SUBSCRIPTION_CHANNEL_SIZE = cfg.subscription_queue
-        pubsub = _MeshPubsub(host, gossipsub, on_drop=self._count_drop)
+        pubsub = _MeshPubsub(
+            host, gossipsub, on_drop=self._count_drop, on_subscribed=self._on_peer_subscribed
+        )
         self._host, self._pubsub, self._gossipsub = host, pubsub, gossipsub
         try:
             async with (

@@ -4,6 +4,11 @@ Every fetch retries with exponential backoff and jitter; every good answer is ca
 (write-then-rename); while WHOOSH is down the cached list is used and reported as
 ``source='cache'`` with its age, so a restart of WHOOSH never leaves a peer blind and never
 goes unnoticed. Static peers are always added to whatever WHOOSH or the cache says.
+
+A fetch can wait for news: with ``wait_s``, the list's entity tag goes back to WHOOSH in
+``If-None-Match`` with ``Prefer: wait=N``, and WHOOSH answers as soon as its list changes,
+or ``304 Not Modified`` after N seconds. A new agent is known at once, without polling
+faster. A WHOOSH that ignores these headers just answers at once.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ NOT_FETCHED = BootstrapResult((), "none", None, "not fetched yet")
 class BootstrapSource(Protocol):
     """What a refresh loop needs (tests pass a stub)."""
 
-    async def fetch(self) -> BootstrapResult: ...
+    async def fetch(self, wait_s: float = 0.0) -> BootstrapResult: ...
 
     async def aclose(self) -> None: ...
 
@@ -159,8 +164,12 @@ class WhooshBootstrapClient:
         self.backoff_max_s = backoff_max_s
         self._on_result = on_result
         # trust_env=False: WHOOSH is reached directly, never through an HTTP(S)_PROXY.
+        self.timeout_s = timeout_s
         self._client = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
         self._last_error_kind: str | None = None
+        # The last good answer and its entity tag: what a 304 confirms.
+        self._etag: str | None = None
+        self._last: BootstrapResponse | None = None
 
     @classmethod
     def from_settings(
@@ -184,19 +193,28 @@ class WhooshBootstrapClient:
         if self._on_result is not None:
             self._on_result(result)
 
-    async def _get_once(self) -> BootstrapResponse:
+    async def _get_once(self, wait_s: float) -> BootstrapResponse:
+        headers = {}
+        if self._etag is not None and self._last is not None:
+            headers["If-None-Match"] = self._etag
+            if wait_s > 0:
+                headers["Prefer"] = f"wait={wait_s:g}"
         try:
-            resp = await self._client.get(self.url)
+            resp = await self._client.get(
+                self.url, headers=headers, timeout=self.timeout_s + (wait_s if headers else 0)
+            )
         except httpx.HTTPError as exc:
             raise BootstrapFetchError(
                 KIND_UNREACHABLE, f"{type(exc).__name__}: {exc}", retryable=True
             ) from exc
+        if resp.status_code == 304 and self._last is not None:
+            return self._last  # unchanged since our copy
         if resp.status_code >= 500 or resp.status_code == 429:
             raise BootstrapFetchError(KIND_HTTP_ERROR, f"HTTP {resp.status_code}", retryable=True)
         if resp.status_code != 200:
             raise BootstrapFetchError(KIND_HTTP_ERROR, f"HTTP {resp.status_code}", retryable=False)
         try:
-            return BootstrapResponse.model_validate_json(resp.content)
+            response = BootstrapResponse.model_validate_json(resp.content)
         except ValidationError as exc:
             # A malformed answer will not fix itself in 200 ms: fail over to the cache now.
             raise BootstrapFetchError(
@@ -204,8 +222,10 @@ class WhooshBootstrapClient:
                 f"malformed bootstrap response ({exc.error_count()} errors; {first_error(exc)})",
                 retryable=False,
             ) from exc
+        self._etag, self._last = resp.headers.get("etag"), response
+        return response
 
-    async def _fetch_whoosh(self) -> BootstrapResponse:
+    async def _fetch_whoosh(self, wait_s: float) -> BootstrapResponse:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.attempts),
             wait=wait_exponential_jitter(initial=self.backoff_initial_s, max=self.backoff_max_s),
@@ -214,20 +234,23 @@ class WhooshBootstrapClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._get_once()
+                return await self._get_once(wait_s)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
-    async def fetch(self) -> BootstrapResult:
-        now = datetime.now(UTC)
+    async def fetch(self, wait_s: float = 0.0) -> BootstrapResult:
+        """The list now, or with ``wait_s``, as soon as it differs from the one we have
+        (at most ``wait_s`` later)."""
         if not self.url:
+            now = datetime.now(UTC)
             source: Source = "static" if self.static else "none"
             when = now if self.static else None
             return BootstrapResult(self.static, source, when, None, self.static_rejected)
         try:
-            response = await self._fetch_whoosh()
+            response = await self._fetch_whoosh(wait_s)
         except BootstrapFetchError as exc:
             self._report(exc.kind)
             return self._fallback(exc.kind, f"{exc.kind}: {exc}")
+        now = datetime.now(UTC)
         self._report("ok")
         if self._last_error_kind is not None:
             log.info("WHOOSH answers again at %s: %d peers", self.url, response.count)

@@ -151,6 +151,12 @@ class ExpectedPeers:
                 lost.append(s)
         return lost
 
+    def next_dial_in(self) -> float | None:
+        """Seconds until the next dial is due (0: one is due now); None: nobody to dial."""
+        now = self._clock()
+        waits = [s.next_dial_at - now for s in self.peers.values() if not s.connected]
+        return max(0.0, min(waits)) if waits else None
+
     def due(self) -> list[PeerState]:
         """Peers to dial now: not connected, and their backoff is over."""
         now = self._clock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import httpx
 from tenacity import (
@@ -54,12 +54,19 @@ class HealthPoller:
         self.policy = policy
         self._previous: dict[str, AgentStatus] = {}
 
-    async def poll(self, targets: Iterable[AgentTarget]) -> list[AgentStatus]:
-        """Check every target concurrently; one status per target, in input order."""
+    async def poll(
+        self, targets: Iterable[AgentTarget], reuse: Mapping[str, AgentStatus] | None = None
+    ) -> list[AgentStatus]:
+        """Check every target concurrently; one status per target, in input order.
+        Targets whose URL is in ``reuse`` keep that status without being asked again."""
         targets = list(targets)
+        reuse = reuse or {}
         sem = asyncio.Semaphore(max(1, self.settings.max_concurrency))
 
         async def one(target: AgentTarget) -> AgentStatus:
+            kept = reuse.get(target.url)
+            if kept is not None and kept.target == target:
+                return kept
             async with sem:
                 return await self.check(target)
 

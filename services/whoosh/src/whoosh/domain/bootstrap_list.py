@@ -8,6 +8,8 @@ same peers poll after poll.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,3 +92,10 @@ def build_bootstrap(
         missing=max(0, expected - len(peers)) if expected is not None else 0,
     )
     return BootstrapView(tuple(peers), summary, tuple(duplicates), seen)
+
+
+def bootstrap_etag(peers: Sequence[BootstrapPeer]) -> str:
+    """A strong HTTP entity tag of a bootstrap list: the same entries, the same tag
+    (across WHOOSH restarts too, so a client's cached tag stays valid)."""
+    doc = json.dumps([p.model_dump(mode="json") for p in peers], sort_keys=True)
+    return '"' + hashlib.sha256(doc.encode()).hexdigest()[:20] + '"'

@@ -2,23 +2,32 @@
 
 Reads never wait for the network: every round builds a new immutable ``Snapshot`` and swaps
 one reference, so readers (any thread) see either the old or the new state, never half.
+
+Rounds run every ``poll_interval_s``. A change (start-up, a Swarm event, targets that
+appear or go) starts a converging window: for ``converge_window_s`` the agents that are
+not healthy yet are re-checked every ``converge_poll_s`` (the healthy ones are not asked
+again), so a new agent is listed within about a second of answering, without shortening
+the period. Clients waiting for a new list (``wait_for_change``) are woken at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 
 from meshcommon.aio import cancel_and_wait
 from meshcommon.models import BootstrapResponse, DiscoverySummary, utcnow
 from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.health_poller import HealthPoller
 from whoosh.domain.agent_status import AgentStatus
-from whoosh.domain.bootstrap_list import DuplicatePeerId, build_bootstrap
+from whoosh.domain.bootstrap_list import DuplicatePeerId, bootstrap_etag, build_bootstrap
 from whoosh.domain.targets import AgentTarget, DiscoveryResult
 from whoosh.metrics import WhooshMetrics
 
@@ -41,6 +50,12 @@ class Snapshot:
     def summary(self) -> DiscoverySummary:
         return self.bootstrap.summary
 
+    @cached_property
+    def etag(self) -> str:
+        """An HTTP entity tag of the bootstrap entries: it changes exactly when the list
+        a client would dial changes (not with every round's timestamp)."""
+        return bootstrap_etag(self.bootstrap.bootstrap_peers)
+
 
 class AgentDirectory:
     """Every agent discovery found, its health, and the bootstrap list built from them."""
@@ -51,11 +66,21 @@ class AgentDirectory:
         poller: HealthPoller,
         metrics: WhooshMetrics,
         poll_interval_s: float,
+        *,
+        converge_poll_s: float = 1.0,
+        converge_window_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self.poller = poller
         self.metrics = metrics
         self.poll_interval_s = poll_interval_s
+        self.converge_poll_s = converge_poll_s
+        self.converge_window_s = converge_window_s
+        self._clock = clock
+        self._converge_until = 0.0
+        self._wake = asyncio.Event()
+        self._list_changed = asyncio.Event()
         self._snapshot = Snapshot(source=source.name)
         self._first_seen: dict[str, datetime] = {}
         self._last_targets: tuple[AgentTarget, ...] = ()
@@ -71,21 +96,50 @@ class AgentDirectory:
     # -- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
         if self._loop_task is None:
+            self.converge("start-up")
             self._loop_task = asyncio.create_task(self._run(), name="whoosh-discovery")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._loop_task, self._inflight)
         self._loop_task = None
 
+    def converge(self, why: str) -> None:
+        """Something changed (a Swarm event, new targets): check soon, and keep checking
+        the agents that are not healthy yet until the window closes."""
+        log.debug("discovery converging: %s", why)
+        self._converge_until = self._clock() + self.converge_window_s
+        self._wake.set()
+
+    def converging(self) -> bool:
+        return self._clock() < self._converge_until and not _complete(self._snapshot)
+
+    async def wait_for_change(self, etag: str, within_s: float) -> Snapshot:
+        """The current snapshot as soon as its list differs from ``etag`` (or when
+        ``within_s`` has passed): what a long-polling client waits on."""
+        deadline = self._clock() + within_s
+        while self._snapshot.etag == etag:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._list_changed.wait(), remaining)
+        return self._snapshot
+
     async def _run(self) -> None:
+        fast = False
         while True:  # first round immediately, then every poll_interval_s
+            self._wake.clear()  # a change announced during the round wakes the next one
             try:
-                await self.refresh()
+                await (self._recheck_unhealthy() if fast else self.refresh())
             except asyncio.CancelledError:
                 raise
             except Exception:  # never let one bad round kill discovery
                 log.exception("discovery round failed; keeping the previous state")
-            await asyncio.sleep(self.poll_interval_s)
+            fast = self.converging()
+            delay = self.converge_poll_s if fast else self.poll_interval_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+                fast = False  # woken by a change: a full round (discovery included)
 
     # -- rounds -------------------------------------------------------------------
     async def refresh(self) -> Snapshot:
@@ -96,7 +150,13 @@ class AgentDirectory:
         # shield: a caller that goes away (client disconnect) must not cancel the others'.
         return await asyncio.shield(self._inflight)
 
-    async def _round(self) -> Snapshot:
+    async def _recheck_unhealthy(self) -> Snapshot:
+        """A converging round: discovery again, but only agents not healthy in the last
+        round are asked (a healthy one answered less than a period ago)."""
+        healthy = {s.target.url: s for s in self._snapshot.statuses if s.state == "healthy"}
+        return await self._round(reuse=healthy)
+
+    async def _round(self, reuse: dict[str, AgentStatus] | None = None) -> Snapshot:
         started = time.perf_counter()
         try:
             result = await self.source.discover()
@@ -110,9 +170,11 @@ class AgentDirectory:
             # list: keep polling the agents we knew about until discovery works again.
             targets = self._last_targets
         elif targets:
+            if self._last_targets and set(targets) != set(self._last_targets):
+                self.converge("targets changed")  # start-up converges already
             self._last_targets = targets
 
-        statuses = await self.poller.poll(targets)
+        statuses = await self.poller.poll(targets, reuse=reuse)
         now = utcnow()
         view = build_bootstrap(statuses, result.expected, self._first_seen, now)
         self._first_seen = view.first_seen
@@ -142,8 +204,12 @@ class AgentDirectory:
                 sm.unreachable,
                 sm.missing,
             )
+        changed = snap.etag != self._snapshot.etag
         self._snapshot = snap
         self._update_metrics(snap, elapsed)
+        if changed:  # wake the long-polling clients, then arm a fresh event for the next
+            self._list_changed.set()
+            self._list_changed = asyncio.Event()
         return snap
 
     def _note_discovery_error(self, result: DiscoveryResult) -> None:
@@ -168,3 +234,12 @@ class AgentDirectory:
         for dup in set(snap.duplicates) - self._last_duplicates:  # log new ones only
             log.warning("duplicate peer id %s claimed by %s", dup.peer_id, ", ".join(dup.targets))
         self._last_duplicates = set(snap.duplicates)
+
+
+def _complete(snap: Snapshot) -> bool:
+    """Every target healthy and, where the source knows how many there should be, that
+    many: nothing left to converge to."""
+    s = snap.summary
+    if snap.updated_at is None or s.unreachable:
+        return False
+    return s.expected is None or s.healthy >= s.expected

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Protocol
 
 from whoosh.domain.targets import DiscoveryResult
@@ -13,6 +14,25 @@ class DiscoverySource(Protocol):
     name: str
 
     async def discover(self) -> DiscoveryResult: ...
+
+
+class Watcher(Protocol):
+    def stop(self) -> None: ...
+
+
+class WatchableSource(DiscoverySource, Protocol):
+    """A source that can also say when the agents changed (Swarm events)."""
+
+    def watch(self, on_change: Callable[[str], None]) -> Watcher | None:
+        """Start calling ``on_change(why)`` (from any thread) on changes; None when this
+        source cannot watch after all (then only the periodic rounds find changes)."""
+        ...
+
+
+def watch(source: DiscoverySource, on_change: Callable[[str], None]) -> Watcher | None:
+    """Start watching ``source`` if it can be watched."""
+    start = getattr(source, "watch", None)
+    return start(on_change) if callable(start) else None
 
 
 def http_url(ip: str, port: int) -> str:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from whoosh.adapters.discovery.base import DiscoverySource
+from whoosh.adapters.discovery.base import DiscoverySource, Watcher, watch
 from whoosh.adapters.discovery.dns import DnsSource
 from whoosh.adapters.discovery.static import StaticSource
 from whoosh.adapters.discovery.swarm import DockerSwarmApi, SwarmTaskSource
+from whoosh.adapters.discovery.swarm_events import docker_event_stream
 from whoosh.domain.targets import DiscoveryResult
 from whoosh.settings import Settings
 
@@ -33,6 +35,9 @@ class FallbackSource:
         self.fallback = fallback
         self.name = f"{primary.name}+{fallback.name}"
 
+    def watch(self, on_change: Callable[[str], None]) -> Watcher | None:
+        return watch(self.primary, on_change)
+
     async def discover(self) -> DiscoveryResult:
         first = await self.primary.discover()
         if first.targets or first.error is None:
@@ -49,6 +54,7 @@ def build_source(settings: Settings) -> DiscoverySource:
         settings.agent_service,
         settings.swarm_network,
         settings.agent_port,
+        events=docker_event_stream(settings.docker_url) if settings.swarm_events else None,
     )
     match settings.discovery:
         case "static":

@@ -8,9 +8,10 @@ service ``CHORUS_chorus`` and the network ``CHORUS_chorus_net``; settings say ``
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from whoosh.adapters.discovery.base import http_url
+from whoosh.adapters.discovery.base import Watcher, http_url
 from whoosh.domain.targets import AgentTarget, DiscoveryResult
 
 
@@ -75,11 +76,28 @@ def _task_address(task: dict[str, Any], network: str) -> str | None:
 class SwarmTaskSource:
     name = "swarm"
 
-    def __init__(self, api: SwarmApi, service: str, network: str, port: int) -> None:
+    def __init__(
+        self,
+        api: SwarmApi,
+        service: str,
+        network: str,
+        port: int,
+        events: Callable[[], Any] | None = None,
+    ) -> None:
         self.api = api
         self.service = service
         self.network = network
         self.port = port
+        self._events = events  # opens the engine's event stream (swarm_events)
+
+    def watch(self, on_change: Callable[[str], None]) -> Watcher | None:
+        if self._events is None:
+            return None
+        from whoosh.adapters.discovery.swarm_events import SwarmEventWatcher
+
+        watcher = SwarmEventWatcher(self._events, self.service, on_change)
+        watcher.start()
+        return watcher
 
     async def discover(self) -> DiscoveryResult:
         try:
