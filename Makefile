@@ -20,11 +20,13 @@ help:
 	@echo "make bench             benchmarks that print numbers"
 	@echo "make docs              regenerate the README configuration tables"
 
-# uv from PyPI if it is missing, then the locked environment (.venv).
+# uv from PyPI if it is missing, then the locked environment (.venv), compiled to bytecode:
+# without .pyc files every process start recompiles ~1,300 modules (about 1.5 s of CPU).
 install: .venv/.synced
 .venv/.synced: uv.lock pyproject.toml libs/meshcommon/pyproject.toml services/*/pyproject.toml tools/meshlocal/pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -c 'import uv' 2>/dev/null || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
+	$(PY) -m compileall -q libs/*/src services/*/src tools/*/src
 	@touch $@
 
 AGENTS ?= 10

@@ -18,7 +18,9 @@ def run_http(app: Any, settings: ServiceSettings) -> None:
     and access logs are off (health checks and scrapes would drown everything else)."""
     import uvicorn
 
-    uvicorn.run(
+    from meshcommon.quiet_server import QuietServer
+
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -26,6 +28,7 @@ def run_http(app: Any, settings: ServiceSettings) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+    QuietServer(config).run()
 
 
 class Lifecycle(Protocol):

@@ -9,15 +9,23 @@ call ``await runtime.snapshot()`` and never see trio.
 - ``runtime``: ``MeshRuntime``, the trio thread driven from asyncio.
 - ``errors``: the real cause of a failed dial.
 - ``identity``: Ed25519 identities from a persisted seed.
+- ``lean``: py-libp2p without the transports and protocols a mesh peer never runs.
 
 The names below are imported on first use, so that ``meshcommon.p2p.types`` and the
-pure modules that use it never pay for importing libp2p.
+pure modules that use it never pay for importing libp2p. Importing this package installs
+``lean`` before anything imports libp2p (``MESH_LIBP2P_FULL_IMPORT=1`` turns it off).
 """
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+from meshcommon.p2p import lean
+
+if os.environ.get("MESH_LIBP2P_FULL_IMPORT", "") not in ("1", "true", "yes"):
+    lean.install()
 
 if TYPE_CHECKING:
     from meshcommon.p2p.errors import describe_dial_error, root_cause

@@ -27,6 +27,7 @@ from multiaddr.protocols import P_P2P
 
 from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+from meshcommon.p2p.lean import lean_host_options
 from meshcommon.p2p.types import (
     DialFailure,
     DialOutcome,
@@ -197,7 +198,12 @@ class MeshNode:
         listen = Multiaddr(f"/ip4/{cfg.listen_host}/tcp/{cfg.port}")
         # One connection per peer: otherwise every dial waits ~250 ms (happy eyeballs).
         conn_cfg = ConnectionConfig(max_connections_per_peer=1, dial_timeout=cfg.dial_timeout_s)
-        host = new_host(key_pair=self.key_pair, listen_addrs=[listen], connection_config=conn_cfg)
+        host = new_host(
+            key_pair=self.key_pair,
+            listen_addrs=[listen],
+            connection_config=conn_cfg,
+            **lean_host_options(self.key_pair),
+        )
         # Our callers retry with their own backoff; the library's 3 retries only add delay.
         # new_host() builds a Swarm; its interface type does not expose retry_config.
         swarm = cast(Swarm, host.get_network())
