@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from meshcommon.gossip import (
-    DEFAULT_MAX_MESSAGE_BYTES,
     REASON_INVALID_JSON,
     REASON_NOT_OBJECT,
     REASON_OVERSIZED,
@@ -12,6 +11,7 @@ from meshcommon.gossip import (
     decode,
     encode,
 )
+from meshcommon.limits import MAX_MESSAGE_BYTES
 
 
 def test_decodes_object_with_type() -> None:
@@ -27,7 +27,7 @@ def test_missing_or_bad_type_is_unknown(raw: bytes) -> None:
 
 
 def test_oversized() -> None:
-    result = decode(b" " * (DEFAULT_MAX_MESSAGE_BYTES + 1))
+    result = decode(b" " * (MAX_MESSAGE_BYTES + 1))
     assert isinstance(result, RejectedGossip)
     assert result.reason == REASON_OVERSIZED
     small = decode(b'{"type":"x","pad":"' + b"a" * 100 + b'"}', max_bytes=50)

@@ -12,7 +12,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode
 
-from meshcommon.gossip import DEFAULT_MAX_MESSAGE_BYTES
+from meshcommon.limits import MAX_MESSAGE_BYTES
 
 
 def split_comma_list(value: object) -> object:
@@ -46,7 +46,7 @@ class PeerSettings(ServiceSettings):
         description="Ed25519 seed file: a stable peer ID across restarts; empty = new ID per start",
     )
     max_message_bytes: int = Field(
-        default=DEFAULT_MAX_MESSAGE_BYTES,
+        default=MAX_MESSAGE_BYTES,
         description="Larger gossip payloads are rejected (counted, logged)",
     )
 

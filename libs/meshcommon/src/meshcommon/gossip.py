@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-DEFAULT_MAX_MESSAGE_BYTES: Final = 64 * 1024
+from meshcommon.limits import MAX_MESSAGE_BYTES
 
 REASON_OVERSIZED: Final = "oversized"
 REASON_INVALID_JSON: Final = "invalid_json"
@@ -25,9 +25,7 @@ class RejectedGossip:
     detail: str
 
 
-def decode(
-    data: bytes, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-) -> DecodedGossip | RejectedGossip:
+def decode(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> DecodedGossip | RejectedGossip:
     """Decode one gossip payload; never raises."""
     if len(data) > max_bytes:
         return RejectedGossip(REASON_OVERSIZED, f"{len(data)} bytes > limit {max_bytes}")

@@ -163,3 +163,21 @@ async def test_a_fetch_with_a_wait_long_polls_with_the_lists_entity_tag(tmp_path
     assert confirmed.source == "whoosh" and confirmed.peers == first.peers
     assert confirmed.fetched_at and first.fetched_at and confirmed.fetched_at >= first.fetched_at
     assert changed.source == "whoosh" and [p.peer_id for p in changed.peers] == [PID]
+
+
+@respx.mock
+async def test_a_huge_list_is_refused_and_entries_are_kept_within_budget(tmp_path) -> None:
+    from meshcommon.limits import MAX_BOOTSTRAP_BYTES, MAX_MULTIADDRS_PER_PEER
+
+    many = [f"/ip4/10.0.13.5/tcp/{9000 + i}/p2p/{PID}" for i in range(500)]
+    entry = {"peer_id": PID, "name": "x", "priority": 1, "multiaddr": many[0], "multiaddrs": many}
+    respx.get(URL).mock(
+        return_value=httpx.Response(200, json={"bootstrap_peers": [entry], "count": 1})
+    )
+    c = client(tmp_path)
+    trimmed = await c.fetch()
+    assert len(trimmed.peers[0].multiaddrs) == MAX_MULTIADDRS_PER_PEER
+    respx.get(URL).mock(return_value=httpx.Response(200, content=b" " * (MAX_BOOTSTRAP_BYTES + 1)))
+    refused = await c.fetch()
+    await c.aclose()
+    assert refused.source == "cache" and "larger than" in (refused.error or "")

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from hmmm_monitor.domain.store import MessageStore
 from hmmm_monitor.metrics import MonitorMetrics
-from meshcommon.gossip import DEFAULT_MAX_MESSAGE_BYTES, RejectedGossip, decode
+from meshcommon.gossip import RejectedGossip, decode
+from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.logs import RateLimitedLog
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
 from meshcommon.p2p.types import ReceivedMessage
@@ -31,7 +32,7 @@ class MessageConsumer:
         store: MessageStore,
         metrics: MonitorMetrics | None = None,
         *,
-        max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        max_bytes: int = MAX_MESSAGE_BYTES,
         log_to_stdout: bool = True,
         stdout: TextIO | None = None,
         invalid_log_interval_s: float = 10.0,

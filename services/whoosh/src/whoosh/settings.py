@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from meshcommon.config import CommaList, ServiceSettings
+from meshcommon.limits import MAX_HEALTH_BYTES, MAX_MULTIADDRS_PER_PEER
 
 
 class Settings(ServiceSettings):
@@ -60,7 +61,18 @@ class Settings(ServiceSettings):
         "of waiting for the next period",
     )
     health_timeout_s: float = Field(
-        default=2.0, description="Per-request timeout of an agent health check"
+        default=2.0,
+        description="Whole-request deadline of one health check (connect, answer, body)",
+    )
+    max_health_bytes: int = Field(
+        default=MAX_HEALTH_BYTES,
+        ge=1024,
+        description="A larger /api/health answer is refused unread (oversized_health)",
+    )
+    max_multiaddrs: int = Field(
+        default=MAX_MULTIADDRS_PER_PEER,
+        ge=1,
+        description="An agent claiming more multiaddrs is refused (too_many_multiaddrs)",
     )
     health_attempts: int = Field(
         default=4, description="Tries per agent per round (exponential backoff with jitter between)"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -192,3 +195,59 @@ async def test_one_log_line_per_state_change(client: httpx.AsyncClient, caplog) 
     assert messages[0].startswith("agent http://10.0.13.5:8080 unreachable: http_500 (")
     assert messages[1].startswith(f"agent http://10.0.13.5:8080 healthy: peer {PEER_A} (")
     assert status.last_seen is not None
+
+
+# -- budgets: what an agent controls (size, count, time) cannot cost WHOOSH more -------
+async def test_a_huge_health_body_is_refused_unread(client: httpx.AsyncClient) -> None:
+    streamed = {"chunks": 0}
+
+    async def endless() -> AsyncIterator[bytes]:  # no Content-Length: chunked, never ends
+        while True:
+            streamed["chunks"] += 1
+            yield b" " * 16384
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "10.0.13.7":  # declares its size
+            return httpx.Response(200, content=b" " * 20_000_000)
+        return httpx.Response(200, content=endless())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as huge:
+        statuses = await make_poller(make_settings(max_health_bytes=65536), huge).poll(
+            [target("10.0.13.7"), target("10.0.13.8")]
+        )
+    assert [(s.state, s.reason) for s in statuses] == [("unreachable", "oversized_health")] * 2
+    assert all(s.attempts == 1 for s in statuses)  # the same answer again: not retried
+    assert streamed["chunks"] <= 6  # stopped just past the limit
+
+
+async def test_an_agent_claiming_thousands_of_multiaddrs_is_refused(
+    client: httpx.AsyncClient,
+) -> None:
+    addrs = [f"/ip4/10.0.13.9/tcp/{9000 + i}/p2p/{PEER_B}" for i in range(5000)]
+    body = {**health_body(PEER_B, "10.0.13.9"), "multiaddrs": addrs}
+    with respx.mock() as mock:
+        mock.get("http://10.0.13.9:8080/api/health").respond(json=body)
+        settings = make_settings(max_health_bytes=1_000_000, max_multiaddrs=32)
+        metrics = WhooshMetrics()
+        [status] = await make_poller(settings, client, metrics).poll([target("10.0.13.9")])
+    assert (status.state, status.reason) == ("unreachable", "too_many_multiaddrs")
+    assert "5000 multiaddrs reported, at most 32" in (status.detail or "")
+    assert status.multiaddrs == [] and status.rejected == ()  # none were even looked at
+    assert sample(metrics, "whoosh_health_checks_total", result="too_many_multiaddrs") == 1
+
+
+async def test_a_trickling_agent_is_cut_off_at_the_deadline() -> None:
+    async def trickle() -> AsyncIterator[bytes]:
+        for _ in range(100):  # 1 byte every 50 ms: each read "in time", the whole not
+            await asyncio.sleep(0.05)
+            yield b" "
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=trickle())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as slow:
+        started = time.monotonic()
+        settings = make_settings(health_timeout_s=0.3, health_attempts=1)
+        [status] = await make_poller(settings, slow).poll([target("10.0.13.10")])
+    assert (status.state, status.reason) == ("unreachable", "timeout")
+    assert time.monotonic() - started < 2.0

@@ -13,6 +13,7 @@ faster. A WHOOSH that ignores these headers just answers at once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -28,6 +29,13 @@ from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from meshcommon.config import PeerSettings
+from meshcommon.limits import (
+    MAX_BOOTSTRAP_BYTES,
+    MAX_MULTIADDRS_PER_PEER,
+    REASON_TOO_MANY_MULTIADDRS,
+    BodyTooLarge,
+    read_capped,
+)
 from meshcommon.models import BootstrapPeer, BootstrapResponse
 from meshcommon.multiaddr_policy import RejectedAddr
 from meshcommon.peer.static_peers import parse_static_peers
@@ -94,6 +102,24 @@ def first_error(exc: ValidationError) -> str:
         return str(exc)[:200]
     where = ".".join(str(p) for p in errors[0]["loc"]) or "<root>"
     return f"{where}: {errors[0]['msg']}"
+
+
+def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
+    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses (WHOOSH sends no
+    more; a list from elsewhere might): a dialler never works through thousands."""
+    peers = []
+    for peer in response.bootstrap_peers:
+        if len(peer.multiaddrs) > MAX_MULTIADDRS_PER_PEER:
+            log.warning(
+                "bootstrap entry %s lists %d multiaddrs; using the first %d (%s)",
+                peer.peer_id,
+                len(peer.multiaddrs),
+                MAX_MULTIADDRS_PER_PEER,
+                REASON_TOO_MANY_MULTIADDRS,
+            )
+            peer = peer.model_copy(update={"multiaddrs": peer.multiaddrs[:MAX_MULTIADDRS_PER_PEER]})
+        peers.append(peer)
+    return response.model_copy(update={"bootstrap_peers": peers})
 
 
 def _merge(
@@ -199,14 +225,20 @@ class WhooshBootstrapClient:
             headers["If-None-Match"] = self._etag
             if wait_s > 0:
                 headers["Prefer"] = f"wait={wait_s:g}"
+        deadline = self.timeout_s + (wait_s if headers else 0)
         try:
-            resp = await self._client.get(
-                self.url, headers=headers, timeout=self.timeout_s + (wait_s if headers else 0)
-            )
-        except httpx.HTTPError as exc:
+            # The whole exchange within its deadline, the body within its budget.
+            async with (
+                asyncio.timeout(deadline),
+                self._client.stream("GET", self.url, headers=headers, timeout=deadline) as resp,
+            ):
+                content = await read_capped(resp, MAX_BOOTSTRAP_BYTES)
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise BootstrapFetchError(
                 KIND_UNREACHABLE, f"{type(exc).__name__}: {exc}", retryable=True
             ) from exc
+        except BodyTooLarge as exc:
+            raise BootstrapFetchError(KIND_INVALID_RESPONSE, str(exc), retryable=False) from exc
         if resp.status_code == 304 and self._last is not None:
             return self._last  # unchanged since our copy
         if resp.status_code >= 500 or resp.status_code == 429:
@@ -214,7 +246,7 @@ class WhooshBootstrapClient:
         if resp.status_code != 200:
             raise BootstrapFetchError(KIND_HTTP_ERROR, f"HTTP {resp.status_code}", retryable=False)
         try:
-            response = BootstrapResponse.model_validate_json(resp.content)
+            response = BootstrapResponse.model_validate_json(content)
         except ValidationError as exc:
             # A malformed answer will not fix itself in 200 ms: fail over to the cache now.
             raise BootstrapFetchError(
@@ -222,6 +254,7 @@ class WhooshBootstrapClient:
                 f"malformed bootstrap response ({exc.error_count()} errors; {first_error(exc)})",
                 retryable=False,
             ) from exc
+        response = _within_budget(response)
         self._etag, self._last = resp.headers.get("etag"), response
         return response
 

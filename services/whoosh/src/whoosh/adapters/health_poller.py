@@ -20,10 +20,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from meshcommon.limits import BodyTooLarge, read_capped
 from meshcommon.models import AgentHealth, utcnow
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.domain.agent_status import (
     REASON_CONNECT,
+    REASON_OVERSIZED_HEALTH,
     REASON_TIMEOUT,
     AgentStatus,
     CheckFailed,
@@ -106,6 +108,7 @@ class HealthPoller:
                 latency_ms=latency[-1] if latency else None,
                 previous=previous,
                 now=utcnow(),
+                max_multiaddrs=self.settings.max_multiaddrs,
             )
             for rejected in status.rejected:
                 self.metrics.multiaddrs_rejected.labels(reason=rejected.reason).inc()
@@ -122,18 +125,29 @@ class HealthPoller:
         return status
 
     async def _fetch(self, target: AgentTarget, latency: list[float]) -> AgentHealth:
+        """One ``GET /api/health`` within budgets: ``health_timeout_s`` for the whole
+        exchange (a peer trickling its answer byte by byte is cut off, not waited for),
+        ``max_health_bytes`` for the body (refused unread)."""
+        timeout_s, limit = self.settings.health_timeout_s, self.settings.max_health_bytes
         started = time.perf_counter()
         try:
-            resp = await self.client.get(
-                f"{target.url}/api/health", timeout=self.settings.health_timeout_s
-            )
-        except httpx.TimeoutException as exc:
-            raise RetryableCheckFailed(REASON_TIMEOUT, short_error(exc)) from exc
+            async with (
+                asyncio.timeout(timeout_s),
+                self.client.stream("GET", f"{target.url}/api/health", timeout=timeout_s) as resp,
+            ):
+                content = await read_capped(resp, limit)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise RetryableCheckFailed(
+                REASON_TIMEOUT,
+                short_error(exc) if str(exc) else f"no answer within {timeout_s:g} s",
+            ) from exc
         except httpx.TransportError as exc:
             raise RetryableCheckFailed(REASON_CONNECT, short_error(exc)) from exc
+        except BodyTooLarge as exc:
+            raise CheckFailed(REASON_OVERSIZED_HEALTH, str(exc)) from exc
         finally:
             latency.append(round((time.perf_counter() - started) * 1000, 1))
-        return read_health(resp.status_code, resp.reason_phrase, resp.content)
+        return read_health(resp.status_code, resp.reason_phrase, content)
 
     def _log_transition(self, previous: AgentStatus | None, status: AgentStatus) -> None:
         if previous is not None and (previous.state, previous.reason) == (

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 from pydantic import ValidationError
 
+from meshcommon import limits
 from meshcommon.models import AgentHealth, utcnow
 from meshcommon.multiaddr_policy import AcceptedAddr, MultiaddrPolicy, RejectedAddr
 from whoosh.domain.targets import AgentTarget
@@ -22,6 +23,8 @@ REASON_CONNECT: Final = "connect_error"
 REASON_MALFORMED_JSON: Final = "malformed_json"
 REASON_INVALID_HEALTH: Final = "invalid_health"
 REASON_NO_ROUTABLE: Final = "no_routable_multiaddrs"
+REASON_OVERSIZED_HEALTH: Final = "oversized_health"
+REASON_TOO_MANY_MULTIADDRS: Final = limits.REASON_TOO_MANY_MULTIADDRS
 
 State = Literal["healthy", "unreachable"]
 
@@ -105,9 +108,23 @@ def status_from_health(
     latency_ms: float | None,
     previous: AgentStatus | None,
     now: datetime,
+    max_multiaddrs: int = limits.MAX_MULTIADDRS_PER_PEER,
 ) -> AgentStatus:
     """Healthy if at least one reported multiaddr passes ``policy``; otherwise unreachable
-    (``no_routable_multiaddrs``). ``rejected`` holds every multiaddr the policy refused."""
+    (``no_routable_multiaddrs``). ``rejected`` holds every multiaddr the policy refused.
+    An agent claiming more than ``max_multiaddrs`` is refused before any is looked at
+    (``too_many_multiaddrs``): no address list costs WHOOSH more than the budget."""
+    if len(health.multiaddrs) > max_multiaddrs:
+        return AgentStatus(
+            target,
+            "unreachable",
+            REASON_TOO_MANY_MULTIADDRS,
+            f"{len(health.multiaddrs)} multiaddrs reported, at most {max_multiaddrs} accepted",
+            health=health.model_copy(update={"multiaddrs": []}),
+            attempts=attempts,
+            latency_ms=latency_ms,
+            last_seen=previous.last_seen if previous else None,
+        )
     verdict = policy.filter(health.multiaddrs, health.peer_id)
     status = AgentStatus(
         target,
