@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+# meshcommon.p2p installs its lean py-libp2p import on first import, which must come before
+# any test module imports libp2p itself (as the services' imports do).
+import meshcommon.p2p  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def peer_id() -> str:

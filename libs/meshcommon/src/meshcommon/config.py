@@ -45,6 +45,11 @@ class PeerSettings(ServiceSettings):
         default="",
         description="Ed25519 seed file: a stable peer ID across restarts; empty = new ID per start",
     )
+    p2p_overrides: str = Field(
+        default="all",
+        description="meshcommon's replacements of slow py-libp2p code paths: all, none, a "
+        "list (tcp,yamux,...) or all,-name; to measure one or rule it out (see README)",
+    )
     max_message_bytes: int = Field(
         default=MAX_MESSAGE_BYTES,
         description="Larger gossip payloads are rejected (counted, logged)",

@@ -3,11 +3,11 @@ runner and the benchmarks (never a fixed sleep)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import anyio
 import httpx
 
 T = TypeVar("T")
@@ -94,4 +94,4 @@ async def wait_until_async(
             if ok(value):
                 return value, deadline.elapsed()
             deadline.not_yet(value)
-        await asyncio.sleep(interval)
+        await anyio.sleep(interval)  # asyncio (the services) or trio (the libp2p node)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -18,9 +17,8 @@ from libp2p.host.ping import perform_ping_roundtrip
 from libp2p.network.config import ConnectionConfig, RetryConfig
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
-from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11
 from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 from multiaddr.protocols import P_P2P
@@ -28,6 +26,9 @@ from multiaddr.protocols import P_P2P
 from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshcommon.p2p.lean import lean_host_options
+from meshcommon.p2p.multiselect import PipelinedMultiselectClient
+from meshcommon.p2p.pubsub import MeshGossipSub, MeshPubsub, peer_text
+from meshcommon.p2p.tcp import BufferedTCP
 from meshcommon.p2p.types import (
     DialFailure,
     DialOutcome,
@@ -37,64 +38,12 @@ from meshcommon.p2p.types import (
     PingError,
     ReceivedMessage,
 )
+from meshcommon.p2p.yamux import install_lean_yamux
 
 log = logging.getLogger(__name__)
 
-
-class _MeshPubsub(Pubsub):
-    """Pubsub with these changes to py-libp2p 0.8.1:
-
-    - Messages it could not queue for a subscriber are counted (the library only logs a
-      warning), so a slow consumer shows up as a number.
-    - Writes to a peer's stream are serialised. The library writes RPCs from the per-peer
-      send loop and directly from GossipSub (publish, control messages) at the same time;
-      yamux locks each 64 KiB frame, not the whole RPC, so an RPC larger than one frame
-      could be interleaved with another and corrupt the stream for good (the receiver
-      fails to parse and drops the peer's stream: the peer looks connected but is never
-      heard again). Seen with one 100 KB message published right after connecting.
-    - New subscriptions of peers are reported (``on_subscribed``).
-    """
-
-    def __init__(
-        self,
-        *args: Any,
-        on_drop: Callable[[str], None],
-        on_subscribed: Callable[[str, str], None] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._on_drop = on_drop
-        self._on_subscribed = on_subscribed
-        self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
-
-    def handle_subscription(self, origin_id: ID, sub_message: rpc_pb2.RPC.SubOpts) -> None:
-        """As upstream, and tell ``on_subscribed`` when a peer newly subscribes to a topic
-        (the library keeps no hook for it): the agent announces itself to newcomers."""
-        topic = sub_message.topicid
-        known = origin_id in self.peer_topics.get(topic, ())
-        super().handle_subscription(origin_id, sub_message)
-        if (
-            self._on_subscribed is not None
-            and sub_message.subscribe
-            and not known
-            and origin_id in self.peer_topics.get(topic, ())
-        ):
-            self._on_subscribed(topic, _peer(origin_id.to_bytes()))
-
-    def notify_subscriptions(self, publish_message: rpc_pb2.Message) -> None:
-        for topic in publish_message.topicIDs:
-            if topic in self.topic_ids:
-                try:
-                    self.subscribed_topics_send[topic].send_nowait(publish_message)
-                except trio.WouldBlock:
-                    self._on_drop(topic)
-
-    async def write_msg(self, stream: Any, rpc_msg: rpc_pb2.RPC) -> bool:
-        lock = self._write_locks.get(stream)
-        if lock is None:
-            lock = self._write_locks[stream] = trio.Lock()
-        async with lock:
-            return bool(await super().write_msg(stream, rpc_msg))
+MAX_CACHED_ORIGINS = 10_000
+PING_STREAM_REUSE_S = 5.0  # a ping stream idle longer is closed, not reused
 
 
 class _NoAutoConnect:
@@ -119,31 +68,6 @@ class _NoAutoConnect:
         return None
 
 
-class _MeshGossipSub(GossipSub):
-    """GossipSub that counts the messages it drops on the way out (the library records
-    them in a debug log only)."""
-
-    def __init__(
-        self, *args: Any, on_drop: Callable[[str, int], None], queue_size: int, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._on_outbound_drop = on_drop
-        self._queue_size = queue_size
-
-    def send_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, priority: bool = False) -> None:
-        queue = self.pubsub.peer_queues.get(peer_id) if self.pubsub is not None else None
-        # RpcQueue takes its size only as a constructor default; its inner queue's
-        # max_size is a plain attribute, so raise it before the first push.
-        if queue is not None and queue._queue.max_size < self._queue_size:
-            queue._queue.max_size = self._queue_size
-        super().send_rpc(peer_id, rpc, priority)
-
-    def _handle_dropped_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, reason: str) -> None:
-        if len(rpc.publish):
-            self._on_outbound_drop(reason, len(rpc.publish))
-        super()._handle_dropped_rpc(peer_id, rpc, reason)
-
-
 def _worth_logging(count: int) -> bool:
     """Log the 1st, 10th, 100th and every 1000th occurrence: the real cause is seen once,
     a flood is not printed (the counters carry the totals)."""
@@ -158,13 +82,6 @@ def _parse_peer_id(peer_id: str) -> ID:
         return ID.from_base58(peer_id)
     except Exception as exc:
         raise ValueError(str(exc)) from exc
-
-
-def _peer(id_bytes: bytes) -> str:
-    try:
-        return str(ID(id_bytes).to_base58())
-    except Exception:
-        return id_bytes.hex()
 
 
 class MeshNode:
@@ -187,23 +104,31 @@ class MeshNode:
         self.peer_id = peer_id_of(self.key_pair)
         self._on_message = on_message
         self._host: Any = None
-        self._pubsub: _MeshPubsub | None = None
-        self._gossipsub: GossipSub | None = None
+        self._pubsub: MeshPubsub | None = None
+        self._gossipsub: MeshGossipSub | None = None
         self._dial_locks: dict[str, trio.Lock] = {}
+        self._origins: dict[bytes, str] = {}  # wire peer ID -> base58, bounded
+        self._ping_streams: dict[str, tuple[Any, float]] = {}
+        self._ping_locks: dict[str, trio.Lock] = {}
         self.counters = NodeCounters()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         cfg = self.config
+        fix = cfg.overrides
         listen = Multiaddr(f"/ip4/{cfg.listen_host}/tcp/{cfg.port}")
         # One connection per peer: otherwise every dial waits ~250 ms (happy eyeballs).
         conn_cfg = ConnectionConfig(max_connections_per_peer=1, dial_timeout=cfg.dial_timeout_s)
-        host = new_host(
-            key_pair=self.key_pair,
-            listen_addrs=[listen],
-            connection_config=conn_cfg,
-            **lean_host_options(self.key_pair),
+        options: dict[str, Any] = lean_host_options(self.key_pair)
+        if fix.tcp:
+            options["transports"] = [BufferedTCP()]
+        host: Any = new_host(
+            key_pair=self.key_pair, listen_addrs=[listen], connection_config=conn_cfg, **options
         )
+        if fix.yamux:
+            install_lean_yamux(host)
+        if fix.mss:
+            host.multiselect_client = PipelinedMultiselectClient()
         # Our callers retry with their own backoff; the library's 3 retries only add delay.
         # new_host() builds a Swarm; its interface type does not expose retry_config.
         swarm = cast(Swarm, host.get_network())
@@ -213,7 +138,8 @@ class MeshNode:
         # peers to keep is the services' decision (agents: ring successor + random peers;
         # the monitor: the bootstrap list), so it is switched off.
         swarm.auto_connector = cast(Any, _NoAutoConnect())
-        gossipsub = _MeshGossipSub(
+        gossipsub = MeshGossipSub(
+            overrides=fix,
             on_drop=self._count_outbound_drop,
             queue_size=cfg.outbound_queue,
             protocols=[TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID)],
@@ -225,8 +151,13 @@ class MeshNode:
             spam_protection_enabled=False,
         )
         pubsub_module.SUBSCRIPTION_CHANNEL_SIZE = cfg.subscription_queue
-        pubsub = _MeshPubsub(
-            host, gossipsub, on_drop=self._count_drop, on_subscribed=self._on_peer_subscribed
+        pubsub = MeshPubsub(
+            host,
+            gossipsub,
+            overrides=fix,
+            on_drop=self._count_drop,
+            on_subscribed=self._on_peer_subscribed,
+            deliver=self._deliver,
         )
         self._host, self._pubsub, self._gossipsub = host, pubsub, gossipsub
         try:
@@ -239,7 +170,8 @@ class MeshNode:
                 await pubsub.wait_until_ready()
                 for topic in cfg.topics:
                     sub = await pubsub.subscribe(topic)
-                    nursery.start_soon(self._drain, topic, sub)
+                    if not fix.direct:  # (direct) messages arrive in _deliver instead
+                        nursery.start_soon(self._drain, topic, sub)
                 log.info("libp2p node %s listening on %s", self.peer_id, listen)
                 task_status.started(self.peer_id)
                 await trio.sleep_forever()
@@ -267,34 +199,48 @@ class MeshNode:
             )
 
     async def _drain(self, topic: str, sub: Any) -> None:
-        """Read one subscription as fast as messages come: the consumer callback is
-        synchronous and quick, so the queue never backs up behind slow work."""
+        """Read one subscription's channel as fast as messages come (without the
+        ``direct`` override): the consumer callback is synchronous and quick, so the
+        channel never backs up behind slow work."""
         while True:
             msg = await sub.get()
-            origin = _peer(msg.from_id)
-            if origin == self.peer_id:
-                continue  # our own publishes come back on our subscription
-            if self._on_message is None:
-                continue
-            received = ReceivedMessage(
-                topic=topic,
-                from_peer=origin,
-                data=bytes(msg.data),
-                seqno=bytes(msg.seqno).hex(),
-                received_at=time.time(),
-            )
-            try:
-                self._on_message(received)
-            except Exception:
-                errors = self.counters.consumer_errors
-                errors[topic] += 1
-                if _worth_logging(errors[topic]):
-                    log.exception(
-                        "message consumer failed on %s from %s (%d so far)",
-                        topic,
-                        origin,
-                        errors[topic],
-                    )
+            self._deliver(topic, msg)
+
+    def _deliver(self, topic: str, msg: rpc_pb2.Message) -> None:
+        """One message from another peer to the consumer; what it raises is counted and
+        logged (rate-limited), never lost, and never stops the delivery of the next."""
+        origin = self._origin(msg.from_id)
+        if origin == self.peer_id or self._on_message is None:
+            return  # our own publishes come back on our subscription
+        received = ReceivedMessage(
+            topic=topic,
+            from_peer=origin,
+            data=bytes(msg.data),
+            seqno=bytes(msg.seqno).hex(),
+            received_at=time.time(),
+        )
+        try:
+            self._on_message(received)
+        except Exception:
+            errors = self.counters.consumer_errors
+            errors[topic] += 1
+            if _worth_logging(errors[topic]):
+                log.exception(
+                    "message consumer failed on %s from %s (%d so far)",
+                    topic,
+                    origin,
+                    errors[topic],
+                )
+
+    def _origin(self, from_id: bytes) -> str:
+        """The base58 peer ID of a message's origin, cached (a few origins send most
+        messages; base58 encoding costs more than the dict lookup)."""
+        name = self._origins.get(from_id)
+        if name is None:
+            if len(self._origins) >= MAX_CACHED_ORIGINS:
+                self._origins.clear()  # forged origins cannot grow it
+            name = self._origins[from_id] = peer_text(from_id)
+        return name
 
     # -- operations ---------------------------------------------------------------------
     async def publish(self, topic: str, data: bytes) -> None:
@@ -373,6 +319,12 @@ class MeshNode:
         protocol negotiation before it, so the number is one network round trip. The
         library's own figure is whole milliseconds (0 on loopback), hence our own clock.
         Never dials: an unconnected peer fails at once with ``not_connected``.
+
+        (ping override) One ping stream per peer is kept and reused while it was used
+        less than ``PING_STREAM_REUSE_S`` ago (py-libp2p's responder closes an idle one
+        after 10 s, go's after 60 s); a reused stream that fails is dropped and the ping
+        retried once on a new one. The responder allows 2 inbound ping streams per peer;
+        we hold at most one.
         """
         host = self._host
         if host is None:
@@ -384,26 +336,53 @@ class MeshNode:
             raise PingError(peer_id, "invalid_peer_id", str(exc)) from exc
         if not self._is_connected(pid):
             raise PingError(peer_id, "not_connected", "no open connection (ping never dials)")
-        stream: Any = None
-        ok = False
-        try:
-            with trio.fail_after(timeout):
-                stream = await host.new_stream(pid, [PING_PROTOCOL])
-                started = time.perf_counter()
-                await perform_ping_roundtrip(stream)
-                rtt_ms = (time.perf_counter() - started) * 1000
-            ok = True
-        except trio.TooSlowError as exc:
-            raise PingError(peer_id, "timeout", f"no pong within {timeout:g} s") from exc
-        except Exception as exc:
-            reason, detail = describe_dial_error(exc)
-            raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
-        finally:
-            if stream is not None:
-                # Close ends the peer's handler loop cleanly; reset after a failure.
-                with trio.move_on_after(1), contextlib.suppress(Exception):
-                    await (stream.close() if ok else stream.reset())
-        return rtt_ms
+        reuse = self.config.overrides.ping
+        lock = self._ping_locks.setdefault(peer_id, trio.Lock())
+        async with lock:
+            try:
+                for attempt in (0, 1):
+                    stream = await self._ping_stream(peer_id) if reuse else None
+                    reused = stream is not None
+                    try:
+                        with trio.fail_after(timeout):
+                            if stream is None:
+                                stream = await host.new_stream(pid, [PING_PROTOCOL])
+                            started = time.perf_counter()
+                            await perform_ping_roundtrip(stream)
+                            rtt_ms = (time.perf_counter() - started) * 1000
+                    except trio.TooSlowError as exc:
+                        await _reset(stream)
+                        raise PingError(
+                            peer_id, "timeout", f"no pong within {timeout:g} s"
+                        ) from exc
+                    except Exception as exc:
+                        await _reset(stream)
+                        if reused and attempt == 0:
+                            continue  # a stale stream (the peer closed it): one new try
+                        reason, detail = describe_dial_error(exc)
+                        raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
+                    if reuse:
+                        self._ping_streams[peer_id] = (stream, trio.current_time())
+                    else:  # close ends the peer's handler loop cleanly
+                        with trio.move_on_after(1), contextlib.suppress(Exception):
+                            await stream.close()
+                    return rtt_ms
+                raise AssertionError("unreachable")  # pragma: no cover
+            finally:
+                if not lock.statistics().tasks_waiting:
+                    self._ping_locks.pop(peer_id, None)
+
+    async def _ping_stream(self, peer_id: str) -> Any:
+        """The kept ping stream to ``peer_id`` if it is fresh enough, else None."""
+        cached = self._ping_streams.pop(peer_id, None)
+        if cached is None:
+            return None
+        stream, last_used = cached
+        if trio.current_time() - last_used > PING_STREAM_REUSE_S:
+            with trio.move_on_after(1), contextlib.suppress(Exception):
+                await stream.close()
+            return None
+        return stream
 
     async def disconnect(self, peer_id: str) -> None:
         if self._host is not None:
@@ -429,3 +408,9 @@ class MeshNode:
             dropped_by_topic=dict(self.counters.dropped_by_topic),
             outbound_dropped=dict(self.counters.outbound_dropped),
         )
+
+
+async def _reset(stream: Any) -> None:
+    if stream is not None:
+        with trio.move_on_after(1), contextlib.suppress(Exception):
+            await stream.reset()

@@ -3,10 +3,55 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from meshcommon.config import PeerSettings
 from meshcommon.topics import ALL_TOPICS
+
+
+@dataclass(frozen=True)
+class P2POverrides:
+    """Which of meshcommon's replacements of py-libp2p 0.8.1 behaviour are on (all, by
+    default). Each can be switched off alone, to measure it or to rule it out when
+    something misbehaves: ``P2POverrides.parse("all,-coalesce")``. What each replaces and
+    why is written at its class (modules ``tcp``, ``yamux``, ``multiselect``, ``records``,
+    ``pubsub``, ``node``)."""
+
+    tcp: bool = True  # buffered socket reads (tcp.BufferedTCP)
+    yamux: bool = True  # frame loop and go-yamux window updates (yamux.LeanYamux)
+    inline: bool = True  # RPCs handled in the read loop, no task per message
+    record: bool = True  # each peer's signed record verified once per distinct bytes
+    sig: bool = True  # origin public keys cached; own publishes not re-verified
+    lean: bool = True  # push_msg without the validation-cache step when no validator
+    noforward: bool = True  # no RPC built when there is nobody to forward to
+    direct: bool = True  # messages handed to the consumer, no channel hop
+    coalesce: bool = True  # RPCs queued for a peer written in one write
+    mss: bool = True  # multistream-select handshake and protocol in one write
+    ping: bool = True  # one ping stream per peer, reused
+
+    @classmethod
+    def parse(cls, spec: str) -> P2POverrides:
+        """``all`` (default), ``none``, ``tcp,yamux`` (only those) or ``all,-ping``."""
+        names = [n.strip() for n in spec.split(",") if n.strip()] or ["all"]
+        known = {f.name for f in fields(cls)}
+        unknown = {n.lstrip("-") for n in names} - known - {"all", "none"}
+        if unknown:
+            raise ValueError(
+                f"unknown py-libp2p overrides {sorted(unknown)}; known: {sorted(known)}"
+            )
+        on = set(known) if "all" in names else set()
+        on |= {n for n in names if n in known}
+        on -= {n[1:] for n in names if n.startswith("-")}
+        return cls(**{name: name in on for name in known})
+
+    @property
+    def spec(self) -> str:
+        on = [f.name for f in fields(self) if getattr(self, f.name)]
+        return "all" if len(on) == len(fields(self)) else ",".join(on) or "none"
+
+
+ALL_OVERRIDES = P2POverrides()
+NO_OVERRIDES = P2POverrides.parse("none")
 
 
 @dataclass(frozen=True)
@@ -28,6 +73,7 @@ class NodeConfig:
     outbound_queue: int = 1024
     dial_timeout_s: float = 5.0
     ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
+    overrides: P2POverrides = ALL_OVERRIDES
 
     @classmethod
     def for_peer(cls, settings: PeerSettings) -> NodeConfig:
@@ -35,6 +81,7 @@ class NodeConfig:
             listen_host=settings.p2p_host,
             port=settings.p2p_port,
             identity_path=settings.identity_path or None,
+            overrides=P2POverrides.parse(settings.p2p_overrides),
         )
 
 

@@ -1,0 +1,501 @@
+"""Pubsub and GossipSub as a mesh peer runs them: py-libp2p 0.8.1's, with fixes.
+
+``MeshPubsub`` changes to ``Pubsub``:
+
+- (always) Messages it could not queue for a subscriber are counted (upstream only logs a
+  warning), so a slow consumer shows up as a number.
+- (always) Writes to a peer's stream are serialised. Upstream writes RPCs from the per-peer
+  send loop and directly from GossipSub (publish, control messages) at the same time;
+  yamux locks each 64 KiB frame, not the whole RPC, so an RPC larger than one frame could
+  be interleaved with another and corrupt the stream for good (the receiver drops the
+  peer's stream: the peer looks connected but is never heard again).
+- (always) New subscriptions of peers are reported (``on_subscribed``): upstream has no
+  hook for it, and an agent announces itself to newcomers.
+- ``continuously_read_stream`` (inline): one stream read returns every buffered byte and
+  every complete RPC in it is handled; upstream reads the varint length prefix one
+  ``read(1)`` at a time (each a yamux read and a window update) and spawns a task per
+  message. Messages are handled in the read loop when no topic has an *async* validator
+  (``push_msg`` then never waits on the network: GossipSub queues outgoing RPCs), one task
+  per message otherwise, as upstream. A slow consumer now slows reading from that peer
+  (yamux back-pressure) instead of piling up tasks.
+- the sender's signed record is verified once per distinct bytes (record) and removed
+  from the parsed RPC, so that ``GossipSub.handle_rpc`` does not verify it again.
+- ``push_msg`` (lean, sig): the same checks in the same order; no validation-cache entry
+  when the message's topics have no validator (the seen-cache already stops duplicates);
+  the origin's public key cached; a message we just signed ourselves not verified again.
+- ``notify_subscriptions`` (direct): messages go to a callback, not a memory channel.
+- ``handle_sending_messages`` (coalesce): RPCs already queued for a peer go out in one
+  stream write: the same varint-delimited RPCs in the same order, in fewer frames.
+
+``MeshGossipSub`` changes to ``GossipSub``:
+
+- (always) Messages dropped on the way out are counted (upstream: a debug log), and the
+  per-peer outbound queue is bigger than 32.
+- ``publish`` (noforward, record): the forwarding path, run for every received message,
+  works out the target peers first; with nobody to send to (a monitor connected to the
+  publisher only) the RPC, the envelope and the per-peer loops are skipped, while the
+  bookkeeping later gossip depends on is kept (mcache for IHAVE/IWANT, fanout times,
+  IDONTWANT, observers, spam and equivocation checks). Our signed record comes from a
+  short cache instead of ``host.get_addrs()`` per message.
+
+The overridden methods copy upstream logic: pin libp2p==0.8.1 and re-run
+tests/p2p/test_overrides.py on any upgrade. Upstream fixes: the same changes in
+``Pubsub`` and ``GossipSub``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import trio
+from libp2p.exceptions import ValidationError
+from libp2p.io.exceptions import IOException, MessageTooLarge
+from libp2p.network.connection.exceptions import RawConnError
+from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamError, StreamReset
+from libp2p.peer.id import ID
+from libp2p.peer.peerstore import env_to_send_in_RPC
+from libp2p.pubsub import floodsub
+from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import GossipsubEvent, Pubsub
+from libp2p.utils.varint import encode_uvarint
+
+from meshcommon.p2p.records import OwnRecordCache, SenderRecordCache, SignatureVerifier
+from meshcommon.p2p.types import P2POverrides
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE = 64 * 1024
+_COALESCE_BYTES = 48 * 1024  # stays within one yamux frame (64 KiB - header)
+
+
+def _delimited(rpc: rpc_pb2.RPC) -> bytes:
+    body = rpc.SerializeToString()
+    return bytes(encode_uvarint(len(body))) + body
+
+
+def peer_text(id_bytes: bytes) -> str:
+    """The base58 text of a peer ID in its wire form (hex if it is not one)."""
+    try:
+        return str(ID(id_bytes).to_base58())
+    except Exception:
+        return id_bytes.hex()
+
+
+class MeshPubsub(Pubsub):
+    def __init__(
+        self,
+        *args: Any,
+        overrides: P2POverrides,
+        on_drop: Callable[[str], None],
+        on_subscribed: Callable[[str, str], None] | None = None,
+        deliver: Callable[[str, rpc_pb2.Message], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._overrides = overrides
+        self._on_drop = on_drop
+        self._on_subscribed = on_subscribed
+        self._deliver = deliver
+        self._records = SenderRecordCache()
+        self._sigs = SignatureVerifier()
+        self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+
+    def handle_subscription(self, origin_id: ID, sub_message: rpc_pb2.RPC.SubOpts) -> None:
+        topic = sub_message.topicid
+        known = origin_id in self.peer_topics.get(topic, ())
+        super().handle_subscription(origin_id, sub_message)
+        if (
+            self._on_subscribed is not None
+            and sub_message.subscribe
+            and not known
+            and origin_id in self.peer_topics.get(topic, ())
+        ):
+            self._on_subscribed(topic, peer_text(origin_id.to_bytes()))
+
+    async def write_msg(self, stream: Any, rpc_msg: rpc_pb2.RPC) -> bool:
+        async with self._write_lock(stream):
+            return bool(await super().write_msg(stream, rpc_msg))
+
+    def _write_lock(self, stream: Any) -> trio.Lock:
+        lock = self._write_locks.get(stream)
+        if lock is None:
+            lock = self._write_locks[stream] = trio.Lock()
+        return lock
+
+    # -- reading ----------------------------------------------------------------------
+    async def continuously_read_stream(self, stream: Any) -> None:
+        if not self._overrides.inline:
+            if self._overrides.record:
+                return await self._read_loop_upstream_with_record_cache(stream)
+            return await super().continuously_read_stream(stream)
+        peer_id = stream.muxed_conn.peer_id
+        buf = bytearray()
+        limit = self.max_inbound_rpc_size
+        try:
+            while self.manager.is_running:
+                chunk = await stream.read(_READ_SIZE)
+                if not chunk:
+                    return
+                buf += chunk
+                while buf:
+                    # uvarint length prefix (at most 10 bytes)
+                    length = shift = i = 0
+                    while True:
+                        if i >= len(buf):
+                            length = -1
+                            break
+                        b = buf[i]
+                        length |= (b & 0x7F) << shift
+                        i += 1
+                        if not b & 0x80:
+                            break
+                        shift += 7
+                        if i >= 10:
+                            raise MessageTooLarge("varint length prefix too long")
+                    if length < 0:
+                        break  # need more bytes for the prefix
+                    if length > limit:
+                        raise MessageTooLarge(
+                            f"Message length {length} exceeds maximum allowed {limit}"
+                        )
+                    if len(buf) - i < length:
+                        break  # need more bytes for the body
+                    incoming = bytes(buf[i : i + length])
+                    del buf[: i + length]
+                    await self._handle_incoming_rpc(stream, peer_id, incoming)
+                # One schedule point per batch keeps the loop fair to other tasks.
+                await trio.lowlevel.checkpoint()
+        except MessageTooLarge as error:
+            log.warning("Inbound pubsub RPC from peer %s exceeded size limit: %s", peer_id, error)
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            self._handle_dead_peer(peer_id)
+        except StreamEOF:
+            pass
+        except StreamError:
+            pass
+        except (IOException, RawConnError):
+            pass
+
+    async def _read_loop_upstream_with_record_cache(self, stream: Any) -> None:
+        # Upstream framing (byte-wise varint) but with the record cache: used to measure
+        # the "record" override alone.
+        from libp2p.utils.varint import read_varint_prefixed_bytes_limited
+
+        peer_id = stream.muxed_conn.peer_id
+        try:
+            while self.manager.is_running:
+                incoming = await read_varint_prefixed_bytes_limited(
+                    stream, self.max_inbound_rpc_size
+                )
+                await self._handle_incoming_rpc(stream, peer_id, incoming, spawn=True)
+        except MessageTooLarge:
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            self._handle_dead_peer(peer_id)
+        except (StreamEOF, StreamError, IOException, RawConnError):
+            pass
+
+    async def _handle_incoming_rpc(
+        self, stream: Any, peer_id: ID, incoming: bytes, spawn: bool = False
+    ) -> None:
+        rpc = rpc_pb2.RPC()
+        rpc.ParseFromString(incoming)
+        if rpc.HasField("senderRecord"):
+            if self._overrides.record:
+                ok = self._records.consume(rpc.senderRecord, self.host, peer_id)
+                if ok:
+                    # Verified (or identical to a verified one): GossipSub.handle_rpc
+                    # would verify it again; it has nothing else to read from it.
+                    rpc.ClearField("senderRecord")
+            else:
+                from libp2p.pubsub.utils import maybe_consume_signed_record
+
+                ok = maybe_consume_signed_record(rpc, self.host, peer_id)
+            if not ok:
+                log.error("Received an invalid-signed-record, ignoring the incoming msg")
+                return
+        if rpc.publish:
+            inline = not spawn and self._overrides.inline and not self._has_async_validators()
+            for msg in rpc.publish:
+                if not self._is_subscribed_to_msg(msg):
+                    continue
+                if inline:
+                    try:
+                        await self.push_msg(peer_id, msg)
+                    except Exception:
+                        log.exception("push_msg failed for a message from %s", peer_id)
+                elif self.manager.is_running:
+                    self.manager.run_task(self.push_msg, peer_id, msg)
+        if rpc.subscriptions:
+            if len(rpc.subscriptions) > self.max_subscriptions_per_rpc:
+                log.warning(
+                    "Peer %s sent %d subscriptions exceeding limit %d, rejecting subscriptions",
+                    peer_id,
+                    len(rpc.subscriptions),
+                    self.max_subscriptions_per_rpc,
+                )
+            else:
+                for sub in rpc.subscriptions:
+                    self.handle_subscription(peer_id, sub)
+        if rpc.HasField("control"):
+            await self.router.handle_rpc(rpc, peer_id)
+        if stream.metric_send_channel is not None:
+            event = GossipsubEvent()
+            event.peer_id = peer_id.pretty()
+            event.message_size = len(incoming)
+            event.publish = bool(rpc.publish)
+            event.subopts = bool(rpc.subscriptions)
+            event.control = rpc.HasField("control")
+            await stream.metric_send_channel.send(event)
+
+    # -- writing ----------------------------------------------------------------------
+    async def handle_sending_messages(self, peer_id: ID, stream: Any, queue: Any) -> None:
+        """Per-peer send loop (replaces ``Pubsub.handle_sending_messages``).
+
+        Upstream writes one RPC per ``stream.write``: under load every forwarded message
+        becomes its own yamux frame, noise message and ``send()`` syscall, and the peer
+        pays the same again to read it. Here, after waking up for one RPC, every RPC
+        already queued (priority first, as ``PriorityQueue.pop`` orders them) is
+        appended, up to ``_COALESCE_BYTES``, and the lot is written at once. The bytes
+        on the stream are exactly the same varint-delimited RPCs in the same order; only
+        their grouping into frames changes, which pubsub readers must not (and the go,
+        js and py readers do not) depend on."""
+        if not self._overrides.coalesce:
+            return await super().handle_sending_messages(peer_id, stream, queue)
+        try:
+            while True:
+                rpc = await queue.pop()
+                if rpc is None:
+                    return
+                parts = [_delimited(rpc)]
+                size = len(parts[0])
+                inner = queue._queue
+                while size < _COALESCE_BYTES and len(inner):
+                    nxt = inner.pop()
+                    if nxt is None:
+                        break
+                    parts.append(_delimited(nxt))
+                    size += len(parts[-1])
+                if not await self._write_bytes(stream, b"".join(parts)):
+                    return
+        except Exception:
+            log.debug("sending loop for %s terminated with error", peer_id)
+            self._handle_dead_peer(peer_id)
+
+    async def _write_bytes(self, stream: Any, data: bytes) -> bool:
+        """``Pubsub.write_msg`` for pre-encoded RPCs (same per-stream lock as
+        ``_MeshPubsub.write_msg``, same error handling as upstream)."""
+        lock = self._write_locks.get(stream)
+        if lock is None:
+            lock = self._write_locks[stream] = trio.Lock()
+        try:
+            async with lock:
+                await stream.write(data)
+            return True
+        except (StreamClosed, StreamReset):
+            self._handle_dead_peer(stream.muxed_conn.peer_id)
+            return False
+
+    def _has_async_validators(self) -> bool:
+        tv = self.topic_validators
+        return bool(tv) and any(v.is_async for v in tv.values())
+
+    def _handle_dead_peer(self, peer_id: ID) -> None:
+        self._records.forget(peer_id)
+        super()._handle_dead_peer(peer_id)
+
+    # -- push / validate --------------------------------------------------------------
+    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        if not self._overrides.lean and not self._overrides.sig:
+            return await super().push_msg(msg_forwarder, msg)
+        # Same checks, same order as Pubsub.push_msg in 0.8.1.
+        blacklisted = self.blacklisted_peers
+        origin = ID(msg.from_id)
+        if blacklisted and (msg_forwarder in blacklisted or origin in blacklisted):
+            return
+        msg_id = self._msg_id_constructor(msg)
+        if self.seen_messages.has(msg_id):
+            return
+        scorer = getattr(self.router, "scorer", None)
+        if scorer is not None:
+            try:
+                if not scorer.allow_publish(msg_forwarder, list(msg.topicIDs)):
+                    return
+            except Exception:
+                pass
+        self_id = self.host.get_id()
+        local = msg_forwarder == self_id and origin == self_id
+        if self.strict_signing and not (local and self._overrides.sig):
+            # (sig) a message we publish ourselves was signed a microsecond ago with our
+            # own key: upstream verifies it anyway; we skip only that case.
+            if self._overrides.sig:
+                valid = self._sigs.verify(msg)
+            else:
+                from libp2p.pubsub.validators import signature_validator
+
+                valid = signature_validator(msg)
+            if not valid:
+                log.debug("Signature validation failed for a message from %s", msg_forwarder)
+                return
+        if self.topic_validators or not self._overrides.lean:
+            try:
+                await self.validate_msg(msg_forwarder, msg)
+            except ValidationError:
+                if scorer is not None:
+                    try:
+                        for topic in msg.topicIDs:
+                            scorer.on_invalid_message(msg_forwarder, topic)
+                    except Exception:
+                        pass
+                return
+        self.seen_messages.add(msg_id)
+        if scorer is not None:
+            try:
+                for topic in msg.topicIDs:
+                    scorer.on_first_delivery(msg_forwarder, topic)
+            except Exception:
+                pass
+        if origin == self_id and msg_forwarder != self_id:
+            return
+        self.notify_subscriptions(msg)
+        await self.router.publish(msg_forwarder, msg)
+
+    def notify_subscriptions(self, publish_message: rpc_pb2.Message) -> None:
+        """Hand the message to our subscriptions. (direct) straight to ``deliver``, in
+        this task; otherwise through the subscription's channel, as upstream, counting
+        what a full channel drops (upstream only logs it)."""
+        if self._deliver is not None and self._overrides.direct:
+            for topic in publish_message.topicIDs:
+                if topic in self.subscribed_topics_receive:
+                    self._deliver(topic, publish_message)
+            return
+        for topic in publish_message.topicIDs:
+            if topic in self.topic_ids:
+                try:
+                    self.subscribed_topics_send[topic].send_nowait(publish_message)
+                except trio.WouldBlock:
+                    self._on_drop(topic)
+
+
+class MeshGossipSub(GossipSub):
+    def __init__(
+        self,
+        *args: Any,
+        overrides: P2POverrides,
+        on_drop: Callable[[str, int], None],
+        queue_size: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._overrides = overrides
+        self._on_outbound_drop = on_drop
+        self._queue_size = queue_size
+        self._own_record = OwnRecordCache()
+
+    def send_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, priority: bool = False) -> None:
+        queue = self.pubsub.peer_queues.get(peer_id) if self.pubsub is not None else None
+        # RpcQueue takes its size only as a constructor default; its inner queue's
+        # max_size is a plain attribute, so raise it before the first push.
+        if queue is not None and queue._queue.max_size < self._queue_size:
+            queue._queue.max_size = self._queue_size
+        super().send_rpc(peer_id, rpc, priority)
+
+    def _handle_dropped_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, reason: str) -> None:
+        if len(rpc.publish):
+            self._on_outbound_drop(reason, len(rpc.publish))
+        super()._handle_dropped_rpc(peer_id, rpc, reason)
+
+    def _may_have_targets(self, topic_ids: list[str], exclude: tuple[ID, ID]) -> bool:
+        """Cheap superset test of ``_get_peers_to_send``: False only when that function
+        would certainly return nobody (it scores every mesh peer, per message, before
+        excluding the forwarder). Topics without a mesh (fanout) return True so that
+        upstream's fanout bookkeeping runs unchanged."""
+        pubsub = self.pubsub
+        assert pubsub is not None
+        for topic in topic_ids:
+            subscribed = pubsub.peer_topics.get(topic)
+            if subscribed is None:
+                continue
+            if any(p not in exclude for p in self.direct_peers):
+                return True
+            mesh = self.mesh.get(topic)
+            if mesh is None:
+                return True
+            if any(p not in exclude for p in mesh):
+                return True
+            for p in subscribed:
+                if p not in exclude and self.peer_protocol.get(p) == floodsub.PROTOCOL_ID:
+                    return True
+        return False
+
+    async def publish(self, msg_forwarder: ID, pubsub_msg: rpc_pb2.Message) -> None:
+        if not (self._overrides.noforward or self._overrides.record):
+            return await super().publish(msg_forwarder, pubsub_msg)
+        if not self._check_spam_protection(msg_forwarder, pubsub_msg):
+            return
+        if not self._check_equivocation(pubsub_msg):
+            return
+        self.mcache.put(pubsub_msg)
+        pubsub = self.pubsub
+        if pubsub is None:
+            return
+        msg_id = pubsub.get_message_id(pubsub_msg)
+        origin = ID(pubsub_msg.from_id)
+        topic_ids = list(pubsub_msg.topicIDs)
+        targets: list[ID] = []
+        if not self._overrides.noforward or self._may_have_targets(
+            topic_ids, (msg_forwarder, origin)
+        ):
+            targets = [
+                p
+                for p in self._get_peers_to_send(
+                    topic_ids, msg_forwarder=msg_forwarder, origin=origin, msg_id=msg_id
+                )
+                if p in pubsub.peers
+                and (self.scorer is None or self.scorer.allow_publish(p, topic_ids))
+            ]
+        # Peers upstream would queue while identify / subscription exchange is pending.
+        pending: list[ID] = []
+        skip = (msg_forwarder, origin)
+        for topic in topic_ids:
+            subscribed = pubsub.peer_topics.get(topic, ())
+            for peer_id in subscribed:
+                if peer_id in skip or peer_id in pending:
+                    continue
+                if peer_id not in self.peer_protocol and peer_id not in self.direct_peers:
+                    pending.append(peer_id)
+            for peer_id in pubsub.peers:
+                if peer_id in skip or peer_id in self.direct_peers or peer_id in pending:
+                    continue
+                if peer_id not in subscribed:
+                    pending.append(peer_id)
+
+        await self._emit_idontwant_for_message(msg_id, pubsub_msg.topicIDs)
+        await self._notify_observers(pubsub_msg.topicIDs, msg_id)
+
+        if targets or pending or not self._overrides.noforward:
+            rpc_msg = rpc_pb2.RPC(publish=[pubsub_msg])
+            if isinstance(pubsub, Pubsub):
+                if self._overrides.record:
+                    rpc_msg.senderRecord = self._own_record.get(pubsub.host)
+                else:
+                    rpc_msg.senderRecord, _ = env_to_send_in_RPC(pubsub.host)
+            for peer_id in targets:
+                self.send_rpc(peer_id, rpc_msg)
+            now = time.time()
+            for peer_id in pending:
+                self._prune_pending_messages(peer_id)
+                self._pending_messages[peer_id].append((now, rpc_msg))
+
+        now_i = int(time.time())
+        for topic in topic_ids:
+            self.time_since_last_publish[topic] = now_i
+            if self.adaptive_gossip_enabled:
+                self.recent_message_deliveries[topic].append(time.time())
