@@ -39,7 +39,7 @@ test-unit: install
 	$(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs
 
 test-integration: install
-	$(PY) -m pytest -q -m integration tests/integration services tools
+	CHORUS_REQUIRE_INTEROP=1 $(PY) -m pytest -q -m integration tests/integration tests/interop services tools
 
 lint: install
 	$(PY) -m ruff check .

@@ -1,0 +1,104 @@
+"""An independent libp2p implementation (js-libp2p 2.9) for the interop tests.
+
+`npm ci` installs it from tests/interop/js/package-lock.json on first use (a few seconds).
+Without Node.js the tests skip, unless CHORUS_REQUIRE_INTEROP=1 (`make test-integration`
+sets it): then they fail, as a missing test prerequisite must not pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+JS = Path(__file__).with_name("js")
+REQUIRED = os.environ.get("CHORUS_REQUIRE_INTEROP") == "1"
+
+
+def _skip_or_fail(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"{reason} (CHORUS_REQUIRE_INTEROP=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def js_libp2p() -> Path:
+    """The js peer's directory, its node_modules installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        _skip_or_fail("Node.js and npm are needed for the js-libp2p interop tests")
+    installed = JS / "node_modules" / ".package-lock.json"
+    lock = JS / "package-lock.json"
+    if not installed.exists() or installed.stat().st_mtime < lock.stat().st_mtime:
+        proc = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=JS,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0:
+            pytest.fail(f"npm ci failed in {JS}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return JS
+
+
+class JsPeer:
+    """The js peer process (peer.mjs), driven by JSON lines; killed by PID on close."""
+
+    def __init__(self, js_dir: Path, host: str, port: int) -> None:
+        self.proc = subprocess.Popen(
+            ["node", "--import", "./polyfill.mjs", "peer.mjs", host, str(port)],
+            cwd=js_dir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        hello = self.read(60)
+        self.addr: str = hello["addr"]
+        self.peer_id: str = hello["peer_id"]
+
+    def read(self, within_s: float = 60) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], within_s)
+        if not ready:
+            raise TimeoutError(f"js peer silent for {within_s:.0f}s")
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+            raise RuntimeError(f"js peer exited ({self.proc.poll()}): {err[-2000:]}")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def ask(self, command: str, within_s: float = 60) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((command + "\n").encode())
+        self.proc.stdin.flush()
+        return self.read(within_s)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def js_peer(js_libp2p: Path) -> Iterator[JsPeer]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    peer = JsPeer(js_libp2p, "127.0.0.1", port)
+    try:
+        yield peer
+    finally:
+        peer.close()

@@ -1,0 +1,67 @@
+// A js-libp2p 2.9 peer (TCP, noise, yamux, GossipSub, identify, ping) for the interop
+// tests: an independent libp2p implementation talking to the mesh.
+//
+//   node --import ./polyfill.mjs peer.mjs HOST PORT
+//
+// Prints {"addr", "peer_id"} once listening, then takes one command per stdin line and
+// answers with one JSON line:
+//   go N SIZE RATE   publish N messages of SIZE bytes on the coordination topic, RATE/s
+//   stats            {"count", "big"}: messages received from others (big: > 50 KB)
+//   ping PEER_ID     {"rtts": [...]}: 10 pings over the existing connection
+//   quit
+// It exits by itself after 120 s, so a crashed test never leaves it running.
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub } from '@chainsafe/libp2p-gossipsub'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { peerIdFromString } from '@libp2p/peer-id'
+import readline from 'node:readline'
+
+const [host, port] = process.argv.slice(2)
+const TOPICS = ['CHORUS/coordination/v1', 'hmmm/meta-discussion/v1', 'CHORUS/context-feedback/v1']
+setTimeout(() => { console.log(JSON.stringify({ timeout: true })); process.exit(2) }, 120000)
+const node = await createLibp2p({
+  addresses: { listen: [`/ip4/${host}/tcp/${port}`] },
+  transports: [tcp()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  services: {
+    identify: identify(),
+    ping: ping(),
+    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, heartbeatInterval: 1000 })
+  }
+})
+const got = { count: 0, big: 0 }
+node.services.pubsub.addEventListener('message', (evt) => {
+  got.count++
+  if (evt.detail.data.length > 50000) got.big++
+})
+for (const t of TOPICS) node.services.pubsub.subscribe(t)
+console.log(JSON.stringify({ addr: node.getMultiaddrs()[0].toString(), peer_id: node.peerId.toString() }))
+const rl = readline.createInterface({ input: process.stdin })
+for await (const line of rl) {
+  const [cmd, ...args] = line.trim().split(' ')
+  if (cmd === 'quit') break
+  if (cmd === 'stats') console.log(JSON.stringify(got))
+  if (cmd === 'ping') {
+    const rtts = []
+    for (let i = 0; i < 10; i++) rtts.push(await node.services.ping.ping(peerIdFromString(args[0])))
+    console.log(JSON.stringify({ rtts }))
+  }
+  if (cmd === 'go') {
+    const [n, size, rate] = args.map(Number)
+    const start = Date.now()
+    let errors = 0
+    for (let i = 0; i < n; i++) {
+      try { await node.services.pubsub.publish(TOPICS[0], new Uint8Array(size).fill(120)) } catch (e) { errors++ }
+      const delay = start + (i + 1) * 1000 / rate - Date.now()
+      if (delay > 0) await new Promise(r => setTimeout(r, delay))
+    }
+    console.log(JSON.stringify({ sent: n, errors }))
+  }
+}
+await node.stop()
+process.exit(0)
