@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from benchmarks.messages import summarize
-from benchmarks.procs import Interpreter, cpu_percent_over, rss_mib, spawned
+from benchmarks.procs import TOOLS, Interpreter, cpu_percent_over, rss_mib, spawned
 from benchmarks.publisher import PublisherProbe
 from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
@@ -90,7 +90,7 @@ def _measure_load(interp: Interpreter, mesh: LocalMesh) -> dict[str, float]:
     """A publisher joins through agent 1 (the monitor is not connected to it) and sends
     ``LOAD_RATE`` messages a second; every one should reach the monitor, quickly."""
     first = mesh.get_json(f"{mesh.layout.agent_url(1)}/api/health")
-    with spawned(interp.probe("publisher", "--host", "127.0.97.1"), pipes=True) as proc:
+    with spawned(TOOLS.probe("publisher", "--host", "127.0.97.1"), pipes=True) as proc:
         pub = PublisherProbe(proc)
         addr = first["multiaddrs"][0]
         if not pub.ask(cmd="connect", peer_id=first["peer_id"], addr=addr)["connected"]:

@@ -37,6 +37,11 @@ class Interpreter:
         return [self.python, PROBES, *args]
 
 
+# The benchmarks' own load generators (publishers) always run this checkout's code, so a
+# before/after comparison changes only the services under test.
+TOOLS = Interpreter()
+
+
 @contextlib.contextmanager
 def spawned(
     argv: Sequence[str],
