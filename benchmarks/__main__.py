@@ -17,7 +17,8 @@ from benchmarks import mesh, ping, receive, startup, swarm
 from benchmarks.procs import Interpreter
 from benchmarks.report import Row, render
 
-GROUPS = ("startup", "ping", "receive", "mesh", "swarm")
+GROUPS = ("startup", "ping", "receive", "mesh", "swarm", "overrides")
+OVERRIDE_RATE = 1000  # msg/s: the per-override figures, below saturation for all variants
 
 
 def rows() -> dict[str, Row]:
@@ -41,7 +42,7 @@ def rows() -> dict[str, Row]:
     return {row.key: row for row in r}
 
 
-def measure(group: str, table: dict[str, Row], interp: Interpreter) -> None:
+def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: str) -> None:
     if group == "startup":
         table["start"].add(startup.run_once(interp))
     elif group == "ping":
@@ -64,21 +65,46 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter) -> None:
         m50 = mesh.run_once(interp, 50, within_s=180)
         table["heard50"].add(m50.heard_after_s)
         table["mesh50"].add(m50.idle_total_pct)
+    elif group == "overrides":
+        for variant in override_variants():
+            row = table.setdefault(
+                f"ovr:{variant}",
+                Row(f"ovr:{variant}", f"monitor µs/msg at {OVERRIDE_RATE}/s, overrides {variant}",
+                    "µs", None),
+            )  # fmt: skip
+            out = receive.run_once(interp, rates=(OVERRIDE_RATE,), overrides=variant)
+            row.add(out["cost_us"])
     elif group == "swarm":
-        why = swarm.unavailable()
+        why = swarm.unavailable(image_tag)
         if why:
             table["swarm10"].note = table["swarm20"].note = f"not measured: {why}"
             return
-        deployed, scaled = swarm.run_once()
+        deployed, scaled = swarm.run_once(image_tag)
         table["swarm10"].add(deployed)
         table["swarm20"].add(scaled)
+
+
+def override_variants() -> list[str]:
+    """None, all, and all but one (what each override is worth in the whole)."""
+    from meshcommon.p2p.types import P2POverrides
+
+    names = P2POverrides.spec_names()
+    return ["none", "all", *(f"all,-{name}" for name in names)]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     p.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
-    p.add_argument("--only", default=",".join(GROUPS), help=f"subset of {','.join(GROUPS)}")
+    p.add_argument(
+        "--only",
+        default=",".join(g for g in GROUPS if g != "overrides"),
+        help=f"subset of {','.join(GROUPS)} (overrides: each py-libp2p override's worth; "
+        "not in the default run)",
+    )
     p.add_argument("--python", default=sys.executable, help="interpreter whose checkout runs")
+    p.add_argument(
+        "--image-tag", default="test", help="images of the Swarm rows (make images: test)"
+    )
     args = p.parse_args(argv)
     interp = Interpreter(args.python)
     table = rows()
@@ -91,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     for run in range(1, args.runs + 1):
         for group in groups:
             t0 = time.monotonic()
-            _guarded(lambda g=group: measure(g, table, interp), f"{group} run {run}")
+            _guarded(
+                lambda g=group: measure(g, table, interp, args.image_tag), f"{group} run {run}"
+            )
             print(f"  {group} run {run}: {time.monotonic() - t0:.0f}s", flush=True)
     shown = [row for row in table.values() if row.samples or row.note]
     print()

@@ -1,14 +1,15 @@
 """How much one message costs the monitor, and how fast it keeps up.
 
-Publisher probe processes -> a real ``hmmm_monitor`` process that has them as static
-bootstrap peers (no WHOOSH). At each rate the publishers send for a few seconds; the
-monitor's JSON-lines log says what arrived and when; its CPU time says what it cost.
+One publisher probe process -> a real ``hmmm_monitor`` process that has it as its static
+bootstrap peer (no WHOOSH). One publisher, as when one agent is busy: with several, the
+monitor would also forward each one's messages to the others (it is a mesh member). At
+each rate the publisher sends for a few seconds; the monitor's JSON-lines log says what
+arrived and when; its CPU time says what it cost.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -24,50 +25,41 @@ COST_RATE = 500  # the rate at which the per-message cost is quoted (below satur
 P99_BOUND_MS = 100.0
 
 
-def publishers_for(rate: float) -> int:
-    """One publisher, as in a deployment where one agent is busy: with several, the monitor
-    would also forward each one's messages to the others (it is a mesh member)."""
-    return 1
-
-
-def run_once(interp: Interpreter, rates: tuple[int, ...] = RATES) -> dict[str, float]:
+def run_once(
+    interp: Interpreter, rates: tuple[int, ...] = RATES, overrides: str = "all"
+) -> dict[str, float]:
     """One monitor, every rate in turn: per-message cost and the highest clean rate."""
     work = Path(tempfile.mkdtemp(prefix="bench-receive-"))
     log = work / "messages.jsonl"
     results: dict[int, tuple[Delivery, float]] = {}
     with contextlib.ExitStack() as stack:
-        pubs = [
-            PublisherProbe(
-                stack.enter_context(
-                    spawned(TOOLS.probe("publisher", "--host", f"{HOST}.{k + 1}"), pipes=True)
-                )
+        pub = PublisherProbe(
+            stack.enter_context(
+                spawned(TOOLS.probe("publisher", "--host", f"{HOST}.1"), pipes=True)
             )
-            for k in range(publishers_for(max(rates)))
-        ]
+        )
         mon_ip = f"{HOST}.100"
         env = {
             "MONITOR_HOST": mon_ip,
             "MONITOR_P2P_HOST": mon_ip,
             "MONITOR_ALLOW_LOOPBACK": "true",
-            "MONITOR_BOOTSTRAP_PEERS": ",".join(p.addr for p in pubs),
+            "MONITOR_BOOTSTRAP_PEERS": pub.addr,
             "MONITOR_BOOTSTRAP_REFRESH_S": "1",
             "MONITOR_BOOTSTRAP_CACHE_PATH": str(work / "cache.json"),
             "MONITOR_LOG_LEVEL": "WARNING",
+            "MONITOR_P2P_OVERRIDES": overrides,
         }
         monitor = stack.enter_context(
             spawned(interp.module("hmmm_monitor"), env, stdout=stack.enter_context(log.open("wb")))
         )
         monitor_id = str(wait_http(f"http://{mon_ip}:8080/api/health")["peer_id"])
-        for p in pubs:
-            if not p.ask(cmd="wait_mesh", peer_id=monitor_id, within_s=30)["in_mesh"]:
-                raise RuntimeError("the monitor never joined a publisher's mesh")
+        if not pub.ask(cmd="wait_mesh", peer_id=monitor_id, within_s=30)["in_mesh"]:
+            raise RuntimeError("the monitor never joined the publisher's mesh")
         for rate in rates:
-            active = pubs[: publishers_for(rate)]
-            tags = [f"r{rate}p{k}" for k in range(len(active))]
+            tags = [f"r{rate}"]
             cpu0 = cpu_seconds([monitor.pid])[monitor.pid]
-            for p, tag in zip(active, tags, strict=True):
-                p.start_publishing(rate / len(active), SECONDS, tag)
-            sent = sum(int(p.finish()["sent"]) for p in active)
+            pub.start_publishing(rate, SECONDS, tags[0])
+            sent = int(pub.finish()["sent"])
             _drain(log, tags, sent)
             cpu = cpu_seconds([monitor.pid])[monitor.pid] - cpu0
             results[rate] = (summarize(log, tags, sent), cpu)

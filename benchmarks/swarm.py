@@ -20,11 +20,15 @@ from meshcommon.waiting import TRANSIENT, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = "CHORUSBENCH"
-IMAGES = {
-    "AGENT_IMAGE": "chorus-agent:test",
-    "WHOOSH_IMAGE": "whoosh:test",
-    "MONITOR_IMAGE": "hmmm-monitor:test",
-}
+
+
+def images(tag: str) -> dict[str, str]:
+    """The stack's images (``make images`` builds tag ``test``)."""
+    return {
+        "AGENT_IMAGE": f"chorus-agent:{tag}",
+        "WHOOSH_IMAGE": f"whoosh:{tag}",
+        "MONITOR_IMAGE": f"hmmm-monitor:{tag}",
+    }
 
 
 def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
@@ -36,13 +40,13 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
     return proc.stdout
 
 
-def unavailable() -> str | None:
+def unavailable(tag: str) -> str | None:
     """Why the Swarm rows cannot be measured here, or None."""
     try:
         docker("info", timeout=20)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
         return f"no Docker Engine ({exc}); `make images` starts one and builds the images"
-    for image in IMAGES.values():
+    for image in images(tag).values():
         if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
             return f"image {image} missing: run `make images`"
     return None
@@ -60,14 +64,14 @@ def _heard(url: str) -> Any:
     return resp.json()
 
 
-def run_once() -> tuple[float, float]:
+def run_once(tag: str) -> tuple[float, float]:
     """Seconds from `docker stack deploy` to 10/10 heard, and from `docker service scale`
     to 20/20 heard."""
     initialised = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
     if initialised:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     monitor_port = _free_port()
-    env = {**os.environ, **IMAGES, "WHOOSH_PUBLISHED_PORT": str(_free_port()),
+    env = {**os.environ, **images(tag), "WHOOSH_PUBLISHED_PORT": str(_free_port()),
            "MONITOR_PUBLISHED_PORT": str(monitor_port)}  # fmt: skip
     monitor = f"http://127.0.0.1:{monitor_port}"
     try:

@@ -44,6 +44,10 @@ class P2POverrides:
         on -= {n[1:] for n in names if n.startswith("-")}
         return cls(**{name: name in on for name in known})
 
+    @staticmethod
+    def spec_names() -> list[str]:
+        return [f.name for f in fields(P2POverrides)]
+
     @property
     def spec(self) -> str:
         on = [f.name for f in fields(self) if getattr(self, f.name)]
