@@ -45,11 +45,13 @@ async def ping(host: str, count: int) -> None:
         assert out.connected, out
         for _ in range(5):
             await a.ping(b.peer_id)
-        rtts = []
+        rtts, calls = [], []
         for _ in range(count):
+            started = time.perf_counter()
             rtts.append(await a.ping(b.peer_id))
+            calls.append((time.perf_counter() - started) * 1000)
             await asyncio.sleep(0.05)  # idle peers: no back-to-back pipelining
-        say({"rtt_ms": rtts})
+        say({"rtt_ms": rtts, "call_ms": calls})
     finally:
         await a.stop()
         await b.stop()
