@@ -103,3 +103,32 @@ def test_priorities_stable_across_rounds() -> None:
     v4 = build_bootstrap([round2[0], round2[2]], None, v3.first_seen, T0 + timedelta(seconds=45))
     assert [(p.peer_id, p.priority) for p in v4.peers] == [(PEER_C, 1), (PEER_A, 2)]
     assert set(v4.first_seen) == {PEER_A, PEER_C}
+
+
+def test_one_peer_id_on_two_hosts_is_a_conflict_with_each_claimant_apart() -> None:
+    real = healthy("10.0.13.2", PEER_A, "10.0.13.2", "192.168.0.2", name="alpha")
+    impostor = healthy("10.0.13.7", PEER_A, "10.0.13.7", "192.168.0.7", name="mallory")
+    view = build_bootstrap([real, impostor, healthy("10.0.13.4", PEER_B, "10.0.13.4")], 3, {}, T0)
+    a, b = view.peers
+    assert a.conflict and not b.conflict and b.claimants == []
+    assert [(c.name, c.url, c.multiaddrs) for c in a.claimants] == [
+        (
+            "alpha",
+            "http://10.0.13.2:8080",
+            [f"/ip4/10.0.13.2/tcp/9000/p2p/{PEER_A}", f"/ip4/192.168.0.2/tcp/9000/p2p/{PEER_A}"],
+        ),
+        (
+            "mallory",
+            "http://10.0.13.7:8080",
+            [f"/ip4/10.0.13.7/tcp/9000/p2p/{PEER_A}", f"/ip4/192.168.0.7/tcp/9000/p2p/{PEER_A}"],
+        ),
+    ]
+    # Every claimant's best address first: a client that ignores claimants still tries
+    # both hosts at once, and the handshake sorts them out.
+    assert [m.split("/")[2] for m in a.multiaddrs] == [
+        "10.0.13.2",
+        "10.0.13.7",
+        "192.168.0.2",
+        "192.168.0.7",
+    ]
+    assert view.duplicates[0].peer_id == PEER_A

@@ -7,9 +7,9 @@ open. Both answer 503 while label sync is off.
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from whoosh.api.deps import AdminCheck, LabelSyncDep
+from whoosh.api.deps import ADMIN_RESPONSES, LABELS_OFF_RESPONSE, AdminCheck, LabelSyncDep
 from whoosh.domain.labels.report import StatusReport, SyncReport
 from whoosh.domain.labels.required import LabelsConfigError
 
@@ -17,15 +17,20 @@ router = APIRouter(prefix="/api/v1/labels", tags=["labels"])
 
 
 class SyncRequest(BaseModel):
-    dry_run: bool = False
-    fix_drift: bool | None = None  # None: use WHOOSH_LABELS_FIX_DRIFT
+    # Strict: {"fix_drift": 0} or "yes" is a 422, not silently false or true.
+    model_config = ConfigDict(extra="forbid")
+
+    dry_run: StrictBool = Field(default=False, description="Plan only: writes nothing")
+    fix_drift: StrictBool | None = Field(
+        default=None, description="Also fix colour/description drift; null: WHOOSH_LABELS_FIX_DRIFT"
+    )
 
 
 def _config_error(exc: LabelsConfigError) -> HTTPException:
     return HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc))
 
 
-@router.get("/status", response_model=StatusReport)
+@router.get("/status", response_model=StatusReport, responses=LABELS_OFF_RESPONSE)
 async def label_status(service: LabelSyncDep) -> StatusReport:
     """Per repository: required labels present, missing or drifted. Reads Gitea, writes nothing."""
     try:
@@ -34,7 +39,9 @@ async def label_status(service: LabelSyncDep) -> StatusReport:
         raise _config_error(exc) from None
 
 
-@router.post("/sync", response_model=SyncReport)
+@router.post(
+    "/sync", response_model=SyncReport, responses={**ADMIN_RESPONSES, **LABELS_OFF_RESPONSE}
+)
 async def label_sync(
     service: LabelSyncDep, check_admin: AdminCheck, body: SyncRequest | None = None
 ) -> SyncReport:
