@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -258,33 +260,30 @@ def percentile(values: list[float], q: float) -> float:
 
 
 class LatencyProbe:
-    """GET ``url`` in a loop (bounded in count) and record each answer's latency."""
+    """GET ``url`` every 20 ms from a process of its own (``latency_probe.py``) while the
+    ``with`` block runs; then ``latencies_ms`` and ``errors``."""
 
-    def __init__(self, url: str, *, every_s: float = 0.02, limit: int = 20_000) -> None:
-        self.url, self.every_s, self.limit = url, every_s, limit
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.latencies_ms: list[float] = []
         self.errors = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import httpx
-
-        with httpx.Client(timeout=5) as client:
-            while not self._stop.is_set() and len(self.latencies_ms) < self.limit:
-                started = time.perf_counter()
-                try:
-                    client.get(self.url).raise_for_status()
-                except httpx.HTTPError:
-                    self.errors += 1
-                else:
-                    self.latencies_ms.append((time.perf_counter() - started) * 1000)
-                self._stop.wait(self.every_s)
+        self._proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> LatencyProbe:
-        self._thread.start()
+        script = Path(__file__).with_name("latency_probe.py")
+        self._proc = subprocess.Popen(
+            [sys.executable, str(script), self.url], stdout=subprocess.PIPE, text=True
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(10)
+        assert self._proc is not None
+        self._proc.terminate()
+        try:
+            out, _ = self._proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            out, _ = self._proc.communicate()
+        if out:
+            doc = json.loads(out)
+            self.latencies_ms, self.errors = doc["latencies_ms"], doc["errors"]

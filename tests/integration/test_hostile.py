@@ -89,19 +89,20 @@ def test_all_hostile_peers_at_once(hostile_mesh) -> None:
 
     sampler = threading.Thread(target=sample_bootstrap_age, daemon=True)
     garbage = GarbageSender("127.0.145.20", period_s=1.0)
+    started = time.monotonic()
+
+    # Good agents: all discovered and healthy; each bad one with its reason.
+    def settled() -> bool:
+        body = _agents(mesh)
+        reasons = {a["url"]: a["reason"] for a in body["agents"]}
+        return body["summary"]["healthy"] == 11 and all(
+            reasons.get(bad.urls[name]) == reason for name, reason in EXPECTED_REASONS.items()
+        )
+
+    waited = mesh.wait_for(settled, timeout=180, what="WHOOSH: 11 healthy + 4 named")
+    print(f"WHOOSH settled in {waited:.0f} s")
+    # From here on WHOOSH keeps polling every hostile agent (every 1-2 s) while it serves.
     with LatencyProbe(f"{whoosh}/api/v1/bootstrap-peers") as probe:
-        started = time.monotonic()
-
-        # Good agents: all discovered and healthy; each bad one with its reason.
-        def settled() -> bool:
-            body = _agents(mesh)
-            reasons = {a["url"]: a["reason"] for a in body["agents"]}
-            return body["summary"]["healthy"] == 11 and all(
-                reasons.get(bad.urls[name]) == reason for name, reason in EXPECTED_REASONS.items()
-            )
-
-        waited = mesh.wait_for(settled, timeout=180, what="WHOOSH: 11 healthy + 4 named")
-        print(f"WHOOSH settled in {waited:.0f} s")
         sampler.start()
         health = mesh.get_json(f"{monitor}/api/health")
         agent = mesh.get_json(f"{lay.agent_url(5)}/api/health")
