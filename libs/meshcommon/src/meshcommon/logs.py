@@ -19,6 +19,8 @@ def configure_logging(level: str = "INFO", service: str = "") -> None:
         format=f"%(asctime)s %(levelname)s {prefix}%(name)s: %(message)s",
         force=True,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(LibraryFloodFilter())
     # py-libp2p logs every failed handshake at WARNING with little context; the services
     # log the root cause themselves (see meshcommon.p2p.errors).
     for noisy in ("libp2p", "multiaddr", "httpx", "httpcore"):
@@ -66,3 +68,44 @@ class RateLimitedLog:
 
     def warning(self, key: Hashable, msg: str, *args: object) -> bool:
         return self.log(logging.WARNING, key, msg, *args)
+
+
+class LibraryFloodFilter(logging.Filter):
+    """At most one record per library message per interval, the repeats counted.
+
+    py-libp2p logs every failed dial at ERROR ("Failed to open TCP stream: ..."): a peer
+    advertising thousands of unreachable addresses, redialled every round, filled every
+    log with thousands of lines. The services log each failure's root cause themselves,
+    rate-limited; the library's own lines are kept (a real library error stays visible)
+    but a repeat of the same message within ``interval_s`` is dropped, and the next one
+    that gets through says how many were. Keys are bounded like ``RateLimitedLog``'s.
+    """
+
+    def __init__(
+        self,
+        prefixes: tuple[str, ...] = ("libp2p", "multiaddr"),
+        interval_s: float = 60.0,
+        *,
+        max_keys: int = 1_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.prefixes, self.interval_s, self.max_keys = prefixes, interval_s, max_keys
+        self._clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.prefixes):
+            return True
+        key = (record.name, str(record.msg)[:200])
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.interval_s:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        if last is None and len(self._last) >= self.max_keys:
+            self._last.clear()
+        self._last[key] = (now, 0)
+        if last is not None and last[1]:
+            record.msg = f"{record.msg} ({last[1]} more like it suppressed)"
+        return True
