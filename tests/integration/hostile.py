@@ -21,6 +21,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, NodeConfig
+from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+from meshlocal import LocalMesh, MeshLayout
 
 from .fake_agents import FAKE_PEER_ID
 
@@ -197,6 +199,35 @@ def hostile_peers(ip_prefix: str, victim_peer_id: str) -> Iterator[HostilePeers]
             server.server_close()
         holes.close()
         impostor.stop()
+
+
+@contextlib.contextmanager
+def mesh_with_hostile_peers(
+    layout: MeshLayout, run_dir: Path, hostile_net: str
+) -> Iterator[tuple[LocalMesh, HostilePeers, str]]:
+    """The mesh of ``layout`` with WHOOSH also polling every hostile agent (on
+    ``hostile_net``); the impostor claims agent-01's peer ID. Yields the mesh, the hostile
+    peers and that peer ID."""
+    # agent-01's identity exists before it starts, so that the impostor can claim it.
+    victim = peer_id_of(load_or_create_key_pair(str(run_dir / "agent-01.key")))
+    with hostile_peers(hostile_net, victim) as bad:
+        good = [layout.agent_url(i) for i in range(1, layout.agents + 1)]
+        mesh = LocalMesh(
+            layout,
+            run_dir=run_dir,
+            extra_env={
+                "whoosh": {
+                    "WHOOSH_STATIC_AGENTS": ",".join(good + list(bad.urls.values())),
+                    "WHOOSH_HEALTH_TIMEOUT_S": "1",
+                    "WHOOSH_HEALTH_ATTEMPTS": "2",
+                },
+            },
+        )
+        try:
+            mesh.start()
+            yield mesh, bad, victim
+        finally:
+            mesh.stop()
 
 
 class GarbageSender:

@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshlocal import LocalMesh, MeshLayout
 
 from .hostile import (
@@ -24,7 +23,7 @@ from .hostile import (
     GarbageSender,
     HostilePeers,
     LatencyProbe,
-    hostile_peers,
+    mesh_with_hostile_peers,
     percentile,
 )
 
@@ -44,27 +43,10 @@ def hostile_mesh(
         monitor_ip="127.0.144.3",
         broadcast_interval_s=3.0,
     )
-    run_dir = tmp_path_factory.mktemp("hostile")
-    # agent-01's identity exists before it starts: the impostor claims its peer ID.
-    victim = peer_id_of(load_or_create_key_pair(str(run_dir / "agent-01.key")))
-    with hostile_peers("127.0.145", victim) as bad:
-        good = [layout.agent_url(i) for i in range(1, 11)]
-        mesh = LocalMesh(
-            layout,
-            run_dir=run_dir,
-            extra_env={
-                "whoosh": {
-                    "WHOOSH_STATIC_AGENTS": ",".join(good + list(bad.urls.values())),
-                    "WHOOSH_HEALTH_TIMEOUT_S": "1",
-                    "WHOOSH_HEALTH_ATTEMPTS": "2",
-                },
-            },
-        )
-        try:
-            mesh.start()
-            yield mesh, bad, victim
-        finally:
-            mesh.stop()
+    with mesh_with_hostile_peers(
+        layout, tmp_path_factory.mktemp("hostile"), "127.0.145"
+    ) as running:
+        yield running
 
 
 def _agents(mesh: LocalMesh) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshlocal import LocalMesh, MeshLayout
 
-from .hostile import GarbageSender, HostilePeers, hostile_peers
+from .hostile import GarbageSender, HostilePeers, mesh_with_hostile_peers
 from .soak import SoakRecorder
 
 pytestmark = pytest.mark.integration
@@ -40,26 +39,8 @@ def soak_mesh(
         monitor_ip="127.0.147.3",
         broadcast_interval_s=5.0,
     )
-    run_dir = tmp_path_factory.mktemp("soak")
-    victim = peer_id_of(load_or_create_key_pair(str(run_dir / "agent-01.key")))
-    with hostile_peers("127.0.148", victim) as bad:
-        good = [layout.agent_url(i) for i in range(1, 11)]
-        mesh = LocalMesh(
-            layout,
-            run_dir=run_dir,
-            extra_env={
-                "whoosh": {
-                    "WHOOSH_STATIC_AGENTS": ",".join(good + list(bad.urls.values())),
-                    "WHOOSH_HEALTH_TIMEOUT_S": "1",
-                    "WHOOSH_HEALTH_ATTEMPTS": "2",
-                },
-            },
-        )
-        try:
-            mesh.start()
-            yield mesh, bad
-        finally:
-            mesh.stop()
+    with mesh_with_hostile_peers(layout, tmp_path_factory.mktemp("soak"), "127.0.148") as running:
+        yield running[0], running[1]
 
 
 def test_nothing_grows_without_bound_under_churn_and_hostile_peers(soak_mesh) -> None:

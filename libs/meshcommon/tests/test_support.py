@@ -42,7 +42,7 @@ def test_rate_limited_log_keys_are_bounded() -> None:
     limited = RateLimitedLog(logging.getLogger("t"), interval_s=60, max_keys=100)
     for i in range(1000):  # forged senders, each a new key
         limited.warning(f"sender-{i}", "bad gossip")
-    assert len(limited._last) <= 100
+    assert len(limited) <= 100
 
 
 def test_totals_counter_reads_the_owners_totals_at_scrape_time() -> None:
