@@ -132,7 +132,9 @@ def test_all_hostile_peers_at_once(hostile_mesh) -> None:
     assert bad.impostor.peer_id in impostor["evidence"]  # whose key it really holds
     row = next(p for p in peers["peers"] if p["peer_id"] == victim)
     assert row["conflict"] and row["connected"]
-    assert row["connected_multiaddr"].startswith(f"/ip4/{lay.agent_ip(1)}/")
+    # The address it dialled, if the connection was its own (not agent-01 dialling it).
+    via = row["connected_multiaddr"]
+    assert via is None or via.startswith(f"/ip4/{lay.agent_ip(1)}/"), via
     verdicts = {c["url"]: c["verdict"] for c in row["claimants"]}
     assert verdicts == {bad.urls["impostor"]: "impostor", lay.agent_url(1): "holds_key"}
     # The handshake made sure of it: the impostor's host never got a connection from the
