@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from hmmm_monitor.consumer import MessageConsumer
 from hmmm_monitor.domain.coverage import build_coverage
-from hmmm_monitor.domain.expected_peers import ExpectedPeers
+from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report
 from hmmm_monitor.domain.health import assess_health
 from hmmm_monitor.domain.peer_report import peer_rows
 from hmmm_monitor.domain.store import MessageStore
@@ -199,20 +199,7 @@ class Monitor:
         )
 
     def impostors(self) -> list[dict[str, object]]:
-        """Every host the handshake proved not to hold the key of the peer ID it claims."""
-        return [
-            {
-                "peer_id": s.peer_id,
-                "claimed_by": c.name,
-                "url": c.url,
-                "multiaddrs": c.multiaddrs,
-                "multiaddr": c.proven_multiaddr,
-                "evidence": c.evidence,
-                "checked_at": c.checked_at,
-            }
-            for s in self.expected.peers.values()
-            for c in s.impostors()
-        ]
+        return impostor_report(self.expected.peers.values())
 
     def peers(self) -> list[dict[str, object]]:
         return peer_rows(

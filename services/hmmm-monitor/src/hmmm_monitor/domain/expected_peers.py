@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from meshcommon.models import BootstrapPeer, Claimant
@@ -136,6 +136,23 @@ class PeerState:
             "conflict": self.conflict,
             "claimants": [c.to_dict() for c in self.claimants],
         }
+
+
+def impostor_report(states: Iterable[PeerState]) -> list[dict[str, object]]:
+    """Every host the handshake proved not to hold the key of the peer ID it claims."""
+    return [
+        {
+            "peer_id": s.peer_id,
+            "claimed_by": c.name,
+            "url": c.url,
+            "multiaddrs": c.multiaddrs,
+            "multiaddr": c.proven_multiaddr,
+            "evidence": c.evidence,
+            "checked_at": c.checked_at,
+        }
+        for s in states
+        for c in s.impostors()
+    ]
 
 
 class ExpectedPeers:
