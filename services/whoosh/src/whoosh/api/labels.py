@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from whoosh.api.deps import ADMIN_RESPONSES, LABELS_OFF_RESPONSE, AdminCheck, LabelSyncDep
+from whoosh.api.schemas import ErrorDetail
 from whoosh.domain.labels.report import StatusReport, SyncReport
 from whoosh.domain.labels.required import LabelsConfigError
 
@@ -26,6 +27,13 @@ class SyncRequest(BaseModel):
     )
 
 
+# FastAPI answers 400 itself when a body cannot be decoded at all (not UTF-8); a body that
+# decodes but is not a valid request is a 422.
+UNREADABLE_BODY_RESPONSE: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorDetail, "description": "The body cannot be decoded (not UTF-8 JSON)"},
+}
+
+
 def _config_error(exc: LabelsConfigError) -> HTTPException:
     return HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc))
 
@@ -40,7 +48,9 @@ async def label_status(service: LabelSyncDep) -> StatusReport:
 
 
 @router.post(
-    "/sync", response_model=SyncReport, responses={**ADMIN_RESPONSES, **LABELS_OFF_RESPONSE}
+    "/sync",
+    response_model=SyncReport,
+    responses={**UNREADABLE_BODY_RESPONSE, **ADMIN_RESPONSES, **LABELS_OFF_RESPONSE},
 )
 async def label_sync(
     service: LabelSyncDep, check_admin: AdminCheck, body: SyncRequest | None = None
