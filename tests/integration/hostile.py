@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from meshcommon.p2p import MeshNode, NodeConfig
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshlocal import LocalMesh, MeshLayout
 
-from .fake_agents import FAKE_PEER_ID
+from .fake_agents import FAKE_PEER_ID, GetHandler, serve_get_handlers
 
 # What WHOOSH must call each misbehaving health endpoint (its /api/v1/agents reason).
 EXPECTED_REASONS = {
@@ -162,7 +162,7 @@ def hostile_peers(ip_prefix: str, victim_peer_id: str) -> Iterator[HostilePeers]
                 handler.wfile.write(bytes([byte]))
                 handler.wfile.flush()
 
-    behaviours: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {
+    behaviours: dict[str, GetHandler] = {
         "many_addrs": lambda h: respond(h, _health(FAKE_PEER_ID, many, "many-addrs")),
         "huge_body": huge,
         "slow": slow,
@@ -172,31 +172,13 @@ def hostile_peers(ip_prefix: str, victim_peer_id: str) -> Iterator[HostilePeers]
         "impostor": lambda h: respond(h, _health(victim_peer_id, [impostor_addr], "impostor")),
         "black_hole": lambda h: respond(h, _health(black_hole_id, hole_addrs, "black-hole")),
     }
-    servers: list[ThreadingHTTPServer] = []
-    urls: dict[str, str] = {}
     try:
-        for i, (name, behave) in enumerate(behaviours.items(), start=1):
-
-            class Handler(BaseHTTPRequestHandler):
-                act = staticmethod(behave)
-
-                def do_GET(self) -> None:
-                    self.act(self)
-
-                def log_message(self, *args: object) -> None:
-                    pass
-
-            server = ThreadingHTTPServer((f"{ip_prefix}.{i}", 8080), Handler)
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers.append(server)
-            urls[name] = f"http://{ip_prefix}.{i}:8080"
-        yield HostilePeers(urls, impostor, black_hole_id, holes.ports)
+        with serve_get_handlers(ip_prefix, behaviours) as urls:
+            try:
+                yield HostilePeers(urls, impostor, black_hole_id, holes.ports)
+            finally:
+                stop.set()  # the trickling answers end before their servers shut down
     finally:
-        stop.set()
-        for server in servers:
-            server.shutdown()
-            server.server_close()
         holes.close()
         impostor.stop()
 

@@ -27,7 +27,7 @@ def _judge(**kw: object):
 
 def test_ok_then_each_degraded_view_is_named() -> None:
     assert _judge().status == "ok"
-    stale = _judge(bootstrap_age_s=264.0)  # the monitor, which said "ok"
+    stale = _judge(bootstrap_age_s=264.0)  # minutes old: far past 3 refresh periods
     assert (stale.status, stale.http_status, stale.reasons) == (
         "degraded",
         200,
