@@ -8,6 +8,7 @@ document says so (the health endpoints' 503)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -100,5 +101,16 @@ def test_every_response_is_what_the_openapi_document_says(
 ) -> None:
     url = api_mesh.service(service).url
     code, output, took = _schemathesis(url, api_mesh.admin_token, tmp_path)
-    print(f"schemathesis against {service}: exit {code} in {took:.0f} s")
+    cases = re.search(r"(\d+) generated", output)
+    print(
+        f"schemathesis against {service}: exit {code} in {took:.0f} s, "
+        f"{cases.group(1) if cases else '?'} test cases"
+    )
     assert code == 0, output[-8000:]
+    # Every operation of the document was exercised, none skipped.
+    selected, tested = (
+        re.search(r"Selected: (\d+)/(\d+)", output),
+        re.search(r"Tested: (\d+)", output),
+    )
+    assert selected and tested, output[-4000:]
+    assert int(tested.group(1)) == int(selected.group(2)) > 0, output[-4000:]
