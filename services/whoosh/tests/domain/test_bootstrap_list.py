@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from whoosh_testkit import PEER_A, PEER_B, PEER_C
 
+from meshcommon.limits import MAX_MULTIADDRS_PER_PEER
 from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.domain.agent_status import AgentStatus
@@ -75,6 +76,24 @@ def test_same_host_twice_is_not_a_duplicate() -> None:
     assert len(view.peers) == 1
     assert view.duplicates == ()
     assert view.summary.missing == 0
+
+
+def test_one_entry_keeps_the_address_budget_across_targets_on_one_host() -> None:
+    """Two ports of one host, each within the per-agent budget: the entry still is."""
+    ports = [
+        AgentStatus(
+            AgentTarget(f"http://10.0.13.2:{8080 + n}", f"t{n}", "10.0.13.2"),
+            "healthy",
+            health=AgentHealth(peer_id=PEER_A),
+            accepted=POLICY.filter(
+                [f"/ip4/10.0.13.{i}/tcp/{9000 + n}/p2p/{PEER_A}" for i in range(2, 30)], PEER_A
+            ).accepted,
+        )
+        for n in range(2)
+    ]
+    (entry,) = build_bootstrap(ports, None, {}, T0).peers
+    assert len(entry.multiaddrs) == MAX_MULTIADDRS_PER_PEER
+    assert entry.multiaddr == entry.multiaddrs[0] and not entry.conflict
 
 
 def test_name_falls_back_to_target_and_unreachable_excluded() -> None:

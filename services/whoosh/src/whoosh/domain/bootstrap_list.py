@@ -54,11 +54,14 @@ def _policy_order(addr: AcceptedAddr) -> tuple[int, int, bytes]:
 
 
 def _sorted_addrs(group: Sequence[AgentStatus]) -> list[str]:
+    """The group's addresses, best first, at most ``MAX_MULTIADDRS_PER_PEER``: targets on
+    one host are each within the budget, but not necessarily together."""
     merged: dict[str, AcceptedAddr] = {}
     for status in group:
         for addr in status.accepted:
             merged.setdefault(addr.multiaddr, addr)
-    return [a.multiaddr for a in sorted(merged.values(), key=_policy_order)]
+    ordered = sorted(merged.values(), key=_policy_order)
+    return [a.multiaddr for a in ordered][:MAX_MULTIADDRS_PER_PEER]
 
 
 def _name(group: Sequence[AgentStatus]) -> str:
@@ -75,7 +78,7 @@ def _claimants(group: Sequence[AgentStatus]) -> list[Claimant]:
         Claimant(
             name=_name(host) or host[0].target.name,
             url=host[0].target.url,
-            multiaddrs=_sorted_addrs(host)[:MAX_MULTIADDRS_PER_PEER],
+            multiaddrs=_sorted_addrs(host),
         )
         for host in list(by_host.values())[:MAX_CLAIMANTS_PER_PEER]
     ]
