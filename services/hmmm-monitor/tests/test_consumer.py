@@ -151,3 +151,22 @@ def test_per_sender_figures_are_capped_and_the_least_recent_sender_goes() -> Non
     assert store.tracked_senders() == 3 and store.senders_forgotten == 4
     assert set(store.senders()) == {"real", "s4", "s5"}  # the recently heard stay
     assert set(store.delivery()) <= {"real", "s4", "s5"}
+
+
+def test_kept_messages_are_bounded_in_bytes_so_big_ones_cannot_fill_the_memory() -> None:
+    """A sender of near-budget messages holds as many bytes as one of small ones, no more."""
+    store = MessageStore(keep=200, max_bytes=10_000)
+    consumer = MessageConsumer(store, MonitorMetrics(), stdout=io.StringIO())
+    big = json.dumps({"type": "availability", "multiaddrs": ["/ip4/x"] * 400}).encode()
+    assert 3000 < len(big) < 5000
+    for i in range(50):
+        consumer(msg(big, sender=B, at=1000.0 + i))
+    consumer(msg(b'{"type":"availability","node_id":"small"}', sender=A, at=2000.0))
+    kept = store.recent(limit=5000)
+    assert sum(m.size for m in kept) <= 10_000
+    assert 2 <= len(kept) < 4 and kept[0].record.from_ == A  # the newest stay
+    assert store.total == 51 and store.senders()[B].count == 50  # all counted still
+    # Small messages are kept up to the count, as before.
+    for i in range(500):
+        consumer(msg(b'{"type":"availability"}', at=3000.0 + i))
+    assert len(store.recent(limit=5000)) == 200

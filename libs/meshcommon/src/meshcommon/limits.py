@@ -28,6 +28,10 @@ MAX_KNOWN_PEERS: Final = 1024
 # Gossip senders the monitor keeps statistics for (counts, seqno gaps, latency): the same
 # reasoning, a few times the size of any real mesh.
 MAX_TRACKED_SENDERS: Final = 4096
+# Raw bytes of the recent messages the monitor keeps for /api/v1/messages: a count alone
+# would let one sender of near-budget messages hold thousands of them (hundreds of MB);
+# real broadcasts (~1 KB) reach the count long before this.
+MAX_KEPT_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 
 REASON_TOO_MANY_MULTIADDRS: Final = "too_many_multiaddrs"
 

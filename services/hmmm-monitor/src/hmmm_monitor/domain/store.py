@@ -12,7 +12,7 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field, replace
 
 from hmmm_monitor.domain.delivery import DeliveryView, SeqnoTracker, delivery_view, latency_window
-from meshcommon.limits import MAX_TRACKED_SENDERS
+from meshcommon.limits import MAX_KEPT_MESSAGE_BYTES, MAX_TRACKED_SENDERS
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
 
 
@@ -20,6 +20,7 @@ from meshcommon.models import AvailabilityMessage, MonitorLogRecord
 class StoredMessage:
     record: MonitorLogRecord
     received_at: float  # unix time
+    size: int = 0  # bytes of the gossip payload as received
 
     def to_dict(self) -> dict[str, object]:
         doc = self.record.model_dump(mode="json", by_alias=True)
@@ -47,14 +48,24 @@ class AvailabilityReport:
 
 
 class MessageStore:
-    """Bounded in every direction: ``keep`` recent messages, and per-sender figures for at
-    most ``max_senders`` senders. Anyone can mint peer IDs and sign gossip with them, so
-    the sender heard from longest ago is forgotten first (figures, seqno tracking,
-    latency and availability alike); a real agent broadcasting every period stays."""
+    """Bounded in every direction: ``keep`` recent messages of at most ``max_bytes``
+    together, and per-sender figures for at most ``max_senders`` senders. Anyone can mint
+    peer IDs and sign gossip with them, so the sender heard from longest ago is forgotten
+    first (figures, seqno tracking, latency and availability alike); a real agent
+    broadcasting every period stays."""
 
-    def __init__(self, keep: int = 5000, *, max_senders: int = MAX_TRACKED_SENDERS) -> None:
+    def __init__(
+        self,
+        keep: int = 5000,
+        *,
+        max_bytes: int = MAX_KEPT_MESSAGE_BYTES,
+        max_senders: int = MAX_TRACKED_SENDERS,
+    ) -> None:
         self._lock = threading.Lock()
-        self._messages: deque[StoredMessage] = deque(maxlen=keep)
+        self.keep = keep
+        self.max_bytes = max_bytes
+        self._messages: deque[StoredMessage] = deque()
+        self._kept_bytes = 0
         self.max_senders = max_senders
         self.senders_forgotten = 0
         # Ordered by last activity (least recent first): what goes when the cap is hit.
@@ -66,9 +77,16 @@ class MessageStore:
         self.total = 0
 
     # -- writes (trio thread) -----------------------------------------------------------
-    def add(self, record: MonitorLogRecord, received_at: float) -> None:
+    def add(self, record: MonitorLogRecord, received_at: float, size: int = 0) -> None:
+        """``size``: the payload's bytes as received (counted against ``max_bytes``)."""
         with self._lock:
-            self._messages.append(StoredMessage(record, received_at))
+            self._messages.append(StoredMessage(record, received_at, size))
+            self._kept_bytes += size
+            # The oldest go first; the newest message always stays.
+            while len(self._messages) > 1 and (
+                len(self._messages) > self.keep or self._kept_bytes > self.max_bytes
+            ):
+                self._kept_bytes -= self._messages.popleft().size
             self.total += 1
             stats = self._sender(record.from_, received_at)
             stats.last_heard = max(stats.last_heard, received_at)
