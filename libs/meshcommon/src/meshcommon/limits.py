@@ -21,6 +21,9 @@ MAX_MULTIADDRS_PER_PEER: Final = 32
 MAX_BOOTSTRAP_BYTES: Final = 4 * 1024 * 1024
 
 REASON_TOO_MANY_MULTIADDRS: Final = "too_many_multiaddrs"
+# Distinct gossip message ``type`` values kept as a metric label (the sender writes it);
+# later ones are counted under "other", so a peer inventing types cannot grow the series.
+MAX_MESSAGE_TYPE_LABELS: Final = 32
 
 
 class BodyTooLarge(Exception):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily
@@ -17,7 +18,8 @@ class TotalsCounter(Collector):
 
     Reading the owner's running totals avoids mirroring them into a second counter with
     delta bookkeeping. With a ``label``, ``read`` returns ``{label value: total}``; without,
-    one number. Totals must only grow.
+    one number. Totals must only grow. Label values in ``always`` are exported from the
+    start (0 until counted), so that the first drop is an increase a rule can see.
     """
 
     def __init__(
@@ -27,8 +29,11 @@ class TotalsCounter(Collector):
         label: str | None,
         read: Callable[[], Totals],
         registry: CollectorRegistry | None = None,
+        *,
+        always: Iterable[str] = (),
     ) -> None:
         self._name, self._doc, self._label, self._read = name, documentation, label, read
+        self._always = dict.fromkeys(always, 0.0)
         if registry is not None:
             registry.register(self)
 
@@ -44,8 +49,30 @@ class TotalsCounter(Collector):
         totals = self._read()
         if isinstance(totals, Mapping):
             # dict() copies in one step: the owner may be adding keys in its own thread.
-            for value, total in sorted(dict(totals).items()):
+            for value, total in sorted({**self._always, **dict(totals)}.items()):
                 family.add_metric([value], total)
         else:
             family.add_metric([], totals)
         yield family
+
+
+class BoundedLabel:
+    """The value to use for a label whose values a peer chooses (a gossip message type):
+    the first ``limit`` distinct values as they are, every later one as ``other``, so the
+    number of series stays bounded whatever peers send."""
+
+    OTHER = "other"
+
+    def __init__(self, limit: int, known: Iterable[str] = ()) -> None:
+        self._limit = limit
+        self._seen = set(known)
+        self._lock = threading.Lock()  # gossip callbacks run in the libp2p thread
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self._limit:
+                self._seen.add(value)
+                return value
+        return self.OTHER

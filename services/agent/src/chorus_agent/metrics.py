@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from meshcommon.metrics import TotalsCounter
+from meshcommon.gossip import REJECTION_REASONS
+from meshcommon.limits import MAX_MESSAGE_TYPE_LABELS
+from meshcommon.metrics import BoundedLabel, TotalsCounter
+from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.types import NodeCounters
+from meshcommon.peer.bootstrap_client import FETCH_RESULTS
+from meshcommon.topics import ALL_TOPICS
 
 
 class AgentMetrics:
@@ -24,10 +29,12 @@ class AgentMetrics:
         )
         self.received = Counter(
             "chorus_agent_messages_received_total",
-            "Valid gossip messages received",
+            "Valid gossip messages received, by topic and message type (at most "
+            f"{MAX_MESSAGE_TYPE_LABELS} types; later ones are counted as 'other')",
             ["topic", "type"],
             registry=r,
         )
+        self.message_type = BoundedLabel(MAX_MESSAGE_TYPE_LABELS)
         self.rejected = Counter(
             "chorus_agent_messages_rejected_total",
             "Gossip messages rejected",
@@ -48,6 +55,16 @@ class AgentMetrics:
             registry=r,
         )
         self.connected_peers = Gauge("chorus_agent_connected_peers", "Connected peers", registry=r)
+        # Known label values start at 0: a first rejection or dial failure is an increase.
+        for result in FETCH_RESULTS:
+            self.bootstrap_fetch.labels(result=result)
+        for reason in REJECTION_REASONS:
+            self.rejected.labels(reason=reason)
+        for reason in DIAL_FAILURE_REASONS:
+            self.dial_failures.labels(reason=reason)
+
+    def count_received(self, topic: str, message_type: str) -> None:
+        self.received.labels(topic=topic, type=self.message_type(message_type)).inc()
 
     def count_fetch(self, result: str) -> None:
         """One bootstrap fetch: ``ok`` or the failure kind."""
@@ -62,6 +79,7 @@ class AgentMetrics:
             "topic",
             lambda: counters.dropped_by_topic,
             r,
+            always=ALL_TOPICS,
         )
         TotalsCounter(
             "chorus_agent_outbound_dropped",
@@ -76,4 +94,5 @@ class AgentMetrics:
             "topic",
             lambda: counters.consumer_errors,
             r,
+            always=ALL_TOPICS,
         )
