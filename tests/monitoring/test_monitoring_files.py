@@ -9,22 +9,27 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from chorus_agent.metrics import AgentMetrics
 from hmmm_monitor.metrics import MonitorMetrics
 from meshcommon.p2p.types import NodeCounters
+from meshcommon.waiting import wait_until
 from whoosh.metrics import LabelSyncMetrics, WhooshMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "monitoring"
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "chorus-mesh.json"
 RULES = sorted((MONITORING / "prometheus" / "rules").glob("*.yml"))
+LOOPBACK = "127.0.97.1"  # this file's own loopback address
 # PromQL functions and operators these files use: the other words of an expression (label
 # matchers and grouping lists removed) are metric names.
 NOT_METRICS = {"sum", "max", "rate", "increase", "histogram_quantile", "or", "unless", "and"}
@@ -136,3 +141,64 @@ def test_every_alert_has_a_runbook() -> None:
     tests = "\n".join(p.read_text() for p in (MONITORING / "prometheus" / "tests").glob("*.yml"))
     untested = [a for a in alerts if f"alertname: {a}\n" not in tests]
     assert untested == []
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[str]:
+    """The shipped configuration and rules, loaded by a real Prometheus on loopback (its
+    scrape targets point at nothing: this checks what Prometheus accepts, not the mesh)."""
+    binary = Path(promtool()).with_name("prometheus")
+    assert binary.exists(), f"no prometheus next to {promtool()}"
+    shutil.copytree(MONITORING / "prometheus" / "rules", tmp_path / "rules")
+    config = (MONITORING / "prometheus" / "prometheus.yml").read_text()
+    for target in ("tasks.chorus", "whoosh:8080", "hmmm-monitor:8080", "localhost:9090"):
+        assert target in config
+    config = re.sub(r"scrape_configs:.*", "scrape_configs: []\n", config, flags=re.S)
+    (tmp_path / "prometheus.yml").write_text(config)
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("wb"),
+    )
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_until(lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200,
+                   within_s=60, what="Prometheus ready")  # fmt: skip
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_real_prometheus_loads_the_rules_and_parses_every_dashboard_expression(
+    prometheus: str,
+) -> None:
+    def rules() -> list[dict[str, Any]]:
+        groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=5).json()["data"]["groups"]
+        return [rule for group in groups for rule in group["rules"]]
+
+    loaded, _ = wait_until(
+        rules, lambda rs: rs and all(r["health"] == "ok" for r in rs), within_s=60,
+        what="every rule evaluated without error",
+    )  # fmt: skip
+    alerts = re.findall(r"^\s*- alert: ", "".join(r.read_text() for r in RULES), re.M)
+    assert len(loaded) == len(recorded_names()) + len(alerts)
+    for title, expr in dashboard_exprs():
+        query = expr.replace("$__rate_interval", "1m")
+        answer = httpx.get(f"{prometheus}/api/v1/query", params={"query": query}, timeout=5)
+        assert answer.status_code == 200 and answer.json()["status"] == "success", (
+            title,
+            answer.text,
+        )
