@@ -4,13 +4,15 @@ Prometheus (chorus-prometheus:test, the image stack.monitoring.yml runs) scrapes
 the monitor by name and the agents through DNS service discovery -> every target is up, and
 the two agents added by a scale-up become targets without a change -> the healthy mesh
 settles with no alert firing -> every expression of the Grafana dashboard returns data from
-Prometheus' query API -> an agent is killed: AgentSilent fires for that agent, and only for
-it, within its bound -> the same container is started again (same peer ID): the alert
-resolves.
+Prometheus' query API -> an agent is killed and WHOOSH is stopped at the same moment:
+AgentSilent fires for that agent, and only for it, and ChorusTargetDown for WHOOSH, and only
+for it, each within its bound -> WHOOSH and the same agent container (same peer ID) are
+started again: both alerts resolve and nothing is left firing.
 
 Only documented environment variables make it fast (compose file: scrape and rule evaluation
-every 2 s, DNS refresh every 3 s, heard window 20 s). The alert's bound is the one the README
-gives: heard window + scrape interval + evaluation interval + the rule's `for` (30 s).
+every 2 s, DNS refresh every 3 s, heard window 20 s). The alerts' bounds are the ones the README
+gives: AgentSilent within heard window + scrape interval + evaluation interval + the rule's
+`for` (30 s); ChorusTargetDown within scrape interval + evaluation interval + `for` (1 m).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ AGENTS, SCALED = 3, 5
 HEARD_WINDOW_S, SCRAPE_S, EVAL_S, DNS_REFRESH_S = 20, 2, 2, 3
 AGENT_SILENT_FOR_S = 30  # monitoring/prometheus/rules/chorus-alerts.yml
 AGENT_SILENT_BOUND_S = HEARD_WINDOW_S + SCRAPE_S + EVAL_S + AGENT_SILENT_FOR_S
+TARGET_DOWN_FOR_S = 60  # ChorusTargetDown, same file
+TARGET_DOWN_BOUND_S = SCRAPE_S + EVAL_S + TARGET_DOWN_FOR_S
 # What a busy 2-core machine adds on top (a late scrape, a slow rule evaluation).
 SLACK_S = 60
 DASHBOARD = REPO / "monitoring" / "grafana" / "dashboards" / "chorus-mesh.json"
@@ -71,9 +75,22 @@ def _firing(prom: str) -> list[dict[str, Any]]:
     return [a for a in alerts if a["state"] == "firing"]
 
 
-def _agent_silent(prom: str) -> list[dict[str, Any]]:
+def _alerts(prom: str, name: str) -> list[dict[str, Any]]:
+    """Alert `name`, pending or firing."""
     alerts = get_json(f"{prom}/api/v1/alerts")["data"]["alerts"]
-    return [a for a in alerts if a["labels"]["alertname"] == "AgentSilent"]
+    return [a for a in alerts if a["labels"]["alertname"] == name]
+
+
+def _wait_firing(prom: str, name: str, bound_s: float, since: float) -> list[dict[str, Any]]:
+    firing = wait_until(
+        f"{name} firing (bound {bound_s} s)",
+        lambda: [a for a in _alerts(prom, name) if a["state"] == "firing"],
+        bool,
+        timeout=bound_s + SLACK_S - (time.monotonic() - since),
+        interval=1,
+    )
+    print(f"{name} fired {time.monotonic() - since:.1f} s after the fault (bound {bound_s} s)")
+    return firing
 
 
 def _dashboard_exprs() -> list[tuple[str, str]]:
@@ -149,7 +166,9 @@ def test_prometheus_scrapes_the_mesh_and_agent_silent_fires_and_resolves(
         )
         timings.mark(f"{len(exprs) - len(healthy_empty)} dashboard expressions return data")
 
-        # 5. Kill one agent: AgentSilent fires for it, and for no other agent.
+        # 5. Kill one agent and stop WHOOSH: AgentSilent fires for that agent and
+        # ChorusTargetDown for WHOOSH, each for nothing else. The monitor keeps its last
+        # bootstrap list while WHOOSH is away, so it still expects the killed agent.
         containers = json_lines(run(*base, "ps", "--format", "json", env=env).stdout)
         victim = sorted(c["ID"] for c in containers if c["Service"] == "chorus")[0]
         victim_name = run("docker", "inspect", "-f", "{{.Config.Hostname}}", victim).stdout.strip()
@@ -157,47 +176,51 @@ def test_prometheus_scrapes_the_mesh_and_agent_silent_fires_and_resolves(
         assert len(heard) == 1, (victim_name, heard)
         victim_peer = heard[0]["metric"]["peer_id"]
         run("docker", "kill", victim)
-        killed_at = time.monotonic()
+        faulted_at = time.monotonic()
+        run(*base, "stop", "--timeout", "5", "whoosh", env=env)
 
-        firing = wait_until(
-            f"AgentSilent firing for {victim_name} (bound {AGENT_SILENT_BOUND_S} s)",
-            lambda: [a for a in _agent_silent(prom) if a["state"] == "firing"],
-            bool,
-            timeout=AGENT_SILENT_BOUND_S + SLACK_S,
-            interval=1,
-        )
-        fired_after = time.monotonic() - killed_at
-        print(
-            f"AgentSilent fired {fired_after:.1f} s after the kill (bound {AGENT_SILENT_BOUND_S} s)"
-        )
-        assert [(a["labels"]["name"], a["labels"]["peer_id"]) for a in firing] == [
+        silent = _wait_firing(prom, "AgentSilent", AGENT_SILENT_BOUND_S, faulted_at)
+        assert [(a["labels"]["name"], a["labels"]["peer_id"]) for a in silent] == [
             (victim_name, victim_peer)
         ]
         assert (
-            "runbook" in firing[0]["annotations"]
-            and victim_name in firing[0]["annotations"]["summary"]
+            "runbook" in silent[0]["annotations"]
+            and victim_name in silent[0]["annotations"]["summary"]
         )
-        timings.mark(f"AgentSilent firing ({fired_after:.0f} s after the kill)")
+        timings.mark(f"AgentSilent firing ({time.monotonic() - faulted_at:.0f} s after the kill)")
 
         # The dashboard's missing-agents panel names it too.
         missing_expr = dict(exprs)["Missing agents (expected, not heard)"]
         assert [r["metric"]["name"] for r in _query(prom, missing_expr)] == [victim_name]
 
-        # 6. The same container again (its identity seed is in its filesystem): resolved.
+        down = _wait_firing(prom, "ChorusTargetDown", TARGET_DOWN_BOUND_S, faulted_at)
+        assert [(a["labels"]["job"], a["labels"]["instance"]) for a in down] == [
+            ("whoosh", "whoosh:8080")
+        ]
+        assert "runbook" in down[0]["annotations"]
+        down_after = time.monotonic() - faulted_at
+        timings.mark(f"ChorusTargetDown firing for WHOOSH ({down_after:.0f} s after the stop)")
+
+        # 6. WHOOSH and the same agent container again (its identity seed is in its
+        # filesystem): both alerts resolve, and nothing is left firing.
+        run(*base, "start", "whoosh", env=env)
         run("docker", "start", victim)
         started_at = time.monotonic()
         wait_until(
-            f"AgentSilent for {victim_name} resolved",
-            lambda: _agent_silent(prom),
+            f"AgentSilent for {victim_name} and ChorusTargetDown for WHOOSH resolved",
+            lambda: _alerts(prom, "AgentSilent") + _alerts(prom, "ChorusTargetDown"),
             lambda alerts: not alerts,
             timeout=180,
             interval=1,
         )
         resolved_after = time.monotonic() - started_at
-        print(f"AgentSilent resolved {resolved_after:.1f} s after the agent was started again")
+        print(f"both resolved {resolved_after:.1f} s after WHOOSH and the agent were started again")
         heard_again = _query(prom, f'hmmm_peer_heard{{peer_id="{victim_peer}"}}')
         assert [r["value"][1] for r in heard_again] == ["1"]
-        timings.mark(f"AgentSilent resolved ({resolved_after:.0f} s after the restart)")
+        wait_until(
+            "no alert firing after the recovery", lambda: _firing(prom), lambda f: not f, 120
+        )
+        timings.mark(f"both resolved ({resolved_after:.0f} s after the restart)")
     finally:
         # `down` without the profile would leave Prometheus running.
         run(*base, "down", "--volumes", "--timeout", "5", check=False, env=env, timeout=180)
