@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
+
+from meshcommon.limits import MAX_MESSAGE_TYPE_LABELS
 
 Totals = Mapping[str, float] | float
 
@@ -76,3 +78,21 @@ class BoundedLabel:
                 self._seen.add(value)
                 return value
         return self.OTHER
+
+
+class ReceivedMessagesCounter:
+    """Valid gossip messages by topic and message type, as a service counts what it
+    receives; the type, which the sender chooses, goes through a BoundedLabel."""
+
+    def __init__(self, name: str, registry: CollectorRegistry) -> None:
+        self.counter = Counter(
+            name,
+            "Valid gossip messages, by topic and message type (at most "
+            f"{MAX_MESSAGE_TYPE_LABELS} types; later ones are counted as '{BoundedLabel.OTHER}')",
+            ["topic", "type"],
+            registry=registry,
+        )
+        self._message_type = BoundedLabel(MAX_MESSAGE_TYPE_LABELS)
+
+    def count(self, topic: str, message_type: str) -> None:
+        self.counter.labels(topic=topic, type=self._message_type(message_type)).inc()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from meshcommon.gossip import REJECTION_REASONS
-from meshcommon.limits import MAX_MESSAGE_TYPE_LABELS
-from meshcommon.metrics import BoundedLabel, TotalsCounter
+from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.types import NodeCounters
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
@@ -27,14 +26,7 @@ class AgentMetrics:
             ["reason"],
             registry=r,
         )
-        self.received = Counter(
-            "chorus_agent_messages_received_total",
-            "Valid gossip messages received, by topic and message type (at most "
-            f"{MAX_MESSAGE_TYPE_LABELS} types; later ones are counted as 'other')",
-            ["topic", "type"],
-            registry=r,
-        )
-        self.message_type = BoundedLabel(MAX_MESSAGE_TYPE_LABELS)
+        self.received = ReceivedMessagesCounter("chorus_agent_messages_received", r)
         self.rejected = Counter(
             "chorus_agent_messages_rejected_total",
             "Gossip messages rejected",
@@ -64,7 +56,7 @@ class AgentMetrics:
             self.dial_failures.labels(reason=reason)
 
     def count_received(self, topic: str, message_type: str) -> None:
-        self.received.labels(topic=topic, type=self.message_type(message_type)).inc()
+        self.received.count(topic, message_type)
 
     def count_fetch(self, result: str) -> None:
         """One bootstrap fetch: ``ok`` or the failure kind."""

@@ -8,8 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hmmm_monitor.domain.expected_peers import REASON_NO_DIALABLE
 from meshcommon.gossip import REJECTION_REASONS
-from meshcommon.limits import MAX_MESSAGE_TYPE_LABELS
-from meshcommon.metrics import BoundedLabel, TotalsCounter
+from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.types import NodeCounters
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
@@ -20,14 +19,7 @@ class MonitorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.messages_received = Counter(
-            "hmmm_messages_received",
-            "Valid gossip messages, by topic and message type (at most "
-            f"{MAX_MESSAGE_TYPE_LABELS} types; later ones are counted as 'other')",
-            ["topic", "type"],
-            registry=r,
-        )
-        self.message_type = BoundedLabel(MAX_MESSAGE_TYPE_LABELS)
+        self.messages_received = ReceivedMessagesCounter("hmmm_messages_received", r)
         self.messages_rejected = Counter(
             "hmmm_messages_rejected", "Gossip messages rejected, by reason", ["reason"], registry=r
         )
@@ -142,7 +134,7 @@ class MonitorMetrics:
         self._rtt_peers &= keep
 
     def count_received(self, topic: str, message_type: str) -> None:
-        self.messages_received.labels(topic=topic, type=self.message_type(message_type)).inc()
+        self.messages_received.count(topic, message_type)
 
     def set_peer_heard(self, expected: Mapping[str, str], heard: set[str]) -> None:
         """``expected``: peer_id -> name. One series per expected peer; the series of peers
