@@ -19,6 +19,19 @@ MAX_HEALTH_BYTES: Final = 64 * 1024
 MAX_MULTIADDRS_PER_PEER: Final = 32
 # WHOOSH's bootstrap list (about 1 KB per agent): room for a few thousand agents.
 MAX_BOOTSTRAP_BYTES: Final = 4 * 1024 * 1024
+# Hosts claiming one peer ID that a bootstrap entry lists separately (a real key is on one
+# host; a clone or two is an incident, more is an attack and changes nothing).
+MAX_CLAIMANTS_PER_PEER: Final = 8
+# Peers an agent remembers from gossip: anyone can mint peer IDs, so the book is capped and
+# the peer heard of longest ago goes first.
+MAX_KNOWN_PEERS: Final = 1024
+# Gossip senders the monitor keeps statistics for (counts, seqno gaps, latency): the same
+# reasoning, a few times the size of any real mesh.
+MAX_TRACKED_SENDERS: Final = 4096
+# Raw bytes of the recent messages the monitor keeps for /api/v1/messages: a count alone
+# would let one sender of near-budget messages hold thousands of them (hundreds of MB);
+# real broadcasts (~1 KB) reach the count long before this.
+MAX_KEPT_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 
 REASON_TOO_MANY_MULTIADDRS: Final = "too_many_multiaddrs"
 # Distinct gossip message ``type`` values kept as a metric label (the sender writes it);

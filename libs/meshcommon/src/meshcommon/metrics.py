@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -96,3 +98,22 @@ class ReceivedMessagesCounter:
 
     def count(self, topic: str, message_type: str) -> None:
         self.counter.labels(topic=topic, type=self._message_type(message_type)).inc()
+
+
+def _asyncio_tasks() -> float:
+    """Tasks of the running asyncio loop; NaN when read outside it."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return math.nan
+
+
+def export_runtime_metrics(registry: CollectorRegistry, prefix: str) -> None:
+    """What a soak watches for leaks, on the service's own registry: the standard
+    ``process_*`` series (resident memory, open file descriptors, CPU) and
+    ``<prefix>_asyncio_tasks``, read on the event loop at scrape time (the routes serving
+    /metrics run there)."""
+    ProcessCollector(registry=registry)
+    Gauge(
+        f"{prefix}_asyncio_tasks", "Tasks alive on the asyncio event loop", registry=registry
+    ).set_function(_asyncio_tasks)

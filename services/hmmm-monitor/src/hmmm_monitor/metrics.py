@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hmmm_monitor.domain.expected_peers import REASON_NO_DIALABLE
 from meshcommon.gossip import REJECTION_REASONS
-from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter
+from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter, export_runtime_metrics
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.types import NodeCounters
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
@@ -73,6 +73,21 @@ class MonitorMetrics:
             "hmmm_ping_failures", "Pings that failed or timed out", registry=r
         )
         self._rtt_peers: set[str] = set()
+        self.peer_id_conflicts = Gauge(
+            "hmmm_peer_id_conflicts",
+            "Expected peer IDs that several hosts claim (WHOOSH's conflict entries)",
+            registry=r,
+        )
+        self.impostors = Gauge(
+            "hmmm_impostors",
+            "Hosts claiming a peer ID whose key the libp2p handshake proved they do not "
+            "hold (named in /api/v1/peers)",
+            registry=r,
+        )
+        self.trio_tasks = Gauge(
+            "hmmm_trio_tasks", "Tasks alive in the libp2p node's trio thread", registry=r
+        )
+        export_runtime_metrics(r, "hmmm")
         self._heard_labels: dict[str, str] = {}  # peer_id -> name of its hmmm_peer_heard
         # Known label values start at 0: a first rejection or dial failure is an increase.
         for result in FETCH_RESULTS:
@@ -111,6 +126,20 @@ class MonitorMetrics:
             lambda: counters.consumer_errors,
             r,
             always=ALL_TOPICS,
+        )
+
+    def export_store_bounds(self, tracked: Callable[[], int], forgotten: Callable[[], int]) -> None:
+        Gauge(
+            "hmmm_senders_tracked",
+            "Gossip senders with figures kept (capped)",
+            registry=self.registry,
+        ).set_function(tracked)
+        TotalsCounter(
+            "hmmm_senders_forgotten",
+            "Senders whose figures were dropped to stay under the cap (least recently heard)",
+            None,
+            forgotten,
+            self.registry,
         )
 
     def export_message_gaps(self, gaps_total: Callable[[], int]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from meshcommon.metrics import export_runtime_metrics
 from whoosh.domain.labels.report import BaseReport, SyncReport
 
 
@@ -59,6 +60,7 @@ class WhooshMetrics:
             "Peer IDs claimed by agents on different hosts",
             registry=r,
         )
+        export_runtime_metrics(r, "whoosh")
 
 
 class LabelSyncMetrics:

@@ -58,7 +58,8 @@ def classify(exc: BaseException) -> str:
         return REASON_PEER_ID_MISMATCH
     if "refused" in text:
         return REASON_REFUSED
-    if "timeout" in text or "timed out" in text or "toolong" in text:
+    # trio's fail_after: TooSlowError, whose root cause is "Cancelled: ... due to deadline".
+    if any(word in text for word in ("timeout", "timed out", "tooslow", "toolong", "deadline")):
         return REASON_TIMEOUT
     if "unreachable" in text or "no route" in text:
         return REASON_UNREACHABLE
