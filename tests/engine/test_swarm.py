@@ -6,6 +6,10 @@ scale` to 20 -> 20/20 and 20/20, with the same WHOOSH and monitor containers (no
 `docker stack rm` leaves no service, task container or network behind (and the per-slot
 identity volumes, which a stack keeps by design, are removed).
 
+stack.monitoring.yml is deployed with it: Prometheus finds every agent task through
+`tasks.chorus` under the stack's prefix, 10 and then 20 (tests/engine/test_monitoring.py
+covers the alerts and the dashboard).
+
 An agent whose container dies comes back in the same slot with the same peer ID: its
 identity seed lives on the slot's volume.
 
@@ -70,6 +74,12 @@ def _identity_volumes() -> list[str]:
     return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
 
 
+def _stack_volumes() -> list[str]:
+    return [*_identity_volumes(), *lines(
+        "docker", "volume", "ls", "-q", "--filter", f"name={STACK}_prometheus-data"
+    )]  # fmt: skip
+
+
 def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
     run("docker", "stack", "rm", STACK, check=False)
     left = wait_until(
@@ -79,10 +89,11 @@ def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
         timeout=timeout,
         interval=1,
     )
-    # Volumes outlive a stack on purpose (identities); the test's are removed here.
-    for volume in _identity_volumes():
+    # Volumes outlive a stack on purpose (identities, Prometheus' data); the test's are
+    # removed here.
+    for volume in _stack_volumes():
         run("docker", "volume", "rm", volume, check=False)
-    return {**left, "volumes": _identity_volumes()}
+    return {**left, "volumes": _stack_volumes()}
 
 
 @pytest.fixture
@@ -98,6 +109,9 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
         "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
         "WHOOSH_PUBLISHED_PORT": str(free_port()),
         "MONITOR_PUBLISHED_PORT": str(free_port()),
+        "PROMETHEUS_PUBLISHED_PORT": str(free_port()),
+        "PROMETHEUS_SCRAPE_INTERVAL": "5s",
+        "PROMETHEUS_DNS_REFRESH_INTERVAL": "5s",
     }
     try:
         yield env
@@ -145,6 +159,21 @@ def _wait_mesh(whoosh: str, monitor: str, n: int, timeout: float) -> tuple[Any, 
         interval=2,
     )
     return agents, cov
+
+
+def _wait_agent_targets(prometheus: str, n: int, timeout: float) -> None:
+    """Prometheus (stack.monitoring.yml) scrapes n agents found through tasks.chorus."""
+
+    def agent_targets() -> list[dict[str, Any]]:
+        targets = get_json(f"{prometheus}/api/v1/targets?state=active")["data"]
+        return [t for t in targets["activeTargets"] if t["labels"]["job"] == "chorus-agent"]
+
+    wait_until(
+        f"Prometheus: {n} agent targets up (tasks.chorus)",
+        agent_targets,
+        lambda ts: len(ts) == n and all(t["health"] == "up" for t in ts),
+        timeout=timeout,
+    )
 
 
 def _check_listing(agents: dict[str, Any], n: int) -> None:
@@ -209,14 +238,16 @@ def test_stack_10_then_scale_to_20(
 ) -> None:
     run(
         "docker", "stack", "deploy", "--resolve-image", "never",
-        "-c", str(REPO / "stack.yml"), STACK, env=stack,
+        "-c", str(REPO / "stack.yml"), "-c", str(REPO / "stack.monitoring.yml"), STACK,
+        env=stack,
     )  # fmt: skip
     timings.mark("stack deploy")
+    prometheus = f"http://127.0.0.1:{stack['PROMETHEUS_PUBLISHED_PORT']}"
     whoosh = f"http://127.0.0.1:{stack['WHOOSH_PUBLISHED_PORT']}"
     monitor = f"http://127.0.0.1:{stack['MONITOR_PUBLISHED_PORT']}"
 
     # Every service uses DNS round robin: no VIP anywhere (they break libp2p dials).
-    for svc in ("chorus", "whoosh", "hmmm-monitor"):
+    for svc in ("chorus", "whoosh", "hmmm-monitor", "prometheus"):
         mode = run(
             "docker", "service", "inspect", "-f", "{{.Spec.EndpointSpec.Mode}}", f"{STACK}_{svc}"
         ).stdout.strip()
@@ -227,6 +258,8 @@ def test_stack_10_then_scale_to_20(
     _check_bootstrap(whoosh, 10)
     assert cov["missing"] == []
     timings.mark("10/10 listed by WHOOSH and heard by the monitor")
+    _wait_agent_targets(prometheus, 10, timeout=120)
+    timings.mark("Prometheus scrapes 10/10 agents")
 
     _check_identity_survives_a_crash(whoosh, agents)
     timings.mark("killed agent back in its slot with the same peer ID")
@@ -239,6 +272,8 @@ def test_stack_10_then_scale_to_20(
     _check_listing(agents, 20)
     _check_bootstrap(whoosh, 20)
     timings.mark("scaled: 20/20 listed and heard")
+    _wait_agent_targets(prometheus, 20, timeout=120)
+    timings.mark("Prometheus scrapes 20/20 agents")
 
     # Same WHOOSH and monitor containers: they followed the scale-out live.
     assert _container_id("whoosh") == whoosh_ids

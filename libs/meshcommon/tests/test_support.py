@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from meshcommon.aio import cancel_and_wait
 from meshcommon.logs import RateLimitedLog
-from meshcommon.metrics import TotalsCounter
+from meshcommon.metrics import BoundedLabel, TotalsCounter
 from meshcommon.waiting import wait_until, wait_until_async
 
 
@@ -98,6 +98,30 @@ async def test_wait_until_async_uses_the_predicate() -> None:
 
     value, _ = await wait_until_async(probe, lambda n: n >= 3, within_s=5, interval=0.001)
     assert value == 3
+
+
+def test_totals_counter_exports_known_label_values_from_the_start() -> None:
+    """A first drop must be an increase a rule sees: the series exists at 0 before it."""
+    registry = CollectorRegistry()
+    dropped: Counter[str] = Counter()
+    TotalsCounter("t_dropped", "drops", "topic", lambda: dropped, registry, always=("a", "b"))
+    assert registry.get_sample_value("t_dropped_total", {"topic": "a"}) == 0
+    dropped["b"] += 2
+    dropped["c"] += 1
+    assert registry.get_sample_value("t_dropped_total", {"topic": "b"}) == 2
+    assert registry.get_sample_value("t_dropped_total", {"topic": "c"}) == 1
+
+
+def test_bounded_label_keeps_the_series_count_bounded() -> None:
+    label = BoundedLabel(3, known=("availability",))
+    assert [label(v) for v in ("availability", "task", "vote", "spam1", "task")] == [
+        "availability",
+        "task",
+        "vote",
+        BoundedLabel.OTHER,
+        "task",
+    ]
+    assert {label(f"invented-{i}") for i in range(1000)} == {BoundedLabel.OTHER}
 
 
 def test_library_floods_are_cut_to_one_line_per_message_per_interval() -> None:

@@ -34,6 +34,9 @@ MAX_TRACKED_SENDERS: Final = 4096
 MAX_KEPT_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 
 REASON_TOO_MANY_MULTIADDRS: Final = "too_many_multiaddrs"
+# Distinct gossip message ``type`` values kept as a metric label (the sender writes it);
+# later ones are counted under "other", so a peer inventing types cannot grow the series.
+MAX_MESSAGE_TYPE_LABELS: Final = 32
 
 
 class BodyTooLarge(Exception):

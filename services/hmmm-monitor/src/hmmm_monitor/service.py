@@ -145,6 +145,9 @@ class Monitor:
         self.metrics.peers_expected.set(len(expected))
         self.metrics.peers_connected.set(sum(1 for s in expected.values() if s.connected))
         self.metrics.peers_heard.set(len(heard & set(expected)))
+        self.metrics.set_peer_heard({pid: s.name for pid, s in expected.items()}, heard)
+        components = self.topology()["components"]
+        self.metrics.mesh_components.set(len(components) if isinstance(components, list) else 0)
         age = self.bootstrap_result.age_s()
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
         self.metrics.peer_id_conflicts.set(sum(1 for s in expected.values() if s.conflict))

@@ -50,6 +50,9 @@ Source = Literal["whoosh", "cache", "static", "none"]
 KIND_UNREACHABLE = "unreachable"
 KIND_HTTP_ERROR = "http_error"
 KIND_INVALID_RESPONSE = "invalid_response"
+FETCH_OK = "ok"
+# Every result ``on_result`` is told (metrics start each at 0).
+FETCH_RESULTS = (FETCH_OK, KIND_UNREACHABLE, KIND_HTTP_ERROR, KIND_INVALID_RESPONSE)
 
 
 @dataclass(frozen=True)
@@ -299,7 +302,7 @@ class WhooshBootstrapClient:
             self._report(exc.kind)
             return self._fallback(exc.kind, f"{exc.kind}: {exc}")
         now = datetime.now(UTC)
-        self._report("ok")
+        self._report(FETCH_OK)
         if self._last_error_kind is not None:
             log.info("WHOOSH answers again at %s: %d peers", self.url, response.count)
             self._last_error_kind = None
