@@ -29,6 +29,11 @@ class MonitorMetrics:
         self.peers_heard = Gauge(
             "hmmm_peers_heard", "Expected peers heard within heard_window_s", registry=r
         )
+        self.peers_left = Gauge(
+            "hmmm_peers_left",
+            "Peers that left on purpose (scale-down, drain, update): not expected any more",
+            registry=r,
+        )
         self.dial_failures = Counter(
             "hmmm_dial_failures", "Failed dials by root-cause reason", ["reason"], registry=r
         )

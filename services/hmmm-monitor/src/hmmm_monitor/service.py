@@ -106,7 +106,7 @@ class Monitor:
         """Fetch the bootstrap list (waiting up to ``wait_s`` for it to change), then
         (re)connect every expected peer that is due."""
         self.bootstrap_result = await self.bootstrap.fetch(wait_s)
-        self.expected.set_expected(self.bootstrap_result.peers)
+        self.expected.set_expected(self.bootstrap_result.peers, self.bootstrap_result.left)
         await self.connector.run_round()
         await self.sync_node_state()
         # RTT to every connected peer, in the background: a slow peer never delays the
@@ -134,6 +134,7 @@ class Monitor:
         self.metrics.peers_expected.set(len(expected))
         self.metrics.peers_connected.set(sum(1 for s in expected.values() if s.connected))
         self.metrics.peers_heard.set(len(heard & set(expected)))
+        self.metrics.peers_left.set(len(self.expected.left))
         age = self.bootstrap_result.age_s()
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
 
@@ -152,6 +153,7 @@ class Monitor:
         node = self._node
         return build_coverage(
             expected=self.expected.peers,
+            left=self.expected.left,
             senders=self.store.senders(),
             now=time.time(),
             heard_window_s=self.settings.heard_window_s,

@@ -31,12 +31,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from meshcommon.config import PeerSettings
 from meshcommon.limits import (
     MAX_BOOTSTRAP_BYTES,
+    MAX_LEFT_PEERS,
     MAX_MULTIADDRS_PER_PEER,
     REASON_TOO_MANY_MULTIADDRS,
     BodyTooLarge,
     read_capped,
 )
-from meshcommon.models import BootstrapPeer, BootstrapResponse
+from meshcommon.models import BootstrapPeer, BootstrapResponse, LeftPeer
 from meshcommon.multiaddr_policy import RejectedAddr
 from meshcommon.peer.static_peers import parse_static_peers
 
@@ -58,6 +59,7 @@ class BootstrapResult:
     fetched_at: datetime | None
     error: str | None = None  # why WHOOSH was not used, when it was configured
     rejected: tuple[RejectedAddr, ...] = ()  # static entries that could not be used
+    left: tuple[LeftPeer, ...] = ()  # peers WHOOSH says left on purpose (stop expecting them)
 
     def age_s(self, now: datetime | None = None) -> float | None:
         if self.fetched_at is None:
@@ -105,8 +107,9 @@ def first_error(exc: ValidationError) -> str:
 
 
 def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
-    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses (WHOOSH sends no
-    more; a list from elsewhere might): a dialler never works through thousands."""
+    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses and at most
+    ``MAX_LEFT_PEERS`` peers that left (WHOOSH sends no more; a list from elsewhere might):
+    a dialler never works through thousands."""
     peers = []
     for peer in response.bootstrap_peers:
         if len(peer.multiaddrs) > MAX_MULTIADDRS_PER_PEER:
@@ -119,7 +122,11 @@ def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
             )
             peer = peer.model_copy(update={"multiaddrs": peer.multiaddrs[:MAX_MULTIADDRS_PER_PEER]})
         peers.append(peer)
-    return response.model_copy(update={"bootstrap_peers": peers})
+    left = response.left
+    if len(left) > MAX_LEFT_PEERS:
+        log.warning("bootstrap list names %d peers that left; using %d", len(left), MAX_LEFT_PEERS)
+        left = left[:MAX_LEFT_PEERS]
+    return response.model_copy(update={"bootstrap_peers": peers, "left": left})
 
 
 def _merge(
@@ -290,7 +297,9 @@ class WhooshBootstrapClient:
             self._last_error_kind = None
         self.cache.save(response, now)
         peers = _merge(response.bootstrap_peers, self.static)
-        return BootstrapResult(peers, "whoosh", now, None, self.static_rejected)
+        return BootstrapResult(
+            peers, "whoosh", now, None, self.static_rejected, tuple(response.left)
+        )
 
     def _fallback(self, kind: str, cause: str) -> BootstrapResult:
         cached = self.cache.load()
@@ -302,6 +311,7 @@ class WhooshBootstrapClient:
                 fetched_at,
                 cause,
                 self.static_rejected,
+                tuple(response.left),
             )
         else:
             source: Source = "static" if self.static else "none"

@@ -1,4 +1,5 @@
-"""What discovery finds: agent endpoints, and how many agents should exist."""
+"""What discovery finds: agent endpoints, how many agents should exist, and which tasks the
+orchestrator stopped."""
 
 from __future__ import annotations
 
@@ -12,6 +13,26 @@ class AgentTarget:
     url: str  # base URL, e.g. http://10.0.13.5:8080 (no trailing slash)
     name: str  # what discovery calls it (Swarm task name, IP, URL host)
     address: str  # host/IP part of url: two targets on different IPs are different hosts
+    task_id: str = ""  # the Swarm task behind it (Swarm discovery only)
+    # Ports the task publishes on its node in host mode, (container port, node port), and
+    # that node's address: the agent is also reachable there, from outside the overlay.
+    node_address: str = ""
+    host_ports: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class StoppedTask:
+    """A task of the agent service that Swarm no longer wants running, as discovery saw it."""
+
+    task_id: str
+    slot: int | None  # None for a global service
+    desired_replicas: int | None  # of its service now; None for a global service
+    desired_state: str  # shutdown or remove
+    state: str  # the last state its node reported (running until the node stops it)
+    node_ready: bool  # the manager hears its node
+    node_draining: bool
+    outdated_spec: bool  # the service's spec changed since the task was created
+    rolling_back: bool  # the service is rolling back an update
 
 
 @dataclass(frozen=True)
@@ -22,3 +43,6 @@ class DiscoveryResult:
     expected: int | None
     source: str
     error: str | None = None
+    # Tasks the orchestrator no longer wants running (Swarm discovery only): why their
+    # agents left.
+    stopped: tuple[StoppedTask, ...] = ()
