@@ -142,3 +142,16 @@ def test_secret_file_wins_only_when_set(tmp_path: Path) -> None:
     assert peer_id_of(node_key_pair(str(seed_file), None, "")) == from_seed
     derived = peer_id_of(node_key_pair(None, str(_secret_file(tmp_path)), "CHORUS_chorus/1"))
     assert derived != from_seed
+
+
+def test_a_node_configured_with_secret_and_scope_runs_with_the_slot_identity(
+    tmp_path: Path,
+) -> None:
+    from meshcommon.config import PeerSettings
+    from meshcommon.p2p.node import MeshNode
+    from meshcommon.p2p.types import NodeConfig
+
+    secret = _secret_file(tmp_path)
+    settings = PeerSettings(identity_secret_file=str(secret), identity_scope=" CHORUS_chorus/4 ")
+    node = MeshNode(NodeConfig.for_peer(settings))
+    assert node.peer_id == peer_id_of(derived_key_pair(secret, "CHORUS_chorus/4"))
