@@ -70,7 +70,9 @@ STACK = "CHORUS"
 AGENTS = f"{STACK}_chorus"
 GATEWAYS = f"{STACK}_chorus-gateway"
 SECRET = "chorus_identity"
-HEARD_WINDOW_S = 30.0
+# Short enough that a lost node's agents are named missing before Swarm replaces them
+# (about 25 s here), long enough for a rolling update's stop + start (about 10 s here).
+HEARD_WINDOW_S = 20.0
 BROADCAST_S = 5.0
 # The documented knobs, faster than in production; nothing else of stack.yml changes.
 STACK_ENV = {
@@ -388,15 +390,14 @@ def test_stack_across_three_nodes(cluster: Cluster, day2: Mesh, timings: Timings
 def test_scale_down_reports_left_not_missing(day2: Mesh, timings: Timings) -> None:
     before = day2.peer_of_slot()
     assert sorted(before) == list(range(1, 16)), before
-    gone = {before[slot] for slot in range(9, 16)}
     with sampling(day2) as samples:
         day2.cluster.docker("service", "scale", "--detach", f"{AGENTS}=8")
         agents = wait_until(
-            "WHOOSH: 8/8 healthy and slots 9-15 left (scaled_down)",
+            "WHOOSH: 8/8 healthy and 7 agents left (scaled_down)",
             day2.agents,
             lambda d: (
                 d["summary"]["healthy"] == 8
-                and {e["peer_id"] for e in d["left"] if e["reason"] == "scaled_down"} == gone
+                and sum(e["reason"] == "scaled_down" for e in d["left"]) == 7
             ),
             timeout=120,
             interval=1,
@@ -410,14 +411,22 @@ def test_scale_down_reports_left_not_missing(day2: Mesh, timings: Timings) -> No
             interval=1,
         )
         timings.mark("the monitor lists 7 left, 0 missing, 8/8 heard")
+    # Swarm chooses which slots stay (by placement, not by number); those keep their peers.
+    kept = day2.peer_of_slot(agents)
+    assert len(kept) == 8 and all(before[slot] == peer for slot, peer in kept.items())
+    gone = {slot: peer for slot, peer in before.items() if slot not in kept}
     s = agents["summary"]
     assert (s["expected"], s["healthy"], s["missing"], s["left"]) == (8, 8, 0, 7), s
-    assert {e["name"] for e in agents["left"]} == {f"{AGENTS}-{i}" for i in range(9, 16)}
-    assert {e["peer_id"]: e["reason"] for e in cov["left"]} == dict.fromkeys(gone, "scaled_down")
+    assert {e["peer_id"]: e["reason"] for e in agents["left"]} == dict.fromkeys(
+        gone.values(), "scaled_down"
+    )
+    assert {e["name"] for e in agents["left"]} == {f"{AGENTS}-{slot}" for slot in gone}
+    assert {e["peer_id"]: e["reason"] for e in cov["left"]} == dict.fromkeys(
+        gone.values(), "scaled_down"
+    )
     assert cov["unexpected"] == []  # their last messages are still within the window
     # Never missing on the way: the monitor stopped expecting them, it did not lose them.
-    assert not set(samples.missing_seen()) & gone, samples.missing_seen()
-    assert day2.peer_of_slot() == {slot: before[slot] for slot in range(1, 9)}
+    assert not set(samples.missing_seen()) & set(gone.values()), samples.missing_seen()
     day2.n = 8
 
 
@@ -589,11 +598,14 @@ def test_worker_node_lost_slots_come_back_elsewhere(day2: Mesh, timings: Timings
         )
         timings.mark(f"{node} powered off (slots {lost_slots}) -> 8/8 heard again")
     unreachable = samples.first("whoosh", lambda d: d["summary"]["unreachable"] > 0)
+    cut = samples.first(
+        "monitor", lambda c: bool(lost & {n["peer_id"] for n in c["not_connected"]})
+    )
     missing = samples.missing_seen()
     named = sorted({round(t, 1) for p in lost for t in missing.get(p, [])})
     print(
-        f"\nnode loss: WHOOSH listed the lost agents unreachable after {unreachable}s; the "
-        f"monitor named them missing from {named[:1]} to {named[-1:]} s after the loss"
+        f"\nnode loss: WHOOSH listed the lost agents unreachable after {unreachable} s, the "
+        f"monitor not connected after {cut} s and missing from {named[:1]} to {named[-1:]} s"
     )
     # A failure, never "left": the monitor kept expecting them all along.
     assert not set(samples.left_seen("whoosh")) & lost

@@ -11,7 +11,7 @@ from whoosh_testkit import make_settings
 from whoosh.adapters.discovery.dns import DnsSource
 from whoosh.adapters.discovery.factory import FallbackSource, build_source
 from whoosh.adapters.discovery.static import StaticSource
-from whoosh.adapters.discovery.swarm import SwarmTaskSource, node_address
+from whoosh.adapters.discovery.swarm import SwarmTaskSource, node_address, same_spec
 
 pytestmark = pytest.mark.anyio
 
@@ -158,6 +158,8 @@ async def test_swarm_stopped_tasks_carry_why_they_stopped() -> None:
         _task(5, state="failed", desired="shutdown", spec=new_spec),  # crashed
         _task(6, state="running", desired="remove", spec=new_spec, node="n3"),  # scaled down
         _task(7, state="running", desired="shutdown", node="gone"),  # node unknown
+        # Slot 4's new task, waiting for the old one to stop (stop-first).
+        {**_task(4, state="ready", desired="ready", spec=new_spec), "ID": "task4b"},
     ]
     nodes = [_node("n1"), _node("n2", availability="drain"), _node("n3", state="down")]
     api = FakeSwarm([_service("CHORUS_chorus", "c", 2, template=new_spec)], {"c": tasks}, nodes)
@@ -176,6 +178,9 @@ async def test_swarm_stopped_tasks_carry_why_they_stopped() -> None:
     assert (t3.outdated_spec, t5.state, t5.outdated_spec) == (True, "failed", False)
     assert (t6.desired_state, t6.node_ready) == ("remove", False)
     assert (t7.node_ready, t7.node_draining) == (False, False)
+    # Only slot 4 has a task again; the others' slots are gone (as after a scale-down).
+    assert [t.slot for t in result.stopped if t.slot_live] == [4]
+    assert result.live_slots == {"CHORUS_chorus": frozenset({1, 2, 4})}
 
 
 async def test_swarm_rollback_and_nodes_unavailable() -> None:
@@ -281,3 +286,13 @@ def test_node_address_prefers_status_then_manager_address() -> None:
     manager = {"Status": {"Addr": "0.0.0.0"}, "ManagerStatus": {"Addr": "[fd00::1]:2377"}}
     assert node_address(manager) == "fd00::1"
     assert node_address({}) is None
+
+
+def test_a_task_spec_is_its_template_plus_what_the_orchestrator_fills_in() -> None:
+    template = {"ContainerSpec": {"Image": "chorus-agent:1"}, "ForceUpdate": 0}
+    # What the Engine API returns for a task of that template (Docker 20.10).
+    assert same_spec({**template, "Runtime": "container"}, template)
+    assert not same_spec({**template, "Runtime": "container"}, {**template, "ForceUpdate": 1})
+    newer = {"ContainerSpec": {"Image": "chorus-agent:2"}, "ForceUpdate": 0}
+    assert not same_spec({**template, "Runtime": "container"}, newer)
+    assert not same_spec({**template, "Secrets": [{"SecretName": "old"}]}, template)

@@ -19,7 +19,7 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 UPDATED = StoppedTask(
     task_id="t1",
     slot=3,
-    desired_replicas=10,
+    slot_live=True,
     desired_state="shutdown",
     state="shutdown",
     node_ready=True,
@@ -34,21 +34,21 @@ UPDATED = StoppedTask(
     [
         ({}, "updated"),
         ({"rolling_back": True}, "rolled_back"),
-        # Scale-down: the slot is above the new replica count, or Swarm says "remove".
-        ({"outdated_spec": False, "slot": 9, "desired_replicas": 8}, "scaled_down"),
+        # Scale-down: Swarm says "remove", or no task holds the slot any more.
         ({"outdated_spec": False, "desired_state": "remove"}, "scaled_down"),
+        ({"outdated_spec": False, "slot_live": False}, "scaled_down"),
         # Still running on its node: the manager just asked it to stop.
         ({"outdated_spec": False, "node_draining": True, "state": "running"}, "node_drained"),
         # Failures stay failures, whatever else changed at the same time.
         ({"state": "failed"}, None),
         ({"state": "complete"}, None),  # exited by itself
-        ({"state": "rejected", "slot": 9, "desired_replicas": 8}, None),
+        ({"state": "rejected", "desired_state": "remove"}, None),
         ({"state": "running", "node_ready": False}, None),  # a lost node
         ({"node_ready": False, "node_draining": True}, None),
         # Stopped for a reason nobody recognises: not assumed harmless.
         ({"outdated_spec": False}, None),
         # A global service has no slots: only "remove" says scaled down.
-        ({"outdated_spec": False, "slot": None, "desired_replicas": None}, None),
+        ({"outdated_spec": False, "slot": None, "slot_live": False}, None),
     ],
 )
 def test_departure_reason(change: dict[str, object], reason: str | None) -> None:
@@ -70,7 +70,7 @@ def stopped(task_id: str, **change: object) -> StoppedTask:
 def test_scaled_down_peers_are_left_with_their_names_and_reason() -> None:
     d = Departures(keep_s=600)
     d.observe([status("t1", PEER_A, "agent-1"), status("t2", PEER_B, "agent-2")], [], T0)
-    gone = [stopped("t2", outdated_spec=False, slot=2, desired_replicas=1)]
+    gone = [stopped("t2", desired_state="remove", outdated_spec=False, slot=2)]
     new = d.observe([status("t1", PEER_A, "agent-1")], gone, T0 + timedelta(seconds=5))
     assert [(p.peer_id, p.name, p.reason) for p in new] == [(PEER_B, "agent-2", "scaled_down")]
     assert new[0].at == T0 + timedelta(seconds=5)
@@ -132,3 +132,22 @@ def test_tasks_gone_from_swarm_history_are_forgotten() -> None:
     d.observe([status("t1", PEER_A)], [], T0)
     d.observe([], [], T0)  # t1 is neither running nor stopped: Swarm pruned it
     assert d.observe([], [stopped("t1")], T0) == []
+
+
+def test_a_task_deleted_with_its_slot_was_scaled_down() -> None:
+    # Swarm deletes scaled-down tasks seconds after they stop: a round may never see them
+    # stopped. Gone, and its slot with it: scaled down.
+    def slot_status(task_id: str, peer_id: str, slot: int) -> AgentStatus:
+        t = status(task_id, peer_id).target
+        target = replace(t, service="CHORUS_chorus", slot=slot)
+        return replace(status(task_id, peer_id), target=target)
+
+    d = Departures(keep_s=600)
+    d.observe([slot_status("t1", PEER_A, 9), slot_status("t2", PEER_B, 2)], [], T0)
+    # Swarm kept slot 9 and dropped slot 2 (it picks by placement, not by number).
+    new = d.observe([slot_status("t1", PEER_A, 9)], [], T0, {"CHORUS_chorus": frozenset({9})})
+    assert [(p.peer_id, p.reason) for p in new] == [(PEER_B, "scaled_down")]
+    # Deleted while its slot lives on (a newer task holds it): not left.
+    d.observe([slot_status("t1", PEER_A, 9), slot_status("t3", PEER_C, 2)], [], T0)
+    live = {"CHORUS_chorus": frozenset({2, 9})}
+    assert d.observe([slot_status("t1", PEER_A, 9)], [], T0, live) == []

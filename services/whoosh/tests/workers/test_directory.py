@@ -197,7 +197,7 @@ async def test_a_waiting_client_is_answered_as_soon_as_the_list_changes() -> Non
 async def test_scaled_down_agent_is_listed_as_left_and_wakes_waiting_clients() -> None:
     t2 = AgentTarget("http://10.0.13.2:8080", "CHORUS_chorus.1", "10.0.13.2", task_id="t1")
     t3 = AgentTarget("http://10.0.13.3:8080", "CHORUS_chorus.2", "10.0.13.3", task_id="t2")
-    stopped = StoppedTask("t2", 2, 1, "shutdown", "running", True, False, False, False)
+    stopped = StoppedTask("t2", 2, False, "remove", "running", True, False, False, False)
     source = ScriptedSource(
         DiscoveryResult((t2, t3), 2, "swarm"),
         # Scaled to 1: slot 2's task is stopped; its agent still answers for a moment.

@@ -3,7 +3,8 @@ orchestrator stopped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -13,7 +14,10 @@ class AgentTarget:
     url: str  # base URL, e.g. http://10.0.13.5:8080 (no trailing slash)
     name: str  # what discovery calls it (Swarm task name, IP, URL host)
     address: str  # host/IP part of url: two targets on different IPs are different hosts
-    task_id: str = ""  # the Swarm task behind it (Swarm discovery only)
+    # The Swarm task behind it, its service and slot (Swarm discovery only).
+    task_id: str = ""
+    service: str = ""
+    slot: int | None = None
     # Ports the task publishes on its node in host mode, (container port, node port), and
     # that node's address: the agent is also reachable there, from outside the overlay.
     node_address: str = ""
@@ -26,7 +30,7 @@ class StoppedTask:
 
     task_id: str
     slot: int | None  # None for a global service
-    desired_replicas: int | None  # of its service now; None for a global service
+    slot_live: bool  # another task of its service holds (or is about to hold) the slot
     desired_state: str  # shutdown or remove
     state: str  # the last state its node reported (running until the node stops it)
     node_ready: bool  # the manager hears its node
@@ -46,3 +50,5 @@ class DiscoveryResult:
     # Tasks the orchestrator no longer wants running (Swarm discovery only): why their
     # agents left.
     stopped: tuple[StoppedTask, ...] = ()
+    # Slots of each service discovered that a task holds or is about to hold (Swarm).
+    live_slots: Mapping[str, frozenset[int]] = field(default_factory=dict)

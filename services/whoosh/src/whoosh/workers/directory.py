@@ -188,7 +188,7 @@ class AgentDirectory:
         now = utcnow()
         view = build_bootstrap(statuses, result.expected, self._first_seen, now)
         self._first_seen = view.first_seen
-        for peer in self.departures.observe(statuses, result.stopped, now):
+        for peer in self.departures.observe(statuses, result.stopped, now, result.live_slots):
             log.info("agent %s (%s) left: %s", peer.name, peer.peer_id, peer.reason)
         left = self.departures.left
         elapsed = time.perf_counter() - started

@@ -102,12 +102,35 @@ def _host_ports(task: dict[str, Any]) -> tuple[tuple[int, int], ...]:
     )
 
 
+# Set by the orchestrator on every task it creates, absent from the service's template.
+FILLED_IN_SPEC: dict[str, Any] = {"Runtime": "container"}
+
+
+def same_spec(task_spec: dict[str, Any] | None, template: dict[str, Any] | None) -> bool:
+    """Whether a task was created from ``template`` (the service's current task spec)."""
+    task_spec, template = task_spec or {}, template or {}
+    return all(
+        task_spec.get(key, FILLED_IN_SPEC.get(key)) == template.get(key, FILLED_IN_SPEC.get(key))
+        for key in set(task_spec) | set(template)
+    )
+
+
+def live_slots(tasks: list[dict[str, Any]]) -> frozenset[int]:
+    """Slots a task holds or is about to hold (desired running, or ready: a replacement
+    waiting for its predecessor to stop)."""
+    return frozenset(
+        int(t["Slot"])
+        for t in tasks
+        if t.get("Slot") and str(t.get("DesiredState", "")) not in STOPPED_DESIRED_STATES
+    )
+
+
 def _stopped_tasks(
     tasks: list[dict[str, Any]], svc: dict[str, Any], nodes: dict[str, dict[str, Any]]
 ) -> list[StoppedTask]:
     template = svc["Spec"].get("TaskTemplate")
     update_state = str((svc.get("UpdateStatus") or {}).get("State", ""))
-    replicas = _replicas(svc)
+    live = live_slots(tasks)
     stopped = []
     for task in tasks:
         desired = str(task.get("DesiredState", ""))
@@ -119,12 +142,12 @@ def _stopped_tasks(
             StoppedTask(
                 task_id=str(task.get("ID", "")),
                 slot=int(slot) if slot else None,
-                desired_replicas=replicas,
+                slot_live=bool(slot) and int(slot) in live,
                 desired_state=desired,
                 state=str((task.get("Status") or {}).get("State", "")),
                 node_ready=(node.get("Status") or {}).get("State") == "ready",
                 node_draining=(node.get("Spec") or {}).get("Availability") == "drain",
-                outdated_spec=task.get("Spec") != template,
+                outdated_spec=not same_spec(task.get("Spec"), template),
                 rolling_back=update_state.startswith("rollback"),
             )
         )
@@ -205,6 +228,7 @@ class SwarmTaskSource:
         targets: dict[str, AgentTarget] = {}
         stopped: list[StoppedTask] = []
         no_address: list[str] = []
+        slots: dict[str, frozenset[int]] = {}
         expected = 0
         for service in picked:
             tasks = self.api.tasks(service["ID"])
@@ -214,6 +238,7 @@ class SwarmTaskSource:
                 if t.get("DesiredState") == "running"
                 and t.get("Status", {}).get("State") == "running"
             ]
+            slots[service["Spec"]["Name"]] = live_slots(tasks)
             replicas = _replicas(service)
             expected += len(running) if replicas is None else replicas
             stopped += _stopped_tasks(tasks, service, nodes)
@@ -224,7 +249,9 @@ class SwarmTaskSource:
                 f"tasks without an address on network {self.network!r}: " + ", ".join(no_address)
             )
         error = "; ".join(errors) or None
-        return DiscoveryResult(tuple(targets.values()), expected, self.name, error, tuple(stopped))
+        return DiscoveryResult(
+            tuple(targets.values()), expected, self.name, error, tuple(stopped), slots
+        )
 
     def _targets(
         self,
@@ -243,12 +270,15 @@ class SwarmTaskSource:
                 continue
             host_ports = _host_ports(task)
             node = nodes.get(str(task.get("NodeID", "")), {})
+            slot = task.get("Slot")
             targets.append(
                 AgentTarget(
                     url=http_url(ip, self.port),
                     name=task_name,
                     address=ip,
                     task_id=str(task.get("ID", "")),
+                    service=svc_name,
+                    slot=int(slot) if slot else None,
                     node_address=(node_address(node) or "") if host_ports else "",
                     host_ports=host_ports,
                 )
