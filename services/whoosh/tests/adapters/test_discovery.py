@@ -11,7 +11,8 @@ from whoosh_testkit import make_settings
 from whoosh.adapters.discovery.dns import DnsSource
 from whoosh.adapters.discovery.factory import FallbackSource, build_source
 from whoosh.adapters.discovery.static import StaticSource
-from whoosh.adapters.discovery.swarm import SwarmTaskSource, node_address, same_spec
+from whoosh.adapters.discovery.swarm import SwarmTaskSource
+from whoosh.adapters.discovery.swarm_tasks import node_address, same_spec
 
 pytestmark = pytest.mark.anyio
 

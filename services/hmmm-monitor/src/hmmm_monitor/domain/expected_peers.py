@@ -1,11 +1,11 @@
 """Whom the monitor expects to be connected to, and how each dial went.
 
 Every expected peer has a ``PeerState`` with the real cause of its last failure, dial
-latency and reconnect count. A peer that WHOOSH says left on purpose (scaled down, its node
-drained, its task updated) is no longer expected: it is listed under ``left`` with the
-reason instead of being reported missing. A peer that keeps failing backs off exponentially (capped,
-jittered); new addresses or a return to the bootstrap list are a fresh chance. Pure: the
-clock and the jitter are injected, dialling is ``workers.connector``'s job.
+latency and reconnect count. A peer that keeps failing backs off exponentially (capped,
+jittered); new addresses or a return to the bootstrap list are a fresh chance. A peer that
+WHOOSH says left on purpose (scaled down, its node drained, its task updated) is not
+expected any more: it is listed under ``left`` with the reason, never reported missing.
+Pure: the clock and the jitter are injected, dialling is ``workers.connector``'s job.
 """
 
 from __future__ import annotations

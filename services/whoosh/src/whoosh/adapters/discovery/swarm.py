@@ -14,6 +14,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from whoosh.adapters.discovery.base import Watcher, http_url
+from whoosh.adapters.discovery.swarm_tasks import (
+    host_ports,
+    live_slots,
+    node_address,
+    replicas_of,
+    stopped_tasks,
+)
 from whoosh.domain.targets import AgentTarget, DiscoveryResult, StoppedTask
 
 
@@ -67,91 +74,6 @@ def _pick_service(services: list[dict[str, Any]], wanted: str) -> dict[str, Any]
         return exact[0]
     prefixed = sorted((s for s in services if matches_stack_name(name(s), wanted)), key=name)
     return prefixed[0] if prefixed else None
-
-
-# Desired states of a task Swarm stopped on purpose (``remove``: scaled down).
-STOPPED_DESIRED_STATES = frozenset({"shutdown", "remove"})
-
-
-def _replicas(svc: dict[str, Any]) -> int | None:
-    """Desired replicas of a replicated service; None for a global one."""
-    replicated = svc["Spec"].get("Mode", {}).get("Replicated")
-    return int(replicated.get("Replicas", 0)) if replicated is not None else None
-
-
-def node_address(node: dict[str, Any]) -> str | None:
-    """The address the node is reached at (its Swarm advertise address). A manager may
-    report 0.0.0.0 in ``Status.Addr``; its ``ManagerStatus.Addr`` ("ip:2377") then says."""
-    addr = str((node.get("Status") or {}).get("Addr") or "")
-    if addr in ("", "0.0.0.0", "::"):
-        manager = str((node.get("ManagerStatus") or {}).get("Addr") or "")
-        addr = manager.rsplit(":", 1)[0].strip("[]") if manager else ""
-    return addr or None
-
-
-def _host_ports(task: dict[str, Any]) -> tuple[tuple[int, int], ...]:
-    """(container port, node port) of every TCP port the task publishes in host mode."""
-    ports = ((task.get("Status") or {}).get("PortStatus") or {}).get("Ports") or []
-    return tuple(
-        (int(p["TargetPort"]), int(p["PublishedPort"]))
-        for p in ports
-        if p.get("PublishMode") == "host"
-        and p.get("Protocol", "tcp") == "tcp"
-        and p.get("TargetPort")
-        and p.get("PublishedPort")
-    )
-
-
-# Set by the orchestrator on every task it creates, absent from the service's template.
-FILLED_IN_SPEC: dict[str, Any] = {"Runtime": "container"}
-
-
-def same_spec(task_spec: dict[str, Any] | None, template: dict[str, Any] | None) -> bool:
-    """Whether a task was created from ``template`` (the service's current task spec)."""
-    task_spec, template = task_spec or {}, template or {}
-    return all(
-        task_spec.get(key, FILLED_IN_SPEC.get(key)) == template.get(key, FILLED_IN_SPEC.get(key))
-        for key in set(task_spec) | set(template)
-    )
-
-
-def live_slots(tasks: list[dict[str, Any]]) -> frozenset[int]:
-    """Slots a task holds or is about to hold (desired running, or ready: a replacement
-    waiting for its predecessor to stop)."""
-    return frozenset(
-        int(t["Slot"])
-        for t in tasks
-        if t.get("Slot") and str(t.get("DesiredState", "")) not in STOPPED_DESIRED_STATES
-    )
-
-
-def _stopped_tasks(
-    tasks: list[dict[str, Any]], svc: dict[str, Any], nodes: dict[str, dict[str, Any]]
-) -> list[StoppedTask]:
-    template = svc["Spec"].get("TaskTemplate")
-    update_state = str((svc.get("UpdateStatus") or {}).get("State", ""))
-    live = live_slots(tasks)
-    stopped = []
-    for task in tasks:
-        desired = str(task.get("DesiredState", ""))
-        if desired not in STOPPED_DESIRED_STATES:
-            continue
-        node = nodes.get(str(task.get("NodeID", "")), {})
-        slot = task.get("Slot")
-        stopped.append(
-            StoppedTask(
-                task_id=str(task.get("ID", "")),
-                slot=int(slot) if slot else None,
-                slot_live=bool(slot) and int(slot) in live,
-                desired_state=desired,
-                state=str((task.get("Status") or {}).get("State", "")),
-                node_ready=(node.get("Status") or {}).get("State") == "ready",
-                node_draining=(node.get("Spec") or {}).get("Availability") == "drain",
-                outdated_spec=not same_spec(task.get("Spec"), template),
-                rolling_back=update_state.startswith("rollback"),
-            )
-        )
-    return stopped
 
 
 def _task_address(task: dict[str, Any], network: str) -> str | None:
@@ -239,9 +161,9 @@ class SwarmTaskSource:
                 and t.get("Status", {}).get("State") == "running"
             ]
             slots[service["Spec"]["Name"]] = live_slots(tasks)
-            replicas = _replicas(service)
+            replicas = replicas_of(service)
             expected += len(running) if replicas is None else replicas
-            stopped += _stopped_tasks(tasks, service, nodes)
+            stopped += stopped_tasks(tasks, service, nodes)
             for target in self._targets(service, running, nodes, no_address):
                 targets.setdefault(target.url, target)
         if no_address:  # a running task we cannot reach over the overlay: say so
@@ -268,7 +190,7 @@ class SwarmTaskSource:
             if ip is None:
                 no_address.append(task_name)
                 continue
-            host_ports = _host_ports(task)
+            published = host_ports(task)
             node = nodes.get(str(task.get("NodeID", "")), {})
             slot = task.get("Slot")
             targets.append(
@@ -279,8 +201,8 @@ class SwarmTaskSource:
                     task_id=str(task.get("ID", "")),
                     service=svc_name,
                     slot=int(slot) if slot else None,
-                    node_address=(node_address(node) or "") if host_ports else "",
-                    host_ports=host_ports,
+                    node_address=(node_address(node) or "") if published else "",
+                    host_ports=published,
                 )
             )
         return targets
