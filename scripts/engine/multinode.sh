@@ -261,6 +261,7 @@ cmd_up() {
 [multinode] up: $n nodes in $(elapsed "$t0")s. node I = namespace $PREFIX-nodeI, address $SUBNET.I.
   export DOCKER_HOST=unix://$(node_sock 1)      # node1, the manager
   (or: eval "\$($0 env)")
+  openssl rand -base64 32 | docker secret create chorus_identity -
   docker stack deploy --resolve-image never -c stack.yml CHORUS
   $0 exec 1 curl -s http://$(node_ip 1):8080/api/v1/agents    # host-mode ports, per node
   $0 down
