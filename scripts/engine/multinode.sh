@@ -72,6 +72,19 @@ dockerd_pid() {
         && echo "$pid"
 }
 
+# True if any node of this prefix still runs: a dockerd from this checkout's pidfiles, or any
+# process in one of the prefix's network namespaces (another checkout's run).
+cluster_is_live() {
+    local d ns
+    for d in "$STATE"/node*; do
+        [ -d "$d" ] && dockerd_pid "$d/docker.pid" >/dev/null && return 0
+    done
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$PREFIX-node[0-9]+$" || true); do
+        [ -n "$(ip netns pids "$ns" 2>/dev/null)" ] && return 0
+    done
+    return 1
+}
+
 wait_gone() {
     local pid=$1 secs=$2 deadline
     deadline=$(( $(date +%s) + secs ))
@@ -182,7 +195,13 @@ cmd_up() {
         command -v "$c" >/dev/null 2>&1 || unavailable "missing $c"
     done
     if ls "$STATE"/node* >/dev/null 2>&1 || ip link show "$BRIDGE" >/dev/null 2>&1; then
-        die "a multi-node Swarm ($PREFIX) exists already: run '$0 down' first"
+        # Left by a run that was killed (nothing runs in it any more): remove it. One that is
+        # alive may belong to another checkout's run, so it is never touched.
+        if cluster_is_live; then
+            die "a multi-node Swarm ($PREFIX) is running (processes in its namespaces): run '$0 down' first"
+        fi
+        mlog "a stale multi-node Swarm ($PREFIX) with no live process is left over: removing it"
+        cmd_down
     fi
     t0=$(now_s)
     mkdir -p "$STATE"
