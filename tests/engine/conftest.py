@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -132,6 +133,22 @@ def skip_or_fail(reason: str) -> None:
             f"{reason} (CHORUS_REQUIRE_ENGINE=1: `make test-engine` should have provided it)"
         )
     pytest.skip(f"{reason}; run `make test-engine` (starts an engine, builds the images)")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def teardown_on_sigterm() -> Iterator[None]:
+    """A run stopped with SIGTERM (`timeout`, CI cancelling a job) still removes what it
+    created: SIGTERM becomes KeyboardInterrupt, after which pytest runs every fixture's
+    teardown (a multi-node Swarm left running breaks the next run that uses its prefix)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
