@@ -151,10 +151,16 @@ def cluster(engine: dict[str, str]) -> Iterator[Cluster]:
     t0 = time.monotonic()
     try:
         up = run(SCRIPT, "up", str(NODES), check=False, timeout=300, env=NET_ENV)
-        if up.returncode == 3:
-            skip_or_fail(f"cannot create namespaces/engines here: {up.stderr.strip()[-500:]}")
-        if up.returncode != 0:
-            raise AssertionError(f"multinode.sh up -> exit {up.returncode}\n{up.stderr[-3000:]}")
+    except BaseException:  # timed out or interrupted half-way: remove what it created
+        run(SCRIPT, "down", check=False, timeout=300, env=NET_ENV)
+        raise
+    # A failed `up` has removed what it created. One that found a live cluster of this prefix
+    # (another checkout's run) created nothing, and that cluster must not be torn down here.
+    if up.returncode == 3:
+        skip_or_fail(f"cannot create namespaces/engines here: {up.stderr.strip()[-500:]}")
+    if up.returncode != 0:
+        raise AssertionError(f"multinode.sh up -> exit {up.returncode}\n{up.stderr[-3000:]}")
+    try:
         host = run(SCRIPT, "env", env=NET_ENV).stdout.strip().removeprefix("export ")
         key, _, value = host.partition("=")
         assert key == "DOCKER_HOST", host
