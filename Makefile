@@ -8,7 +8,7 @@ UV ?= $$(command -v uv || python3 -c 'import uv; print(uv.find_uv_bin())')
 PY := .venv/bin/python
 export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: help install run test test-unit test-integration lint format bench docs clean
+.PHONY: help install run test test-unit test-integration soak lint format bench docs clean
 
 help:
 	@echo "make run               10 agents + WHOOSH + monitor on loopback (AGENTS=N to change)"
@@ -16,6 +16,7 @@ help:
 	@echo "make test-unit         unit tests only (seconds)"
 	@echo "make test-integration  real processes on loopback"
 	@echo "make test-engine       compose and Swarm tests on a real Docker Engine (+ a 3-node Swarm, root)"
+	@echo "make soak              30 minutes of churn and hostile peers; prints RSS, fds, tasks"
 	@echo "make lint              ruff (lint + format check) and mypy (strict on meshcommon)"
 	@echo "make bench             benchmarks that print numbers"
 	@echo "make docs              regenerate the README configuration tables"
@@ -42,6 +43,12 @@ test-unit: install
 # machine without it fails the run instead of skipping tests silently.
 test-integration: install
 	CHORUS_REQUIRE_INTEROP=1 CHORUS_REQUIRE_ENGINE=1 $(PY) -m pytest -q -m integration tests/integration tests/interop services tools
+
+# The soak of tests/integration/test_soak.py for 30 minutes (make test-integration runs a
+# short one): a table of RSS, open fds, asyncio and trio tasks per service every 30 s.
+SOAK_S ?= 1800
+soak: install
+	CHORUS_SOAK_S=$(SOAK_S) $(PY) -m pytest -q -s -m integration tests/integration/test_soak.py
 
 lint: install
 	$(PY) -m ruff check .

@@ -42,7 +42,7 @@ def test_rate_limited_log_keys_are_bounded() -> None:
     limited = RateLimitedLog(logging.getLogger("t"), interval_s=60, max_keys=100)
     for i in range(1000):  # forged senders, each a new key
         limited.warning(f"sender-{i}", "bad gossip")
-    assert len(limited._last) <= 100
+    assert len(limited) <= 100
 
 
 def test_totals_counter_reads_the_owners_totals_at_scrape_time() -> None:
@@ -98,3 +98,26 @@ async def test_wait_until_async_uses_the_predicate() -> None:
 
     value, _ = await wait_until_async(probe, lambda n: n >= 3, within_s=5, interval=0.001)
     assert value == 3
+
+
+def test_library_floods_are_cut_to_one_line_per_message_per_interval() -> None:
+    import logging
+
+    from meshcommon.logs import LibraryFloodFilter
+
+    now = [0.0]
+    flood = LibraryFloodFilter(interval_s=60.0, clock=lambda: now[0])
+
+    def record(name: str, msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+
+    tcp = "libp2p.transport.tcp.tcp"
+    passed = [
+        flood.filter(record(tcp, "Failed to open TCP stream: %s", f"addr {i}")) for i in range(1000)
+    ]
+    assert passed.count(True) == 1  # 1,000 failed dials, one line
+    assert flood.filter(record(tcp, "another message"))  # a different message still shows
+    assert flood.filter(record("chorus_agent.workers", "not a library"))
+    now[0] += 61
+    again = record(tcp, "Failed to open TCP stream: %s", "addr x")
+    assert flood.filter(again) and "999 more like it suppressed" in again.getMessage()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -49,3 +51,22 @@ class TotalsCounter(Collector):
         else:
             family.add_metric([], totals)
         yield family
+
+
+def _asyncio_tasks() -> float:
+    """Tasks of the running asyncio loop; NaN when read outside it."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return math.nan
+
+
+def export_runtime_metrics(registry: CollectorRegistry, prefix: str) -> None:
+    """What a soak watches for leaks, on the service's own registry: the standard
+    ``process_*`` series (resident memory, open file descriptors, CPU) and
+    ``<prefix>_asyncio_tasks``, read on the event loop at scrape time (the routes serving
+    /metrics run there)."""
+    ProcessCollector(registry=registry)
+    Gauge(
+        f"{prefix}_asyncio_tasks", "Tasks alive on the asyncio event loop", registry=registry
+    ).set_function(_asyncio_tasks)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from meshcommon.metrics import TotalsCounter
-from meshcommon.p2p.types import NodeCounters
+from chorus_agent.domain.peers import PeerBook
+from meshcommon.metrics import TotalsCounter, export_runtime_metrics
+from meshcommon.p2p.types import NodeCounters, NodeSnapshot
 
 
 class AgentMetrics:
@@ -48,6 +49,35 @@ class AgentMetrics:
             registry=r,
         )
         self.connected_peers = Gauge("chorus_agent_connected_peers", "Connected peers", registry=r)
+        self.trio_tasks = Gauge(
+            "chorus_agent_trio_tasks", "Tasks alive in the libp2p node's trio thread", registry=r
+        )
+        export_runtime_metrics(r, "chorus_agent")
+
+    def observe_node(self, snapshot: NodeSnapshot) -> None:
+        """Gauges read from a snapshot of the libp2p node."""
+        self.connected_peers.set(len(snapshot.connected_peers))
+        self.trio_tasks.set(snapshot.trio_tasks)
+
+    def export_peer_book(self, book: PeerBook) -> None:
+        r = self.registry
+        Gauge(
+            "chorus_agent_known_peers", "Peers in the peer book (capped)", registry=r
+        ).set_function(lambda: len(book))
+        TotalsCounter(
+            "chorus_agent_peers_refused",
+            "Peers announced over gossip and not added, by reason (too_many_multiaddrs...)",
+            "reason",
+            lambda: book.refused,
+            r,
+        )
+        TotalsCounter(
+            "chorus_agent_peers_evicted",
+            "Peers dropped from the full peer book (the one heard of longest ago goes)",
+            None,
+            lambda: book.evicted,
+            r,
+        )
 
     def count_fetch(self, result: str) -> None:
         """One bootstrap fetch: ``ok`` or the failure kind."""

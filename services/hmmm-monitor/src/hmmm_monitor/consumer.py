@@ -63,7 +63,7 @@ class MessageConsumer:
             payload=decoded.payload,
             seqno=msg.seqno,
         )
-        self.store.add(record, msg.received_at)
+        self.store.add(record, msg.received_at, size=len(msg.data))
         if self.metrics is not None:
             self.metrics.messages_received.labels(topic=msg.topic, type=decoded.type).inc()
         if msg.topic == COORDINATION and decoded.type == "availability":

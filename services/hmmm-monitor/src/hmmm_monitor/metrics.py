@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from meshcommon.metrics import TotalsCounter
+from meshcommon.metrics import TotalsCounter, export_runtime_metrics
 from meshcommon.p2p.types import NodeCounters
 
 
@@ -61,6 +61,21 @@ class MonitorMetrics:
             "hmmm_ping_failures", "Pings that failed or timed out", registry=r
         )
         self._rtt_peers: set[str] = set()
+        self.peer_id_conflicts = Gauge(
+            "hmmm_peer_id_conflicts",
+            "Expected peer IDs that several hosts claim (WHOOSH's conflict entries)",
+            registry=r,
+        )
+        self.impostors = Gauge(
+            "hmmm_impostors",
+            "Hosts claiming a peer ID whose key the libp2p handshake proved they do not "
+            "hold (named in /api/v1/peers)",
+            registry=r,
+        )
+        self.trio_tasks = Gauge(
+            "hmmm_trio_tasks", "Tasks alive in the libp2p node's trio thread", registry=r
+        )
+        export_runtime_metrics(r, "hmmm")
 
     def count_fetch(self, result: str) -> None:
         """One bootstrap fetch: ``ok`` or the failure kind."""
@@ -89,6 +104,20 @@ class MonitorMetrics:
             "topic",
             lambda: counters.consumer_errors,
             r,
+        )
+
+    def export_store_bounds(self, tracked: Callable[[], int], forgotten: Callable[[], int]) -> None:
+        Gauge(
+            "hmmm_senders_tracked",
+            "Gossip senders with figures kept (capped)",
+            registry=self.registry,
+        ).set_function(tracked)
+        TotalsCounter(
+            "hmmm_senders_forgotten",
+            "Senders whose figures were dropped to stay under the cap (least recently heard)",
+            None,
+            forgotten,
+            self.registry,
         )
 
     def export_message_gaps(self, gaps_total: Callable[[], int]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from meshcommon.metrics import export_runtime_metrics
 from whoosh.domain.labels.report import BaseReport, SyncReport
 
 
@@ -65,6 +66,7 @@ class WhooshMetrics:
             ["reason"],
             registry=r,
         )
+        export_runtime_metrics(r, "whoosh")
 
 
 class LabelSyncMetrics:

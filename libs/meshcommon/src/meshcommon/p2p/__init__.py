@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from meshcommon.p2p.types import (
         DialFailure,
         DialOutcome,
+        KeyProof,
         NodeConfig,
         NodeCounters,
         NodeSnapshot,
@@ -48,6 +49,7 @@ _WHERE = {
     "root_cause": "meshcommon.p2p.errors",
     "DialFailure": "meshcommon.p2p.types",
     "DialOutcome": "meshcommon.p2p.types",
+    "KeyProof": "meshcommon.p2p.types",
     "NodeConfig": "meshcommon.p2p.types",
     "NodeCounters": "meshcommon.p2p.types",
     "NodeSnapshot": "meshcommon.p2p.types",
@@ -58,6 +60,7 @@ _WHERE = {
 __all__ = [
     "DialFailure",
     "DialOutcome",
+    "KeyProof",
     "MeshNode",
     "MeshRuntime",
     "NodeConfig",

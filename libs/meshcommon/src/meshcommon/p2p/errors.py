@@ -42,7 +42,8 @@ def classify(exc: BaseException) -> str:
         return "peer_id_mismatch"
     if "refused" in text:
         return "connection_refused"
-    if "timeout" in text or "timed out" in text or "toolong" in text:
+    # trio's fail_after: TooSlowError, whose root cause is "Cancelled: ... due to deadline".
+    if any(word in text for word in ("timeout", "timed out", "tooslow", "toolong", "deadline")):
         return "timeout"
     if "unreachable" in text or "no route" in text:
         return "unreachable"

@@ -31,6 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from meshcommon.config import PeerSettings
 from meshcommon.limits import (
     MAX_BOOTSTRAP_BYTES,
+    MAX_CLAIMANTS_PER_PEER,
     MAX_LEFT_PEERS,
     MAX_MULTIADDRS_PER_PEER,
     REASON_TOO_MANY_MULTIADDRS,
@@ -107,11 +108,13 @@ def first_error(exc: ValidationError) -> str:
 
 
 def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
-    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses and at most
-    ``MAX_LEFT_PEERS`` peers that left (WHOOSH sends no more; a list from elsewhere might):
-    a dialler never works through thousands."""
+    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses, at most
+    ``MAX_CLAIMANTS_PER_PEER`` claimants with as many each, and at most ``MAX_LEFT_PEERS``
+    peers that left (WHOOSH sends no more; a list from elsewhere might): a dialler never
+    works through thousands."""
     peers = []
     for peer in response.bootstrap_peers:
+        update: dict[str, object] = {}
         if len(peer.multiaddrs) > MAX_MULTIADDRS_PER_PEER:
             log.warning(
                 "bootstrap entry %s lists %d multiaddrs; using the first %d (%s)",
@@ -120,8 +123,16 @@ def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
                 MAX_MULTIADDRS_PER_PEER,
                 REASON_TOO_MANY_MULTIADDRS,
             )
-            peer = peer.model_copy(update={"multiaddrs": peer.multiaddrs[:MAX_MULTIADDRS_PER_PEER]})
-        peers.append(peer)
+            update["multiaddrs"] = peer.multiaddrs[:MAX_MULTIADDRS_PER_PEER]
+        claimants = peer.claimants[:MAX_CLAIMANTS_PER_PEER]
+        if claimants != peer.claimants or any(
+            len(c.multiaddrs) > MAX_MULTIADDRS_PER_PEER for c in claimants
+        ):
+            update["claimants"] = [
+                c.model_copy(update={"multiaddrs": c.multiaddrs[:MAX_MULTIADDRS_PER_PEER]})
+                for c in claimants
+            ]
+        peers.append(peer.model_copy(update=update) if update else peer)
     left = response.left
     if len(left) > MAX_LEFT_PEERS:
         log.warning("bootstrap list names %d peers that left; using %d", len(left), MAX_LEFT_PEERS)
@@ -274,7 +285,11 @@ class WhooshBootstrapClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._get_once(wait_s)
+                # Only the first attempt waits for news: after a failure, the question is
+                # whether WHOOSH answers at all, and a fetch stays within
+                # PeerSettings.bootstrap_fetch_budget_s.
+                first = attempt.retry_state.attempt_number == 1
+                return await self._get_once(wait_s if first else 0.0)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     async def fetch(self, wait_s: float = 0.0) -> BootstrapResult:
