@@ -44,8 +44,10 @@ test-unit: install
 	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs tests/monitoring
 	$(PROMTOOL) test rules monitoring/prometheus/tests/*.yml
 
+# CHORUS_REQUIRE_*=1: what these tiers need (Node.js, root with iptables) is required; a
+# machine without it fails the run instead of skipping tests silently.
 test-integration: install
-	CHORUS_REQUIRE_INTEROP=1 $(PY) -m pytest -q -m integration tests/integration tests/interop services tools
+	CHORUS_REQUIRE_INTEROP=1 CHORUS_REQUIRE_ENGINE=1 $(PY) -m pytest -q -m integration tests/integration tests/interop services tools
 
 # The soak of tests/integration/test_soak.py for 30 minutes (make test-integration runs a
 # short one): a table of RSS, open fds, asyncio and trio tasks per service every 30 s.
@@ -82,7 +84,8 @@ clean:
 # KEEP_ENGINE=1. Nothing is pulled: the base image is built with debootstrap when no
 # registry answers, and images install from a host wheelhouse (.wheelhouse/).
 # tests/engine/test_multinode_swarm.py also builds a 3-node Swarm in network namespaces
-# (scripts/engine/multinode.sh up/down; ~2.5 min) and removes it again.
+# (scripts/engine/multinode.sh; root) and runs the day-2 scenarios on it (scale-down, drain,
+# rolling update, rollback, node loss, a monitor outside the overlay), then removes it.
 BASE_IMAGE ?= chorus-base:bookworm
 KEEP_ENGINE ?= 0
 .PHONY: engine images test-engine engine-stop

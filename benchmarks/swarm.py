@@ -7,6 +7,7 @@ are missing. A Swarm is initialised only if the engine has none, and left again 
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from meshcommon.waiting import TRANSIENT, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = "CHORUSBENCH"
+SECRET = f"{STACK}_identity"  # the stack's agents derive their identities from it
 
 
 def images(tag: str) -> dict[str, str]:
@@ -72,8 +74,16 @@ def run_once(tag: str) -> tuple[float, float]:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
     monitor_port = _free_port()
     env = {**os.environ, **images(tag), "WHOOSH_PUBLISHED_PORT": str(_free_port()),
-           "MONITOR_PUBLISHED_PORT": str(monitor_port)}  # fmt: skip
+           "MONITOR_PUBLISHED_PORT": str(monitor_port),
+           "CHORUS_IDENTITY_SECRET": SECRET}  # fmt: skip
     monitor = f"http://127.0.0.1:{monitor_port}"
+    subprocess.run(
+        ["docker", "secret", "create", SECRET, "-"],
+        input=base64.b64encode(os.urandom(32)),
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     try:
         started = time.monotonic()
         deploy = ["docker", "stack", "deploy", "--resolve-image", "never"]
@@ -99,9 +109,7 @@ def run_once(tag: str) -> tuple[float, float]:
             interval=1,
             what="the stack's containers to go",
         )
-        volumes = docker("volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
-        for volume in volumes.split():
-            docker("volume", "rm", volume, check=False)
+        docker("secret", "rm", SECRET, check=False)
         if initialised:
             docker("swarm", "leave", "--force", check=False)
 

@@ -8,6 +8,12 @@
 #   scripts/engine/multinode.sh down       remove everything `up` created (safe to run twice)
 #   scripts/engine/multinode.sh env        `export DOCKER_HOST=...` of node1 (for eval)
 #   scripts/engine/multinode.sh exec I CMD...   run CMD in node I's network namespace
+#   scripts/engine/multinode.sh kill-node I     power node I off: SIGKILL its dockerd,
+#                                               containerd, shims and containers at once
+#   scripts/engine/multinode.sh start-node I    start node I's dockerd again (it rejoins)
+#   scripts/engine/multinode.sh outside         a host outside the Swarm: namespace
+#       $PREFIX-outside on the nodes' network ($SUBNET.250) that reaches only the nodes'
+#       published ports (MULTINODE_OUTSIDE_PORTS); `exec outside CMD` runs CMD there
 #
 # Exit status 3 from `up`: this machine cannot create namespaces or engines (not root, no
 # iproute2/dockerd, a dockerd that cannot start); everything created is removed again.
@@ -33,7 +39,8 @@
 #
 # Env: MULTINODE_PREFIX (chmn), MULTINODE_SUBNET (10.77.0: the first three octets),
 #      MULTINODE_ADDR_POOL (10.78.0.0/16), MULTINODE_IMAGES (chorus-agent:test whoosh:test
-#      hmmm-monitor:test), MULTINODE_START_TIMEOUT_S (60).
+#      hmmm-monitor:test), MULTINODE_START_TIMEOUT_S (60),
+#      MULTINODE_OUTSIDE_PORTS ("8080 8081 8082 9001": the stack's published ports).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PREFIX="${MULTINODE_PREFIX:-chmn}"
@@ -49,7 +56,9 @@ mlog() { printf '[multinode] %s\n' "$*" >&2; }
 # Exit 3: this machine cannot provide namespaces or engines (tests skip on it, not fail).
 unavailable() { printf '[multinode] UNAVAILABLE: %s\n' "$*" >&2; exit 3; }
 node_dir() { echo "$STATE/node$1"; }
-node_ns() { echo "$PREFIX-node$1"; }
+node_ns() { if [ "$1" = outside ]; then echo "$PREFIX-outside"; else echo "$PREFIX-node$1"; fi; }
+OUTSIDE_IP="$SUBNET.250"
+OUTSIDE_PORTS="${MULTINODE_OUTSIDE_PORTS:-8080 8081 8082 9001}"
 node_ip() { echo "$SUBNET.$1"; }
 node_sock() { echo "$(node_dir "$1")/docker.sock"; }
 ndocker() { local i=$1; shift; DOCKER_HOST="unix://$(node_sock "$i")" docker "$@"; }
@@ -125,6 +134,14 @@ cmd_down() {
         fi
         ip link del "$PREFIX-v$i" 2>/dev/null || true
     done
+    # The host outside the Swarm, if `outside` made one.
+    if ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$PREFIX-outside"; then
+        local left; left=$(ip netns pids "$PREFIX-outside" 2>/dev/null || true)
+        # shellcheck disable=SC2086
+        [ -z "$left" ] || { mlog "$PREFIX-outside: ending leftover pids $(echo $left)"; kill -KILL $left 2>/dev/null || true; sleep 0.5; }
+        ip netns del "$PREFIX-outside" 2>/dev/null || mlog "warning: ip netns del $PREFIX-outside failed"
+    fi
+    ip link del "$PREFIX-vo" 2>/dev/null || true
     # 3. The bridge and its FORWARD rule.
     ip link del "$BRIDGE" 2>/dev/null || true
     while iptables -C "${FWD_RULE[@]}" 2>/dev/null; do iptables -D "${FWD_RULE[@]}" || break; done
@@ -218,18 +235,12 @@ cmd_up() {
         ip -n "$ns" addr add "$(node_ip "$i")/24" dev eth0
         ip -n "$ns" link set eth0 up
         write_init "$i"
-        setsid ip netns exec "$ns" unshare --uts sh "$(node_dir "$i")/init.sh" \
-            >"$(node_dir "$i")/dockerd.log" 2>&1 </dev/null &
+        start_dockerd "$i"
     done
     local deadline=$(( $(date +%s) + ${MULTINODE_START_TIMEOUT_S:-60} ))
     for i in $(seq 1 "$n"); do
-        until DOCKER_HOST="unix://$(node_sock "$i")" timeout 10 docker info >/dev/null 2>&1; do
-            if [ "$(date +%s)" -ge "$deadline" ]; then
-                tail -n 20 "$(node_dir "$i")/dockerd.log" >&2 || true
-                unavailable "node$i's dockerd did not answer within ${MULTINODE_START_TIMEOUT_S:-60}s"
-            fi
-            sleep 0.3
-        done
+        wait_dockerd "$i" "$deadline" \
+            || unavailable "node$i's dockerd did not answer within ${MULTINODE_START_TIMEOUT_S:-60}s"
     done
     mlog "$n engines answer after $(elapsed "$t_step")s"
 
@@ -269,10 +280,90 @@ cmd_up() {
 [multinode] up: $n nodes in $(elapsed "$t0")s. node I = namespace $PREFIX-nodeI, address $SUBNET.I.
   export DOCKER_HOST=unix://$(node_sock 1)      # node1, the manager
   (or: eval "\$($0 env)")
+  openssl rand -base64 32 | docker secret create chorus_identity -
   docker stack deploy --resolve-image never -c stack.yml CHORUS
   $0 exec 1 curl -s http://$(node_ip 1):8080/api/v1/agents    # host-mode ports, per node
   $0 down
 EOF
+}
+
+start_dockerd() {
+    local i=$1
+    setsid ip netns exec "$(node_ns "$i")" unshare --uts sh "$(node_dir "$i")/init.sh" \
+        >>"$(node_dir "$i")/dockerd.log" 2>&1 </dev/null &
+}
+
+wait_dockerd() {
+    local i=$1 deadline=$2
+    until DOCKER_HOST="unix://$(node_sock "$i")" timeout 10 docker info >/dev/null 2>&1; do
+        if [ "$(date +%s)" -ge "$deadline" ]; then
+            tail -n 20 "$(node_dir "$i")/dockerd.log" >&2 || true
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
+# The processes of a node: everything in its network namespace (dockerd, containerd, the
+# shims, docker-proxy) and their descendants (the containers, which have namespaces of
+# their own).
+node_pids() {
+    local roots; roots=$(ip netns pids "$(node_ns "$1")" 2>/dev/null || true)
+    [ -n "$roots" ] || return 0
+    ps -e -o pid=,ppid= | awk -v roots="$roots" '
+        BEGIN { n = split(roots, r, /[ \n]+/); for (i = 1; i <= n; i++) if (r[i] != "") keep[r[i]] = 1 }
+        { parent[$1] = $2 }
+        END {
+            do { grew = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 } } while (grew)
+            for (p in keep) print p
+        }'
+}
+
+cmd_kill_node() {
+    local i=${1:?kill-node I} pids
+    [ -d "$(node_dir "$i")" ] || die "no node $i"
+    pids=$(node_pids "$i")
+    [ -n "$pids" ] || die "node $i runs nothing"
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+    local deadline=$(( $(date +%s) + 30 ))
+    while [ -n "$(node_pids "$i")" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || die "node $i: processes left after SIGKILL: $(node_pids "$i" | tr '\n' ' ')"
+        sleep 0.2
+    done
+    rm -f "$(node_dir "$i")/docker.pid"
+    mlog "node$i powered off ($(echo "$pids" | wc -l) processes killed)"
+}
+
+cmd_start_node() {
+    local i=${1:?start-node I}
+    [ -f "$(node_dir "$i")/init.sh" ] || die "no node $i"
+    if dockerd_pid "$(node_dir "$i")/docker.pid" >/dev/null; then die "node $i runs already"; fi
+    start_dockerd "$i"
+    wait_dockerd "$i" $(( $(date +%s) + ${MULTINODE_START_TIMEOUT_S:-60} )) \
+        || die "node$i's dockerd did not answer within ${MULTINODE_START_TIMEOUT_S:-60}s"
+    mlog "node$i started again"
+}
+
+cmd_outside() {
+    local ns="$PREFIX-outside" port
+    ip link show "$BRIDGE" >/dev/null 2>&1 || die "no multi-node Swarm ($PREFIX) is up"
+    ip netns list 2>/dev/null | awk '{print $1}' | grep -qx "$ns" && die "$ns exists already"
+    ip netns add "$ns"
+    ip link add "$PREFIX-vo" type veth peer name eth0 netns "$ns"
+    ip link set "$PREFIX-vo" master "$BRIDGE" up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" addr add "$OUTSIDE_IP/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    # Only the published ports of the nodes: not the Swarm's own ports (2377, 7946, 4789),
+    # and the overlay has no route from here anyway.
+    ip netns exec "$ns" iptables -A OUTPUT -o lo -j ACCEPT
+    ip netns exec "$ns" iptables -A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+    for port in $OUTSIDE_PORTS; do
+        ip netns exec "$ns" iptables -A OUTPUT -p tcp -d "$SUBNET.0/24" --dport "$port" -j ACCEPT
+    done
+    ip netns exec "$ns" iptables -A OUTPUT -j REJECT
+    mlog "outside host: $ns at $OUTSIDE_IP, reaches tcp ports $OUTSIDE_PORTS of the nodes only"
 }
 
 cmd_env() {
@@ -290,5 +381,8 @@ case "${1:-}" in
     down) cmd_down ;;
     env) cmd_env ;;
     exec) shift; cmd_exec "$@" ;;
-    *) echo "usage: $0 up [N] | down | env | exec I CMD..." >&2; exit 2 ;;
+    kill-node) shift; cmd_kill_node "$@" ;;
+    start-node) shift; cmd_start_node "$@" ;;
+    outside) cmd_outside ;;
+    *) echo "usage: $0 up [N] | down | env | exec I|outside CMD... | kill-node I | start-node I | outside" >&2; exit 2 ;;
 esac

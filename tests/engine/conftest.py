@@ -11,8 +11,10 @@ removes what it created, also on failure.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -126,12 +128,28 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{name}: {step}: {secs:.1f}s")
 
 
-def _skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> None:
     if REQUIRED:
         pytest.fail(
             f"{reason} (CHORUS_REQUIRE_ENGINE=1: `make test-engine` should have provided it)"
         )
     pytest.skip(f"{reason}; run `make test-engine` (starts an engine, builds the images)")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def teardown_on_sigterm() -> Iterator[None]:
+    """A run stopped with SIGTERM (`timeout`, CI cancelling a job) still removes what it
+    created: SIGTERM becomes KeyboardInterrupt, after which pytest runs every fixture's
+    teardown (a multi-node Swarm left running breaks the next run that uses its prefix)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")
@@ -140,13 +158,30 @@ def engine() -> dict[str, str]:
     try:
         info = run("docker", "info", "--format", "{{json .}}", check=False, timeout=20)
     except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-        _skip_or_fail(f"no Docker Engine: {exc}")
+        skip_or_fail(f"no Docker Engine: {exc}")
     if info.returncode != 0:
-        _skip_or_fail(f"no Docker Engine answers `docker info`: {info.stderr.strip()[:300]}")
+        skip_or_fail(f"no Docker Engine answers `docker info`: {info.stderr.strip()[:300]}")
     for image in IMAGES.values():
         if run("docker", "image", "inspect", image, check=False).returncode != 0:
-            _skip_or_fail(f"image {image} missing (scripts/engine/build-images.sh)")
+            skip_or_fail(f"image {image} missing (scripts/engine/build-images.sh)")
     return dict(IMAGES)
+
+
+def create_identity_secret(name: str, env: dict[str, str] | None = None) -> None:
+    """The Swarm secret stack.yml's agents derive their identities from (random, 32 bytes
+    base64: what the README's `openssl rand -base64 32` makes)."""
+    secret = base64.b64encode(os.urandom(32)).decode()
+    proc = subprocess.run(
+        ["docker", "secret", "create", name, "-"],
+        input=secret,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"docker secret create {name} -> {proc.stderr.strip()}")
 
 
 def compose_cmd() -> list[str]:
@@ -154,7 +189,7 @@ def compose_cmd() -> list[str]:
         return ["docker", "compose"]
     if run("sh", "-c", "command -v docker-compose", check=False).returncode == 0:
         return ["docker-compose"]
-    _skip_or_fail("neither `docker compose` nor `docker-compose` (scripts/engine/ensure-engine.sh)")
+    skip_or_fail("neither `docker compose` nor `docker-compose` (scripts/engine/ensure-engine.sh)")
     raise AssertionError("unreachable")
 
 

@@ -3,15 +3,14 @@
 `docker stack deploy` with 10 agent replicas -> WHOOSH, through the Swarm API (auto mode, the
 Docker socket mounted), lists 10/10 healthy and the monitor hears 10/10 -> `docker service
 scale` to 20 -> 20/20 and 20/20, with the same WHOOSH and monitor containers (no restart) ->
-`docker stack rm` leaves no service, task container or network behind (and the per-slot
-identity volumes, which a stack keeps by design, are removed).
+`docker stack rm` leaves no service, task container or network behind.
 
 stack.monitoring.yml is deployed with it: Prometheus finds every agent task through
 `tasks.chorus` under the stack's prefix, 10 and then 20 (tests/engine/test_monitoring.py
 covers the alerts and the dashboard).
 
 An agent whose container dies comes back in the same slot with the same peer ID: its
-identity seed lives on the slot's volume.
+identity derives from the stack's identity secret and its slot.
 
 The stack file is deployed unchanged; only its documented environment variables are set
 (faster intervals, free host ports, the test images).
@@ -25,11 +24,21 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, Timings, free_port, get_json, lines, run, wait_until
+from .conftest import (
+    REPO,
+    Timings,
+    create_identity_secret,
+    free_port,
+    get_json,
+    lines,
+    run,
+    wait_until,
+)
 
 pytestmark = pytest.mark.engine
 
 STACK = f"chorustest{os.getpid()}"
+SECRET = f"{STACK}_identity"
 
 
 def _swarm_state() -> str:
@@ -70,14 +79,12 @@ def _leftovers() -> dict[str, list[str]]:
     }
 
 
-def _identity_volumes() -> list[str]:
-    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
+def _secrets() -> list[str]:
+    return lines("docker", "secret", "ls", "-q", "--filter", f"name={SECRET}")
 
 
 def _stack_volumes() -> list[str]:
-    return [*_identity_volumes(), *lines(
-        "docker", "volume", "ls", "-q", "--filter", f"name={STACK}_prometheus-data"
-    )]  # fmt: skip
+    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_prometheus-data")
 
 
 def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
@@ -89,11 +96,12 @@ def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
         timeout=timeout,
         interval=1,
     )
-    # Volumes outlive a stack on purpose (identities, Prometheus' data); the test's are
-    # removed here.
+    # Prometheus' data volume and the identity secret outlive a stack on purpose; the
+    # test's are removed here.
     for volume in _stack_volumes():
         run("docker", "volume", "rm", volume, check=False)
-    return {**left, "volumes": _stack_volumes()}
+    run("docker", "secret", "rm", SECRET, check=False)
+    return {**left, "volumes": _stack_volumes(), "secrets": _secrets()}
 
 
 @pytest.fixture
@@ -112,7 +120,11 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
         "PROMETHEUS_PUBLISHED_PORT": str(free_port()),
         "PROMETHEUS_SCRAPE_INTERVAL": "5s",
         "PROMETHEUS_DNS_REFRESH_INTERVAL": "5s",
+        "GATEWAY_PUBLISHED_PORT": str(free_port()),
+        "GATEWAY_P2P_PUBLISHED_PORT": str(free_port()),
+        "CHORUS_IDENTITY_SECRET": SECRET,
     }
+    create_identity_secret(SECRET)
     try:
         yield env
     finally:
@@ -128,6 +140,7 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
                 _remove_stack()
             except AssertionError as exc:
                 print(f"cleanup: {exc}")
+        run("docker", "secret", "rm", SECRET, check=False)
 
 
 def _container_id(service: str) -> list[str]:
@@ -199,7 +212,8 @@ def _check_bootstrap(whoosh: str, n: int) -> None:
 
 
 def _check_identity_survives_a_crash(whoosh: str, agents: dict[str, Any]) -> None:
-    """Kill slot 1's container: Swarm starts a new task in that slot, on the same volume."""
+    """Kill slot 1's container: Swarm starts a new task in that slot, which derives the
+    same identity from the secret and the slot."""
     name = f"{STACK}_chorus-1"  # AGENT_NAME = hostname = {{.Service.Name}}-{{.Task.Slot}}
     before = {a["name"]: a["peer_id"] for a in agents["agents"]}
     assert name in before, sorted(before)
@@ -247,7 +261,7 @@ def test_stack_10_then_scale_to_20(
     monitor = f"http://127.0.0.1:{stack['MONITOR_PUBLISHED_PORT']}"
 
     # Every service uses DNS round robin: no VIP anywhere (they break libp2p dials).
-    for svc in ("chorus", "whoosh", "hmmm-monitor", "prometheus"):
+    for svc in ("chorus", "chorus-gateway", "whoosh", "hmmm-monitor", "prometheus"):
         mode = run(
             "docker", "service", "inspect", "-f", "{{.Spec.EndpointSpec.Mode}}", f"{STACK}_{svc}"
         ).stdout.strip()
@@ -283,5 +297,5 @@ def test_stack_10_then_scale_to_20(
         assert len(tasks) == 1, f"{svc} was restarted: tasks {tasks}"
 
     left = _remove_stack()
-    assert left == {"services": [], "containers": [], "networks": [], "volumes": []}
+    assert left == {"services": [], "containers": [], "networks": [], "secrets": []}
     timings.mark("stack removed, nothing left")

@@ -114,6 +114,7 @@ def test_whoosh_process_serves_bootstrap_list(whoosh: str, agents: tuple[str, st
         "healthy": 1,
         "unreachable": 1,
         "missing": 1,
+        "left": 0,
     }
     states = {a["url"]: (a["state"], a["reason"]) for a in view["agents"]}
     assert states == {good_url: ("healthy", None), bad_url: ("unreachable", "http_500")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from meshcommon.limits import MAX_MESSAGE_BYTES
@@ -44,6 +44,16 @@ class PeerSettings(ServiceSettings):
     identity_path: str = Field(
         default="",
         description="Ed25519 seed file: a stable peer ID across restarts; empty = new ID per start",
+    )
+    identity_secret_file: str = Field(
+        default="",
+        description="Secret (at least 32 bytes) the identity is derived from with the scope: "
+        "the same peer ID on any host, no storage (e.g. a Swarm secret in /run/secrets/)",
+    )
+    identity_scope: str = Field(
+        default="",
+        description="With the secret file: what this identity belongs to, e.g. "
+        "{{.Service.Name}}/{{.Task.Slot}} on Swarm (one peer ID per task slot)",
     )
     p2p_overrides: str = Field(
         default="all",
@@ -107,3 +117,24 @@ class PeerSettings(ServiceSettings):
         every attempt timing out, with the longest backoff between attempts."""
         attempts = self.bootstrap_attempts
         return attempts * self.bootstrap_timeout_s + (attempts - 1) * self.bootstrap_backoff_max_s
+
+    @model_validator(mode="after")
+    def _one_identity_source(self) -> PeerSettings:
+        """A seed file and a derived identity exclude each other; a derivation needs both
+        halves, and a scope still holding a template was never expanded (Swarm expands
+        templates only in a service's spec, not in compose or a shell)."""
+        prefix = str(self.model_config.get("env_prefix", ""))
+        secret, scope = f"{prefix}IDENTITY_SECRET_FILE", f"{prefix}IDENTITY_SCOPE"
+        template = "{{.Service.Name}}/{{.Task.Slot}}"
+        if self.identity_secret_file and self.identity_path:
+            raise ValueError(f"set {prefix}IDENTITY_PATH or {secret}, not both")
+        if self.identity_secret_file and not self.identity_scope.strip():
+            raise ValueError(f"{secret} needs {scope} (on Swarm: {template})")
+        if self.identity_scope and not self.identity_secret_file:
+            raise ValueError(f"{scope} is set but {secret} is not")
+        if "{{" in self.identity_scope:
+            raise ValueError(
+                f"{scope}={self.identity_scope!r} holds a template nobody expanded: Swarm "
+                f"expands {template} in a service's environment, compose and shells do not"
+            )
+        return self

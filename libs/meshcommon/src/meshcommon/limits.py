@@ -19,6 +19,9 @@ MAX_HEALTH_BYTES: Final = 64 * 1024
 MAX_MULTIADDRS_PER_PEER: Final = 32
 # WHOOSH's bootstrap list (about 1 KB per agent): room for a few thousand agents.
 MAX_BOOTSTRAP_BYTES: Final = 4 * 1024 * 1024
+# Peers that left on purpose, listed with the bootstrap list (~150 bytes each): WHOOSH keeps
+# the most recent ones, a client reads no more.
+MAX_LEFT_PEERS: Final = 1024
 # Hosts claiming one peer ID that a bootstrap entry lists separately (a real key is on one
 # host; a clone or two is an incident, more is an attack and changes nothing).
 MAX_CLAIMANTS_PER_PEER: Final = 8

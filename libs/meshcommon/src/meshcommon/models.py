@@ -9,7 +9,7 @@ understanding each other.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -96,6 +96,25 @@ class DiscoverySummary(WireModel):
     healthy: int = Field(default=0, description="Distinct peers that answered /api/health")
     unreachable: int = 0
     missing: int = Field(default=0, description="expected - healthy, never negative")
+    left: int = Field(default=0, description="Peers that left on purpose, listed under 'left'")
+
+
+# Why a peer left on purpose (``LeftPeer.reason``): the orchestrator stopped its task because
+# the service was scaled down, its node drained, or the service updated or rolled back.
+LEFT_SCALED_DOWN: Final = "scaled_down"
+LEFT_NODE_DRAINED: Final = "node_drained"
+LEFT_UPDATED: Final = "updated"
+LEFT_ROLLED_BACK: Final = "rolled_back"
+
+
+class LeftPeer(WireModel):
+    """A peer that is gone on purpose, not lost: clients stop expecting it instead of
+    reporting it missing. A crashed agent or a lost node is never listed here."""
+
+    peer_id: str
+    name: str
+    reason: str = Field(description="scaled_down, node_drained, updated or rolled_back")
+    at: datetime = Field(description="When WHOOSH saw the peer's task stopped")
 
 
 class BootstrapResponse(WireModel):
@@ -103,6 +122,10 @@ class BootstrapResponse(WireModel):
     count: int
     updated_at: datetime | None = None
     summary: DiscoverySummary = Field(default_factory=DiscoverySummary)
+    left: list[LeftPeer] = Field(
+        default_factory=list,
+        description="Peers that left on purpose recently (none of them is in bootstrap_peers)",
+    )
 
 
 class AvailabilityMessage(WireModel):

@@ -8,6 +8,7 @@ import httpx
 import pytest
 import respx
 
+from meshcommon.limits import MAX_LEFT_PEERS
 from meshcommon.peer.bootstrap_client import WhooshBootstrapClient
 
 WHOOSH = "http://whoosh.test:8080"
@@ -20,6 +21,8 @@ BODY = {
     ],
     "count": 1,
 }
+
+AT = "2025-01-01T00:00:00+00:00"
 
 pytestmark = pytest.mark.anyio
 
@@ -181,6 +184,35 @@ async def test_a_huge_list_is_refused_and_entries_are_kept_within_budget(tmp_pat
     refused = await c.fetch()
     await c.aclose()
     assert refused.source == "cache" and "larger than" in (refused.error or "")
+
+
+@respx.mock
+async def test_peers_that_left_come_with_the_list_and_its_cache(tmp_path) -> None:
+    gone = {"peer_id": "12D3KooWgone", "name": "chorus-9", "reason": "scaled_down", "at": AT}
+    many = [{**gone, "peer_id": f"12D3KooW{i}"} for i in range(MAX_LEFT_PEERS + 5)]
+    respx.get(URL).mock(
+        side_effect=[
+            httpx.Response(200, json={**BODY, "left": [gone]}),
+            httpx.ConnectError("down"),
+            httpx.Response(200, json={**BODY, "left": many}),
+        ]
+    )
+    c = client(tmp_path, attempts=1)
+    fresh = await c.fetch()
+    assert [(p.peer_id, p.reason) for p in fresh.left] == [("12D3KooWgone", "scaled_down")]
+    cached = await c.fetch()  # WHOOSH down: the cached list still says who left
+    assert cached.source == "cache" and cached.left == fresh.left
+    capped = await c.fetch()
+    await c.aclose()
+    assert len(capped.left) == MAX_LEFT_PEERS  # a peer's claim stays within its budget
+
+
+@respx.mock
+async def test_a_list_without_left_is_read_as_nobody_left(tmp_path) -> None:
+    respx.get(URL).mock(return_value=httpx.Response(200, json=BODY))  # an older WHOOSH
+    c = client(tmp_path)
+    assert (await c.fetch()).left == ()
+    await c.aclose()
 
 
 @respx.mock

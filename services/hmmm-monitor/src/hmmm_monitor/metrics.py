@@ -46,6 +46,11 @@ class MonitorMetrics:
             "mesh is partitioned; 0: no agent reported yet)",
             registry=r,
         )
+        self.peers_left = Gauge(
+            "hmmm_peers_left",
+            "Peers that left on purpose (scale-down, drain, update): not expected any more",
+            registry=r,
+        )
         self.dial_failures = Counter(
             "hmmm_dial_failures", "Failed dials by root-cause reason", ["reason"], registry=r
         )

@@ -115,7 +115,7 @@ class Monitor:
         """Fetch the bootstrap list (waiting up to ``wait_s`` for it to change), then
         (re)connect every expected peer that is due."""
         self.bootstrap_result = await self.bootstrap.fetch(wait_s)
-        self.expected.set_expected(self.bootstrap_result.peers)
+        self.expected.set_expected(self.bootstrap_result.peers, self.bootstrap_result.left)
         await self.connector.run_round()
         await self.sync_node_state()
         # RTT to every connected peer, in the background: a slow peer never delays the
@@ -148,6 +148,7 @@ class Monitor:
         self.metrics.set_peer_heard({pid: s.name for pid, s in expected.items()}, heard)
         components = self.topology()["components"]
         self.metrics.mesh_components.set(len(components) if isinstance(components, list) else 0)
+        self.metrics.peers_left.set(len(self.expected.left))
         age = self.bootstrap_result.age_s()
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
         self.metrics.peer_id_conflicts.set(sum(1 for s in expected.values() if s.conflict))
@@ -179,6 +180,7 @@ class Monitor:
         node = self._node
         return build_coverage(
             expected=self.expected.peers,
+            left=self.expected.left,
             senders=self.store.senders(),
             now=time.time(),
             heard_window_s=self.settings.heard_window_s,

@@ -53,3 +53,29 @@ def test_coverage_counts_expected_connected_heard_and_names_the_missing() -> Non
         "rejected": {"oversized": 1},
         "outbound": {"queue_full": 7},
     }
+
+
+def test_heard_through_a_gateway_is_heard_not_missing() -> None:
+    # A monitor outside the overlay: it can dial only the gateway agent (P1); the others
+    # have only overlay addresses it cannot reach, and their messages come through P1.
+    expected = ExpectedPeers()
+    expected.set_expected([peer(P1, name="gateway"), peer(P2, name="a2"), peer(P3, name="a3")])
+    expected.peers[P1].connected = True
+    for pid in (P2, P3):
+        expected.peers[pid].last_error_reason = "no_dialable_multiaddr"
+    senders = {pid: _stats(pid, 995) for pid in (P1, P2, P3)}
+    cov = build_coverage(
+        expected=expected.peers,
+        senders=senders,
+        now=1000,
+        heard_window_s=45,
+        bootstrap={},
+        dropped={},
+        rejected={},
+    )
+    assert (cov["expected"], cov["connected"], cov["heard"]) == (3, 1, 3)
+    assert cov["heard_via_mesh"] == 2 and cov["missing"] == []
+    assert {(n["name"], n["reason"]) for n in cov["not_connected"]} == {
+        ("a2", "no_dialable_multiaddr"),
+        ("a3", "no_dialable_multiaddr"),
+    }

@@ -27,6 +27,10 @@ from meshcommon.p2p.types import ReceivedMessage
 from meshcommon.topics import COORDINATION
 
 START = int(time.time())  # py-libp2p starts each publisher's counter at the unix time
+# Every test message is received right after START, whenever the test runs: with the wall
+# clock, a run SEQNO_CLOCK_SLACK_S after import saw seqnos START+n as re-seeded (a restart).
+RECEIVED_AT = START + 1.0
+RECEIVED_AT_UTC = datetime.fromtimestamp(RECEIVED_AT, UTC)
 
 
 def track(*seqnos: int) -> tuple[SeqnoTracker, list[str]]:
@@ -111,9 +115,7 @@ def test_losses_accumulate_across_epochs() -> None:
 # -- store, consumer, metrics ----------------------------------------------------------------
 def received(sender: str, seqno: int, body: dict[str, object] | bytes) -> ReceivedMessage:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    # Received right after START, whenever the test runs: with the wall clock, a test run
-    # SEQNO_CLOCK_SLACK_S after import made seqnos START+n look re-seeded (a restart).
-    return ReceivedMessage(COORDINATION, sender, data, seqno.to_bytes(8, "big").hex(), START + 1.0)
+    return ReceivedMessage(COORDINATION, sender, data, seqno.to_bytes(8, "big").hex(), RECEIVED_AT)
 
 
 def availability(**extra: object) -> dict[str, object]:
@@ -132,7 +134,7 @@ def availability(**extra: object) -> dict[str, object]:
 def test_consumer_feeds_loss_and_latency_per_sender() -> None:
     store = MessageStore()
     consumer = MessageConsumer(store, log_to_stdout=False)
-    sent = datetime.now(UTC) - timedelta(milliseconds=250)
+    sent = RECEIVED_AT_UTC - timedelta(milliseconds=250)
     for s in (1, 2, 3):
         consumer(received("alice", START + s, availability(timestamp=sent.isoformat())))
     consumer(received("alice", START + 4, b"{not json"))  # rejected, but it did arrive
@@ -156,11 +158,11 @@ def test_consumer_feeds_loss_and_latency_per_sender() -> None:
 def test_latency_median_uses_the_last_samples_only() -> None:
     store = MessageStore()
     consumer = MessageConsumer(store, log_to_stdout=False)
-    old = datetime.now(UTC) - timedelta(hours=1)  # a badly skewed clock, later fixed
+    old = RECEIVED_AT_UTC - timedelta(hours=1)  # a badly skewed clock, later fixed
     for s in range(1, 51):
         consumer(received("c", START + s, availability(timestamp=old.isoformat())))
     for s in range(51, 101):
-        consumer(received("c", START + s, availability(timestamp=datetime.now(UTC).isoformat())))
+        consumer(received("c", START + s, availability(timestamp=RECEIVED_AT_UTC.isoformat())))
     view = store.delivery()["c"]
     assert view.latency_samples == 50
     assert view.latency_ms_median is not None and view.latency_ms_median < 1000

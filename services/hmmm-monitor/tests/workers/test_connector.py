@@ -1,9 +1,11 @@
-"""The connector against a fake dialer: who is dialled when, backoff, reconnects, and
-how a peer that left the bootstrap list is kept, then forgotten."""
+"""The connector against a fake dialer: who is dialled when, backoff, reconnects, how a
+peer that left the bootstrap list is kept, then forgotten, and how one that left on purpose
+is dropped at once."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,6 +13,7 @@ from hmmm_monitor.domain.coverage import build_coverage
 from hmmm_monitor.domain.expected_peers import ExpectedPeers
 from hmmm_monitor.domain.store import SenderStats
 from hmmm_monitor.workers.connector import PeerConnector
+from meshcommon.models import BootstrapPeer, LeftPeer
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from meshcommon.p2p.types import DialFailure, DialOutcome, NodeSnapshot
 
@@ -86,23 +89,35 @@ def _stats(pid: str, last: float, count: int = 1) -> SenderStats:
     return SenderStats(pid, last, last, count)
 
 
-async def test_peer_that_leaves_the_bootstrap_list_stays_expected_then_is_forgotten() -> None:
-    """WHOOSH drops an agent from its list as soon as a health poll fails (crash, restart).
-    The monitor keeps expecting it: coverage names it missing instead of shrinking, it is
-    redialled, and when it is back its reconnect is counted. After forget_after_s: gone."""
+async def _a2_gone_after_connecting(
+    forget_after_s: float,
+) -> tuple[list[float], FakeDialer, ExpectedPeers, PeerConnector, BootstrapPeer, BootstrapPeer]:
+    """Agents a1 and a2 expected and connected; then a2 is gone (connection refused) and
+    two seconds pass. Returns the clock, the dialer, the expected peers, the connector and
+    both agents."""
     now = [1000.0]
     dialer = FakeDialer()
-    expected = ExpectedPeers(backoff_initial_s=1, clock=lambda: now[0], forget_after_s=60)
+    expected = ExpectedPeers(
+        backoff_initial_s=1, clock=lambda: now[0], forget_after_s=forget_after_s
+    )
     conn = PeerConnector(dialer, MultiaddrPolicy(), expected)
     p1 = peer(P1, "/ip4/10.0.0.1/tcp/9000", name="a1")
     p2 = peer(P2, "/ip4/10.0.0.2/tcp/9000", name="a2")
     expected.set_expected([p1, p2])
     await conn.run_round()
     assert expected.peers[P2].connected
-    # a2 crashes; WHOOSH's next list no longer has it.
     dialer.connected.discard(P2)
     dialer.fail[P2] = "connection_refused"
     now[0] += 2
+    return now, dialer, expected, conn, p1, p2
+
+
+async def test_peer_that_leaves_the_bootstrap_list_stays_expected_then_is_forgotten() -> None:
+    """WHOOSH drops an agent from its list as soon as a health poll fails (crash, restart).
+    The monitor keeps expecting it: coverage names it missing instead of shrinking, it is
+    redialled, and when it is back its reconnect is counted. After forget_after_s: gone."""
+    now, dialer, expected, conn, p1, p2 = await _a2_gone_after_connecting(forget_after_s=60)
+    # a2 crashed; WHOOSH's next list no longer has it.
     expected.set_expected([p1])
     await conn.run_round()
     s2 = expected.peers[P2]
@@ -135,6 +150,40 @@ async def test_peer_that_leaves_the_bootstrap_list_stays_expected_then_is_forgot
     now[0] += 2
     expected.set_expected([p1])
     assert set(expected.peers) == {P1}
+
+
+async def test_peer_that_left_on_purpose_is_not_expected_and_not_redialled() -> None:
+    """Scaled down (or drained, or updated away): WHOOSH lists it under ``left``. The
+    monitor stops expecting it at once, never dials it again, and coverage lists it as
+    left with the reason, neither missing nor unexpected while its last messages are
+    still within the window."""
+    now, dialer, expected, conn, p1, p2 = await _a2_gone_after_connecting(forget_after_s=300)
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    gone = LeftPeer(peer_id=P2, name="a2", reason="scaled_down", at=at)
+    expected.set_expected([p1], [gone])
+    calls = len(dialer.calls)
+    now[0] += 60  # long past any backoff
+    await conn.run_round()
+    assert set(expected.peers) == {P1} and len(dialer.calls) == calls
+    assert expected.left == {P2: gone}
+    cov = build_coverage(
+        expected=expected.peers,
+        left=expected.left,
+        senders={P1: _stats(P1, now[0] - 1), P2: _stats(P2, now[0] - 1)},
+        now=now[0],
+        heard_window_s=30,
+        bootstrap={},
+        dropped={},
+        rejected={},
+    )
+    assert (cov["expected"], cov["connected"], cov["heard"], cov["missing"]) == (1, 1, 1, [])
+    assert cov["unexpected"] == []
+    assert cov["left"] == [
+        {"peer_id": P2, "name": "a2", "reason": "scaled_down", "at": "2025-01-01T00:00:00+00:00"}
+    ]
+    # Back in WHOOSH's list (a slot's identity in its replacement task): expected again.
+    expected.set_expected([p1, p2], [gone])
+    assert set(expected.peers) == {P1, P2} and expected.left == {}
 
 
 class ConflictDialer(FakeDialer):

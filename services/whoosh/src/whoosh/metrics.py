@@ -60,6 +60,12 @@ class WhooshMetrics:
             "Peer IDs claimed by agents on different hosts",
             registry=r,
         )
+        self.agents_left = Gauge(
+            "whoosh_agents_left",
+            "Agents listed as left on purpose (scale-down, drain, update), by reason",
+            ["reason"],
+            registry=r,
+        )
         export_runtime_metrics(r, "whoosh")
 
 

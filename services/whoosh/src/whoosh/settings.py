@@ -29,6 +29,11 @@ class Settings(ServiceSettings):
         default_factory=list, description="Agent base URLs, e.g. http://127.0.1.1:8080"
     )
     agent_service: str = Field(default="chorus", description="Swarm service / DNS name of agents")
+    gateway_service: str = Field(
+        default="chorus-gateway",
+        description="Swarm discovery: service of gateway agents (listed like agents, plus "
+        "their node address on a host-mode published libp2p port); empty = none",
+    )
     agent_port: int = Field(default=8080, description="Agents' HTTP port (DNS and Swarm discovery)")
     dns_name: str = Field(default="", description="Defaults to tasks.<agent_service>")
     swarm_network: str = Field(
@@ -59,6 +64,12 @@ class Settings(ServiceSettings):
         default=True,
         description="Swarm discovery: start a round on service and container events instead "
         "of waiting for the next period",
+    )
+    left_keep_s: float = Field(
+        default=900.0,
+        ge=0,
+        description="Swarm discovery: how long an agent that left on purpose (scale-down, "
+        "drain, update) stays listed under 'left' with its reason",
     )
     health_timeout_s: float = Field(
         default=2.0,

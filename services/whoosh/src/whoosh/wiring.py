@@ -15,6 +15,7 @@ from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.discovery.factory import build_source
 from whoosh.adapters.gitea import GiteaClient, RetryPolicy
 from whoosh.adapters.health_poller import HealthPoller
+from whoosh.domain.departures import Departures
 from whoosh.metrics import WhooshMetrics
 from whoosh.service import Whoosh
 from whoosh.settings import Settings
@@ -53,6 +54,7 @@ def build_whoosh(
         settings.poll_interval_s,
         converge_poll_s=settings.converge_poll_s,
         converge_window_s=settings.converge_window_s,
+        departures=Departures(keep_s=settings.left_keep_s),
     )
     label_sync = build_label_sync(
         settings, metrics.registry, gitea_transport=gitea_transport, gitea_retry=gitea_retry

@@ -57,6 +57,18 @@ def test_events_of_the_agent_service_start_a_round_others_do_not() -> None:
     assert stream.closed.is_set()
 
 
+def test_events_of_the_gateway_service_count_too() -> None:
+    stream = Stream([service_event("CHORUS_chorus-gateway"), service_event("CHORUS_whoosh")])
+    seen: list[str] = []
+    watcher = SwarmEventWatcher(lambda: stream, ("chorus", "chorus-gateway"), seen.append)
+    watcher.start()
+    try:
+        wait_until(lambda: len(seen), lambda n: n >= 1, within_s=5, what="the gateway's event")
+    finally:
+        watcher.stop()
+    assert seen == ["service update (CHORUS_chorus-gateway)"]
+
+
 def test_a_lost_stream_is_reopened() -> None:
     opened: list[int] = []
     seen: list[str] = []

@@ -70,6 +70,7 @@ async def test_bootstrap_answers_from_cache() -> None:
         "healthy": 2,
         "unreachable": 1,
         "missing": 1,
+        "left": 0,
     }
     assert body["updated_at"]
     first = body["bootstrap_peers"][0]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from whoosh_testkit import PEER_A, PEER_B, health_body
 
-from meshcommon.models import AgentHealth
+from meshcommon.models import AgentHealth, utcnow
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.domain.agent_status import (
     AgentStatus,
@@ -89,3 +89,29 @@ def test_a_failure_keeps_the_last_healthy_time() -> None:
         status_from_failure(TARGET, failure, attempts=1, latency_ms=None, previous=None).last_seen
         is None
     )
+
+
+def test_a_gateway_is_also_listed_at_its_node_address() -> None:
+    from whoosh.domain.agent_status import published_multiaddrs
+
+    pid = "12D3KooWLdRq9rGCYQMB7mpbAQuC2ZB1QxqC9LHXAmJ9FCJdwSKE"
+    target = AgentTarget(
+        "http://10.0.13.9:8080",
+        "CHORUS_chorus-gateway.1",
+        "10.0.13.9",
+        task_id="gw1",
+        node_address="192.168.7.2",
+        host_ports=((9000, 9001), (8080, 8082)),
+    )
+    reported = [f"/ip4/10.0.13.9/tcp/9000/p2p/{pid}", "garbage"]
+    # Only the libp2p port the agent itself reports; not the HTTP port.
+    assert published_multiaddrs(target, reported, pid) == [f"/ip4/192.168.7.2/tcp/9001/p2p/{pid}"]
+    plain = AgentTarget("http://10.0.13.9:8080", "CHORUS_chorus.1", "10.0.13.9")
+    assert published_multiaddrs(plain, reported, pid) == []
+    health = AgentHealth(peer_id=pid, multiaddrs=reported[:1])
+    policy = MultiaddrPolicy.from_settings(["10.0.13.0/24"])
+    status = status_from_health(
+        target, health, policy, attempts=1, latency_ms=1.0, previous=None, now=utcnow()
+    )
+    # The overlay address first (preferred inside), the node address after it.
+    assert status.multiaddrs == [reported[0], f"/ip4/192.168.7.2/tcp/9001/p2p/{pid}"]

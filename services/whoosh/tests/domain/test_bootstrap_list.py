@@ -61,6 +61,7 @@ def test_one_entry_per_peer_with_merged_multiaddrs_and_duplicate_reported() -> N
         "healthy": 2,
         "unreachable": 0,
         "missing": 1,
+        "left": 0,
     }
 
 

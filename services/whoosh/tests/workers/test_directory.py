@@ -9,7 +9,7 @@ import pytest
 from whoosh_testkit import PEER_A, PEER_B, health_body, make_poller, make_settings
 
 from meshcommon.waiting import wait_until_async
-from whoosh.domain.targets import AgentTarget, DiscoveryResult
+from whoosh.domain.targets import AgentTarget, DiscoveryResult, StoppedTask
 from whoosh.metrics import WhooshMetrics
 from whoosh.workers.directory import AgentDirectory, Snapshot
 
@@ -72,6 +72,7 @@ async def test_round_builds_snapshot_and_metrics() -> None:
         "healthy": 2,
         "unreachable": 1,
         "missing": 1,
+        "left": 0,
     }
     assert [p.priority for p in snap.bootstrap.bootstrap_peers] == [1, 2]
     m = directory.metrics.registry
@@ -191,3 +192,33 @@ async def test_a_waiting_client_is_answered_as_soon_as_the_list_changes() -> Non
     changed = await asyncio.wait_for(waiter, 5)
     assert changed.etag != first.etag and changed.bootstrap.count == 2
     await client.aclose()
+
+
+async def test_scaled_down_agent_is_listed_as_left_and_wakes_waiting_clients() -> None:
+    t2 = AgentTarget("http://10.0.13.2:8080", "CHORUS_chorus.1", "10.0.13.2", task_id="t1")
+    t3 = AgentTarget("http://10.0.13.3:8080", "CHORUS_chorus.2", "10.0.13.3", task_id="t2")
+    stopped = StoppedTask("t2", 2, False, "remove", "running", True, False, False, False)
+    source = ScriptedSource(
+        DiscoveryResult((t2, t3), 2, "swarm"),
+        # Scaled to 1: slot 2's task is stopped; its agent still answers for a moment.
+        DiscoveryResult((t2,), 1, "swarm", stopped=(stopped,)),
+    )
+    client, _ = agents_client()
+    directory = make_directory(source, client)
+    first = await directory.refresh()
+    assert first.bootstrap.left == [] and first.summary.left == 0
+    waiting = asyncio.create_task(directory.wait_for_change(first.etag, 30))
+    second = await directory.refresh()
+    assert (await asyncio.wait_for(waiting, 5)).etag == second.etag != first.etag
+    assert [(p.peer_id, p.reason) for p in second.bootstrap.left] == [(PEER_B, "scaled_down")]
+    assert [p.peer_id for p in second.bootstrap.bootstrap_peers] == [PEER_A]
+    assert second.summary.model_dump() == {
+        "expected": 1,
+        "discovered": 1,
+        "healthy": 1,
+        "unreachable": 0,
+        "missing": 0,
+        "left": 1,
+    }
+    m = directory.metrics.registry
+    assert m.get_sample_value("whoosh_agents_left", {"reason": "scaled_down"}) == 1

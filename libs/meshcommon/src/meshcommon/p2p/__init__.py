@@ -8,7 +8,7 @@ call ``await runtime.snapshot()`` and never see trio.
 - ``node``: ``MeshNode``, the libp2p host + GossipSub, with its fixes of py-libp2p.
 - ``runtime``: ``MeshRuntime``, the trio thread driven from asyncio.
 - ``errors``: the real cause of a failed dial.
-- ``identity``: Ed25519 identities from a persisted seed.
+- ``identity``: Ed25519 identities from a persisted seed, or derived from a secret and a scope.
 - ``lean``: py-libp2p without the transports and protocols a mesh peer never runs.
 
 The names below are imported on first use, so that ``meshcommon.p2p.types`` and the

@@ -25,7 +25,7 @@ from multiaddr.protocols import P_P2P
 
 from meshcommon.limits import MAX_MULTIADDRS_PER_PEER, REASON_TOO_MANY_MULTIADDRS
 from meshcommon.p2p.errors import describe_dial_error
-from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+from meshcommon.p2p.identity import node_key_pair, peer_id_of
 from meshcommon.p2p.lean import lean_host_options
 from meshcommon.p2p.multiselect import PipelinedMultiselectClient
 from meshcommon.p2p.pubsub import MeshGossipSub, MeshPubsub, peer_text
@@ -103,7 +103,9 @@ class MeshNode:
         they must be quick, and hand anything slow to another thread or loop."""
         self.config = config
         self._on_peer_subscribed = on_peer_subscribed
-        self.key_pair = load_or_create_key_pair(config.identity_path)
+        self.key_pair = node_key_pair(
+            config.identity_path, config.identity_secret_file, config.identity_scope
+        )
         self.peer_id = peer_id_of(self.key_pair)
         self._on_message = on_message
         self._host: Any = None

@@ -64,6 +64,8 @@ class NodeConfig:
     port: int = 9000
     topics: tuple[str, ...] = ALL_TOPICS
     identity_path: str | None = None
+    identity_secret_file: str | None = None  # with identity_scope: a derived identity
+    identity_scope: str = ""
     # GossipSub: the library's 120 s default heartbeat makes meshes form far too slowly.
     heartbeat_interval: int = 1
     degree: int = 6
@@ -88,6 +90,8 @@ class NodeConfig:
             listen_host=settings.p2p_host,
             port=settings.p2p_port,
             identity_path=settings.identity_path or None,
+            identity_secret_file=settings.identity_secret_file or None,
+            identity_scope=settings.identity_scope.strip(),
             overrides=P2POverrides.parse(settings.p2p_overrides),
         )
 

@@ -32,12 +32,13 @@ from meshcommon.config import PeerSettings
 from meshcommon.limits import (
     MAX_BOOTSTRAP_BYTES,
     MAX_CLAIMANTS_PER_PEER,
+    MAX_LEFT_PEERS,
     MAX_MULTIADDRS_PER_PEER,
     REASON_TOO_MANY_MULTIADDRS,
     BodyTooLarge,
     read_capped,
 )
-from meshcommon.models import BootstrapPeer, BootstrapResponse
+from meshcommon.models import BootstrapPeer, BootstrapResponse, LeftPeer
 from meshcommon.multiaddr_policy import RejectedAddr
 from meshcommon.peer.static_peers import parse_static_peers
 
@@ -62,6 +63,7 @@ class BootstrapResult:
     fetched_at: datetime | None
     error: str | None = None  # why WHOOSH was not used, when it was configured
     rejected: tuple[RejectedAddr, ...] = ()  # static entries that could not be used
+    left: tuple[LeftPeer, ...] = ()  # peers WHOOSH says left on purpose (stop expecting them)
 
     def age_s(self, now: datetime | None = None) -> float | None:
         if self.fetched_at is None:
@@ -109,9 +111,10 @@ def first_error(exc: ValidationError) -> str:
 
 
 def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
-    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses, and at most
-    ``MAX_CLAIMANTS_PER_PEER`` claimants with as many each (WHOOSH sends no more; a list
-    from elsewhere might): a dialler never works through thousands."""
+    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses, at most
+    ``MAX_CLAIMANTS_PER_PEER`` claimants with as many each, and at most ``MAX_LEFT_PEERS``
+    peers that left (WHOOSH sends no more; a list from elsewhere might): a dialler never
+    works through thousands."""
     peers = []
     for peer in response.bootstrap_peers:
         update: dict[str, object] = {}
@@ -133,7 +136,11 @@ def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
                 for c in claimants
             ]
         peers.append(peer.model_copy(update=update) if update else peer)
-    return response.model_copy(update={"bootstrap_peers": peers})
+    left = response.left
+    if len(left) > MAX_LEFT_PEERS:
+        log.warning("bootstrap list names %d peers that left; using %d", len(left), MAX_LEFT_PEERS)
+        left = left[:MAX_LEFT_PEERS]
+    return response.model_copy(update={"bootstrap_peers": peers, "left": left})
 
 
 def _merge(
@@ -308,7 +315,9 @@ class WhooshBootstrapClient:
             self._last_error_kind = None
         self.cache.save(response, now)
         peers = _merge(response.bootstrap_peers, self.static)
-        return BootstrapResult(peers, "whoosh", now, None, self.static_rejected)
+        return BootstrapResult(
+            peers, "whoosh", now, None, self.static_rejected, tuple(response.left)
+        )
 
     def _fallback(self, kind: str, cause: str) -> BootstrapResult:
         cached = self.cache.load()
@@ -320,6 +329,7 @@ class WhooshBootstrapClient:
                 fetched_at,
                 cause,
                 self.static_rejected,
+                tuple(response.left),
             )
         else:
             source: Source = "static" if self.static else "none"

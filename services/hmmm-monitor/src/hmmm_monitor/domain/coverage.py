@@ -1,7 +1,14 @@
 """Coverage: of the peers we expect, how many are connected and how many were heard.
 
-A number with names: who is missing, why a peer is not connected, and who is talking that
-WHOOSH does not know about.
+A number with names: who is missing, why a peer is not connected, who left on purpose, and
+who is talking that WHOOSH does not know about.
+
+``connected`` counts the expected peers with a direct connection to the monitor; ``heard``
+counts the expected peers whose messages arrived within the window, directly or forwarded
+by other peers (GossipSub). They differ on purpose: a monitor that can dial only a few
+peers (outside the overlay, through a gateway agent) still hears every agent, and an agent
+it hears is never ``missing``, only ``not_connected`` with the reason it cannot be dialled.
+``heard_via_mesh`` is how many were heard without a direct connection.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from datetime import UTC, datetime
 
 from hmmm_monitor.domain.expected_peers import PeerState
 from hmmm_monitor.domain.store import SenderStats
+from meshcommon.models import LeftPeer
 
 
 def iso(ts: float | None) -> str | None:
@@ -20,6 +28,7 @@ def iso(ts: float | None) -> str | None:
 def build_coverage(
     *,
     expected: Mapping[str, PeerState],
+    left: Mapping[str, LeftPeer] | None = None,
     senders: Mapping[str, SenderStats],
     now: float,
     heard_window_s: float,
@@ -53,14 +62,22 @@ def build_coverage(
                     "detail": state.last_error_detail,
                 }
             )
-    unexpected = sorted(heard - set(expected) - {monitor_peer_id})
+    left = left or {}
+    # A peer that left may still be heard for a window: that is not a stranger talking.
+    unexpected = sorted(heard - set(expected) - set(left) - {monitor_peer_id})
+    heard_expected = heard & set(expected)
     return {
         "expected": len(expected),
         "connected": sum(1 for s in expected.values() if s.connected),
-        "heard": len(heard & set(expected)),
+        "heard": len(heard_expected),
+        "heard_via_mesh": sum(1 for pid in heard_expected if not expected[pid].connected),
         "heard_window_s": heard_window_s,
         "missing": missing,
         "not_connected": not_connected,
+        "left": [
+            {"peer_id": p.peer_id, "name": p.name, "reason": p.reason, "at": p.at.isoformat()}
+            for p in sorted(left.values(), key=lambda p: (p.at, p.peer_id), reverse=True)
+        ],
         "unexpected": unexpected,
         "bootstrap": dict(bootstrap),
         "dropped": {

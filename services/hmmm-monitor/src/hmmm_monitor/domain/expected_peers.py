@@ -4,7 +4,9 @@ Every expected peer has a ``PeerState`` with the real cause of its last failure,
 latency and reconnect count. A peer that keeps failing backs off exponentially (capped,
 jittered: ``meshcommon.peer.backoff``); new addresses or a return to the bootstrap list are
 a fresh chance. A peer ID that several hosts claim (``BootstrapPeer.conflict``) keeps each
-claimant apart, with what the libp2p handshake proved about it. Pure: the clock and the
+claimant apart, with what the libp2p handshake proved about it. A peer that WHOOSH says left
+on purpose (scaled down, its node drained, its task updated) is not expected any more: it is
+listed under ``left`` with the reason, never reported missing. Pure: the clock and the
 jitter are injected, dialling is ``workers.connector``'s job.
 """
 
@@ -15,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from meshcommon.models import BootstrapPeer, Claimant
+from meshcommon.models import BootstrapPeer, Claimant, LeftPeer
 from meshcommon.multiaddr_policy import RejectedAddr
 from meshcommon.peer.backoff import BackoffPolicy, default_jitter
 
@@ -171,18 +173,23 @@ class ExpectedPeers:
         self.forget_after_s = forget_after_s
         self._clock = clock
         self.peers: dict[str, PeerState] = {}
+        self.left: dict[str, LeftPeer] = {}  # left on purpose, not expected any more
         self.connected_peers: tuple[str, ...] = ()  # every peer the node is connected to
 
-    def set_expected(self, peers: Sequence[BootstrapPeer]) -> None:
+    def set_expected(self, peers: Sequence[BootstrapPeer], left: Sequence[LeftPeer] = ()) -> None:
         """Adopt a new bootstrap list: keep history for known peers; a peer that left the
-        list stays expected for ``forget_after_s``, then is dropped.
+        list stays expected for ``forget_after_s``, then is dropped, unless WHOOSH says it
+        ``left`` on purpose: then it is dropped at once.
 
         WHOOSH lists only agents that answered its last health poll, so an agent that
         crashed or is restarting leaves the list within seconds. Forgetting it at once
         would make coverage shrink to "5/5" instead of naming the lost agent missing, and
-        reset its reconnect history when it comes back.
+        reset its reconnect history when it comes back. A scale-down or a drain is no such
+        loss: those agents are not coming back, and WHOOSH knows it.
         """
         now = self._clock()
+        listed = {p.peer_id for p in peers}
+        self.left = {p.peer_id: p for p in left if p.peer_id not in listed}
         fresh: dict[str, PeerState] = {}
         for p in peers:
             addrs = list(dict.fromkeys([p.multiaddr, *p.multiaddrs]))
@@ -200,6 +207,10 @@ class ExpectedPeers:
             fresh[p.peer_id] = state
         for pid, state in self.peers.items():
             if pid in fresh:
+                continue
+            if pid in self.left:
+                gone = self.left[pid]
+                log.info("%s (%s) left: %s; not expected any more", state.name, pid, gone.reason)
                 continue
             if state.left_bootstrap_at is None:
                 state.in_bootstrap, state.left_bootstrap_at = False, now

@@ -12,7 +12,7 @@ from whoosh.workers.directory import Snapshot
 def agent_view(status: AgentStatus) -> dict[str, Any]:
     return {
         "url": status.target.url,
-        "name": (status.health.name if status.health else "") or status.target.name,
+        "name": status.name,
         "state": status.state,
         "reason": status.reason,
         "detail": status.detail,
@@ -60,4 +60,5 @@ def agents_view(snap: Snapshot) -> dict[str, Any]:
         "agents": [agent_view(s) for s in statuses],
         "unhealthy": [s.target.name for s in statuses if s.state != "healthy"],
         "duplicate_peer_ids": [d.as_dict() for d in snap.duplicates],
+        "left": [p.model_dump(mode="json") for p in snap.bootstrap.left],
     }

@@ -6,11 +6,14 @@ module turns what came back into an ``AgentStatus`` (healthy, or unreachable wit
 
 from __future__ import annotations
 
+import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Final, Literal
 
+from multiaddr import Multiaddr
 from pydantic import ValidationError
 
 from meshcommon import limits
@@ -62,6 +65,11 @@ class AgentStatus:
         return self.health.peer_id if self.health else None
 
     @property
+    def name(self) -> str:
+        """The agent's own name, else what discovery calls it."""
+        return (self.health.name if self.health else "") or self.target.name
+
+    @property
     def multiaddrs(self) -> list[str]:
         return [a.multiaddr for a in self.accepted]
 
@@ -99,6 +107,30 @@ def read_health(status_code: int, reason_phrase: str, content: bytes) -> AgentHe
     return health
 
 
+def published_multiaddrs(target: AgentTarget, reported: Sequence[str], peer_id: str) -> list[str]:
+    """Where the agent is reachable on its node: for each TCP port of its own multiaddrs
+    that its task publishes in host mode, that node port at the node's address (a gateway
+    agent, dialled from outside the overlay)."""
+    if not target.node_address or not target.host_ports:
+        return []
+    ports = set()
+    for addr in reported:
+        try:
+            ports.add(int(Multiaddr(addr).value_for_protocol("tcp")))
+        except Exception:  # not a TCP multiaddr (the policy names why later)
+            continue
+    try:
+        ip = ipaddress.ip_address(target.node_address)
+    except ValueError:
+        return []
+    proto = "ip6" if ip.version == 6 else "ip4"
+    return [
+        f"/{proto}/{ip}/tcp/{node_port}/p2p/{peer_id}"
+        for container_port, node_port in target.host_ports
+        if container_port in ports
+    ]
+
+
 def status_from_health(
     target: AgentTarget,
     health: AgentHealth,
@@ -125,7 +157,8 @@ def status_from_health(
             latency_ms=latency_ms,
             last_seen=previous.last_seen if previous else None,
         )
-    verdict = policy.filter(health.multiaddrs, health.peer_id)
+    published = published_multiaddrs(target, health.multiaddrs, health.peer_id)
+    verdict = policy.filter([*health.multiaddrs, *published], health.peer_id)
     status = AgentStatus(
         target,
         "healthy",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from meshcommon.limits import MAX_CLAIMANTS_PER_PEER, MAX_MULTIADDRS_PER_PEER
-from meshcommon.models import BootstrapPeer, Claimant, DiscoverySummary
+from meshcommon.models import BootstrapPeer, Claimant, DiscoverySummary, LeftPeer
 from meshcommon.multiaddr_policy import AcceptedAddr
 from whoosh.domain.agent_status import AgentStatus
 
@@ -140,8 +140,12 @@ def build_bootstrap(
     return BootstrapView(tuple(peers), summary, tuple(duplicates), seen)
 
 
-def bootstrap_etag(peers: Sequence[BootstrapPeer]) -> str:
+def bootstrap_etag(peers: Sequence[BootstrapPeer], left: Sequence[LeftPeer] = ()) -> str:
     """A strong HTTP entity tag of a bootstrap list: the same entries, the same tag
-    (across WHOOSH restarts too, so a client's cached tag stays valid)."""
-    doc = json.dumps([p.model_dump(mode="json") for p in peers], sort_keys=True)
+    (across WHOOSH restarts too, so a client's cached tag stays valid). Peers that left
+    count too: a client waiting for news learns at once whom to stop expecting."""
+    entries: list[object] = [p.model_dump(mode="json") for p in peers]
+    if left:  # without any, the tag of the list alone (as before ``left`` existed)
+        entries.append(sorted((p.peer_id, p.reason) for p in left))
+    doc = json.dumps(entries, sort_keys=True)
     return '"' + hashlib.sha256(doc.encode()).hexdigest()[:20] + '"'

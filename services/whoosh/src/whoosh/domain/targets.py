@@ -1,8 +1,10 @@
-"""What discovery finds: agent endpoints, and how many agents should exist."""
+"""What discovery finds: agent endpoints, how many agents should exist, and which tasks the
+orchestrator stopped."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -12,6 +14,29 @@ class AgentTarget:
     url: str  # base URL, e.g. http://10.0.13.5:8080 (no trailing slash)
     name: str  # what discovery calls it (Swarm task name, IP, URL host)
     address: str  # host/IP part of url: two targets on different IPs are different hosts
+    # The Swarm task behind it, its service and slot (Swarm discovery only).
+    task_id: str = ""
+    service: str = ""
+    slot: int | None = None
+    # Ports the task publishes on its node in host mode, (container port, node port), and
+    # that node's address: the agent is also reachable there, from outside the overlay.
+    node_address: str = ""
+    host_ports: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class StoppedTask:
+    """A task of the agent service that Swarm no longer wants running, as discovery saw it."""
+
+    task_id: str
+    slot: int | None  # None for a global service
+    slot_live: bool  # another task of its service holds (or is about to hold) the slot
+    desired_state: str  # shutdown or remove
+    state: str  # the last state its node reported (running until the node stops it)
+    node_ready: bool  # the manager hears its node
+    node_draining: bool
+    outdated_spec: bool  # the service's spec changed since the task was created
+    rolling_back: bool  # the service is rolling back an update
 
 
 @dataclass(frozen=True)
@@ -22,3 +47,8 @@ class DiscoveryResult:
     expected: int | None
     source: str
     error: str | None = None
+    # Tasks the orchestrator no longer wants running (Swarm discovery only): why their
+    # agents left.
+    stopped: tuple[StoppedTask, ...] = ()
+    # Slots of each service discovered that a task holds or is about to hold (Swarm).
+    live_slots: Mapping[str, frozenset[int]] = field(default_factory=dict)

@@ -3,6 +3,10 @@
 Reads never wait for the network: every round builds a new immutable ``Snapshot`` and swaps
 one reference, so readers (any thread) see either the old or the new state, never half.
 
+Each round also notes which agents left on purpose (``whoosh.domain.departures``): they are
+listed under ``left`` with the reason, so clients stop expecting them instead of reporting
+them missing.
+
 Rounds run every ``poll_interval_s``. A change (start-up, a Swarm event, targets that
 appear or go) starts a converging window: for ``converge_window_s`` the agents that are
 not healthy yet are re-checked every ``converge_poll_s`` (the healthy ones are not asked
@@ -17,6 +21,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +34,7 @@ from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.health_poller import HealthPoller
 from whoosh.domain.agent_status import AgentStatus
 from whoosh.domain.bootstrap_list import DuplicatePeerId, bootstrap_etag, build_bootstrap
+from whoosh.domain.departures import Departures
 from whoosh.domain.targets import AgentTarget, DiscoveryResult
 from whoosh.metrics import WhooshMetrics
 
@@ -53,9 +59,10 @@ class Snapshot:
 
     @cached_property
     def etag(self) -> str:
-        """An HTTP entity tag of the bootstrap entries: it changes exactly when the list
-        a client would dial changes (not with every round's timestamp)."""
-        return bootstrap_etag(self.bootstrap.bootstrap_peers)
+        """An HTTP entity tag of the bootstrap entries and the peers that left: it changes
+        exactly when the list a client would dial, or whom it should stop expecting,
+        changes (not with every round's timestamp)."""
+        return bootstrap_etag(self.bootstrap.bootstrap_peers, self.bootstrap.left)
 
 
 class AgentDirectory:
@@ -70,6 +77,7 @@ class AgentDirectory:
         *,
         converge_poll_s: float = 1.0,
         converge_window_s: float = 30.0,
+        departures: Departures | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
@@ -78,6 +86,7 @@ class AgentDirectory:
         self.poll_interval_s = poll_interval_s
         self.converge_poll_s = converge_poll_s
         self.converge_window_s = converge_window_s
+        self.departures = departures or Departures(keep_s=900.0)
         self._clock = clock
         self._converge_until = 0.0
         self._wake = asyncio.Event()
@@ -87,6 +96,7 @@ class AgentDirectory:
         self._last_targets: tuple[AgentTarget, ...] = ()
         self._last_error: str | None = None
         self._last_duplicates: set[DuplicatePeerId] = set()
+        self._left_reasons: set[str] = set()
         self._inflight: asyncio.Task[Snapshot] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.progress = LoopProgress(started_at=clock())
@@ -186,6 +196,9 @@ class AgentDirectory:
         now = utcnow()
         view = build_bootstrap(statuses, result.expected, self._first_seen, now)
         self._first_seen = view.first_seen
+        for peer in self.departures.observe(statuses, result.stopped, now, result.live_slots):
+            log.info("agent %s (%s) left: %s", peer.name, peer.peer_id, peer.reason)
+        left = self.departures.left
         elapsed = time.perf_counter() - started
         snap = Snapshot(
             source=result.source,
@@ -194,7 +207,8 @@ class AgentDirectory:
                 bootstrap_peers=list(view.peers),
                 count=len(view.peers),
                 updated_at=now,
-                summary=view.summary,
+                summary=view.summary.model_copy(update={"left": len(left)}),
+                left=list(left),
             ),
             statuses=tuple(statuses),
             duplicates=view.duplicates,
@@ -238,6 +252,10 @@ class AgentDirectory:
         m.agents_healthy.set(s.healthy)
         m.agents_unreachable.set(s.unreachable)
         m.duplicate_peer_ids.set(len(snap.duplicates))
+        by_reason = Counter(p.reason for p in snap.bootstrap.left)
+        for reason in {*by_reason, *self._left_reasons}:  # a reason that emptied goes to 0
+            m.agents_left.labels(reason=reason).set(by_reason[reason])
+        self._left_reasons |= set(by_reason)
         m.poll_round_seconds.observe(elapsed)
         for dup in set(snap.duplicates) - self._last_duplicates:  # log new ones only
             log.warning("duplicate peer id %s claimed by %s", dup.peer_id, ", ".join(dup.targets))

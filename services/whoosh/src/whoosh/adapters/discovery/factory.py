@@ -55,6 +55,7 @@ def build_source(settings: Settings) -> DiscoverySource:
         settings.swarm_network,
         settings.agent_port,
         events=docker_event_stream(settings.docker_url) if settings.swarm_events else None,
+        gateway_service=settings.gateway_service,
     )
     match settings.discovery:
         case "static":

@@ -1,4 +1,6 @@
-"""Docker Swarm discovery: the agent service's running tasks and their overlay addresses.
+"""Docker Swarm discovery: the agent service's running tasks and their overlay addresses,
+the desired replica count, and the tasks Swarm stopped (with what WHOOSH needs to tell a
+scale-down, a drain or an update from a failure: ``whoosh.domain.departures``).
 
 Robust to the stack-name prefix: ``docker stack deploy -c stack.yml CHORUS`` names the
 service ``CHORUS_chorus`` and the network ``CHORUS_chorus_net``; settings say ``chorus`` and
@@ -12,15 +14,26 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from whoosh.adapters.discovery.base import Watcher, http_url
-from whoosh.domain.targets import AgentTarget, DiscoveryResult
+from whoosh.adapters.discovery.swarm_tasks import (
+    host_ports,
+    live_slots,
+    node_address,
+    replicas_of,
+    stopped_tasks,
+)
+from whoosh.domain.targets import AgentTarget, DiscoveryResult, StoppedTask
 
 
 class SwarmApi(Protocol):
-    """The two Engine API calls WHOOSH needs (tests pass a fake)."""
+    """The Engine API calls WHOOSH needs (tests pass a fake)."""
 
     def services(self) -> list[dict[str, Any]]: ...
 
-    def tasks(self, service_id: str) -> list[dict[str, Any]]: ...
+    def tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """Every task of the service Swarm still keeps: running, starting and stopped."""
+        ...
+
+    def nodes(self) -> list[dict[str, Any]]: ...
 
 
 class DockerSwarmApi:
@@ -41,8 +54,10 @@ class DockerSwarmApi:
         return list(self._client().services())
 
     def tasks(self, service_id: str) -> list[dict[str, Any]]:
-        filters = {"service": service_id, "desired-state": "running"}
-        return list(self._client().tasks(filters=filters))
+        return list(self._client().tasks(filters={"service": service_id}))
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return list(self._client().nodes())
 
 
 def matches_stack_name(actual: str, wanted: str) -> bool:
@@ -74,6 +89,10 @@ def _task_address(task: dict[str, Any], network: str) -> str | None:
 
 
 class SwarmTaskSource:
+    """The tasks of the agent service and of ``gateway_service`` (agents that also publish
+    their libp2p port on their node, so that peers outside the overlay can dial them; see
+    ``AgentTarget.host_ports``). A gateway service that does not exist is simply none."""
+
     name = "swarm"
 
     def __init__(
@@ -83,19 +102,25 @@ class SwarmTaskSource:
         network: str,
         port: int,
         events: Callable[[], Any] | None = None,
+        gateway_service: str = "",
     ) -> None:
         self.api = api
         self.service = service
+        self.gateway_service = gateway_service
         self.network = network
         self.port = port
         self._events = events  # opens the engine's event stream (swarm_events)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return (self.service, self.gateway_service) if self.gateway_service else (self.service,)
 
     def watch(self, on_change: Callable[[str], None]) -> Watcher | None:
         if self._events is None:
             return None
         from whoosh.adapters.discovery.swarm_events import SwarmEventWatcher
 
-        watcher = SwarmEventWatcher(self._events, self.service, on_change)
+        watcher = SwarmEventWatcher(self._events, self.services, on_change)
         watcher.start()
         return watcher
 
@@ -106,33 +131,78 @@ class SwarmTaskSource:
             return DiscoveryResult((), None, self.name, f"docker: {type(exc).__name__}: {exc}")
 
     def _discover_blocking(self) -> DiscoveryResult:
-        svc = _pick_service(self.api.services(), self.service)
+        services = self.api.services()
+        svc = _pick_service(services, self.service)
         if svc is None:
             err = f"no swarm service named {self.service!r} or '*_{self.service}'"
             return DiscoveryResult((), None, self.name, err)
-        svc_name = svc["Spec"]["Name"]
-        running = [
-            t
-            for t in self.api.tasks(svc["ID"])
-            if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
-        ]
-        mode = svc["Spec"].get("Mode", {})
-        replicated = mode.get("Replicated")
-        expected = int(replicated.get("Replicas", 0)) if replicated is not None else len(running)
+        picked = [svc]
+        if self.gateway_service:
+            gateway = _pick_service(services, self.gateway_service)
+            picked += [gateway] if gateway is not None else []
+        errors: list[str] = []
+        try:
+            nodes = {str(n.get("ID")): n for n in self.api.nodes()}
+        except Exception as exc:  # without nodes, every stop counts as a failure: say why
+            errors.append(f"nodes unavailable: {type(exc).__name__}: {exc}")
+            nodes = {}
 
         targets: dict[str, AgentTarget] = {}
+        stopped: list[StoppedTask] = []
         no_address: list[str] = []
+        slots: dict[str, frozenset[int]] = {}
+        expected = 0
+        for service in picked:
+            tasks = self.api.tasks(service["ID"])
+            running = [
+                t
+                for t in tasks
+                if t.get("DesiredState") == "running"
+                and t.get("Status", {}).get("State") == "running"
+            ]
+            slots[service["Spec"]["Name"]] = live_slots(tasks)
+            replicas = replicas_of(service)
+            expected += len(running) if replicas is None else replicas
+            stopped += stopped_tasks(tasks, service, nodes)
+            for target in self._targets(service, running, nodes, no_address):
+                targets.setdefault(target.url, target)
+        if no_address:  # a running task we cannot reach over the overlay: say so
+            errors.append(
+                f"tasks without an address on network {self.network!r}: " + ", ".join(no_address)
+            )
+        error = "; ".join(errors) or None
+        return DiscoveryResult(
+            tuple(targets.values()), expected, self.name, error, tuple(stopped), slots
+        )
+
+    def _targets(
+        self,
+        svc: dict[str, Any],
+        running: list[dict[str, Any]],
+        nodes: dict[str, dict[str, Any]],
+        no_address: list[str],
+    ) -> list[AgentTarget]:
+        svc_name = svc["Spec"]["Name"]
+        targets = []
         for task in sorted(running, key=lambda t: (t.get("Slot") or 0, t.get("ID", ""))):
             task_name = f"{svc_name}.{task.get('Slot') or task.get('NodeID', '?')}"
             ip = _task_address(task, self.network)
             if ip is None:
                 no_address.append(task_name)
                 continue
-            url = http_url(ip, self.port)
-            targets.setdefault(url, AgentTarget(url=url, name=task_name, address=ip))
-        error = None
-        if no_address:  # a running task we cannot reach over the overlay: say so
-            error = f"tasks without an address on network {self.network!r}: " + ", ".join(
-                no_address
+            published = host_ports(task)
+            node = nodes.get(str(task.get("NodeID", "")), {})
+            slot = task.get("Slot")
+            targets.append(
+                AgentTarget(
+                    url=http_url(ip, self.port),
+                    name=task_name,
+                    address=ip,
+                    task_id=str(task.get("ID", "")),
+                    service=svc_name,
+                    slot=int(slot) if slot else None,
+                    node_address=(node_address(node) or "") if published else "",
+                    host_ports=published,
+                )
             )
-        return DiscoveryResult(tuple(targets.values()), expected, self.name, error)
+        return targets

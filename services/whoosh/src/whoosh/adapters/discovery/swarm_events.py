@@ -39,18 +39,20 @@ def service_of(event: dict[str, Any]) -> str | None:
 
 
 class SwarmEventWatcher:
-    """Calls ``on_change(why)`` (from its own thread) for events of ``service``."""
+    """Calls ``on_change(why)`` (from its own thread) for events of ``service`` (a name or
+    several)."""
 
     def __init__(
         self,
         open_stream: OpenStream,
-        service: str,
+        service: str | tuple[str, ...],
         on_change: Callable[[str], None],
         *,
         backoff_initial_s: float = 1.0,
         backoff_max_s: float = 30.0,
     ) -> None:
-        self._open, self.service, self._on_change = open_stream, service, on_change
+        self._open, self._on_change = open_stream, on_change
+        self.services = (service,) if isinstance(service, str) else service
         self._backoff_initial_s, self._backoff_max_s = backoff_initial_s, backoff_max_s
         self._stop = threading.Event()
         self._stream: Any = None
@@ -95,7 +97,7 @@ class SwarmEventWatcher:
 
     def _handle(self, event: dict[str, Any]) -> None:
         name = service_of(event)
-        if name and matches_stack_name(name, self.service):
+        if name and any(matches_stack_name(name, wanted) for wanted in self.services):
             self.events_seen += 1
             self._on_change(f"{event.get('Type')} {event.get('Action')} ({name})")
 
