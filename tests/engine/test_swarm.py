@@ -297,5 +297,5 @@ def test_stack_10_then_scale_to_20(
         assert len(tasks) == 1, f"{svc} was restarted: tasks {tasks}"
 
     left = _remove_stack()
-    assert left == {"services": [], "containers": [], "networks": [], "secrets": []}
+    assert left == {"services": [], "containers": [], "networks": [], "volumes": [], "secrets": []}
     timings.mark("stack removed, nothing left")

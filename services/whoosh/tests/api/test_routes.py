@@ -141,6 +141,7 @@ async def test_agents_view_names_the_missing_one() -> None:
         "latency_ms",
     }
     assert body["duplicate_peer_ids"] == []
+    assert body["left"] == []  # the response model keeps every field the view has
 
 
 async def test_health_and_metrics() -> None:

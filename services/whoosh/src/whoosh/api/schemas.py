@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from meshcommon.health import HealthFields
-from meshcommon.models import DiscoverySummary
+from meshcommon.models import DiscoverySummary, LeftPeer
 
 
 class ErrorDetail(BaseModel):
@@ -64,3 +64,6 @@ class AgentsView(RoundView):
     agents: list[AgentView]
     unhealthy: list[str]
     duplicate_peer_ids: list[DuplicateView]
+    left: list[LeftPeer] = Field(
+        description="Agents that left on purpose recently (scale-down, drain, update), with why"
+    )
