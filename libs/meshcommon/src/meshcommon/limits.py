@@ -19,6 +19,8 @@ MAX_HEALTH_BYTES: Final = 64 * 1024
 MAX_MULTIADDRS_PER_PEER: Final = 32
 # WHOOSH's bootstrap list (about 1 KB per agent): room for a few thousand agents.
 MAX_BOOTSTRAP_BYTES: Final = 4 * 1024 * 1024
+# Topics one node's mesh view lists (the mesh has three; peers announce what they like).
+MAX_MESH_VIEW_TOPICS: Final = 256
 
 REASON_TOO_MANY_MULTIADDRS: Final = "too_many_multiaddrs"
 
