@@ -12,6 +12,7 @@ from chorus_agent.metrics import AgentMetrics
 from chorus_agent.settings import Settings
 from chorus_agent.workers.broadcaster import Broadcaster
 from chorus_agent.workers.peering import Peering
+from chorus_agent.workers.pinger import PeerPinger
 from meshcommon.aio import cancel_and_wait
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
 from meshcommon.p2p.runtime import MeshRuntime
@@ -32,6 +33,7 @@ class Agent:
     bootstrap: BootstrapSource
     peering: Peering
     broadcaster: Broadcaster
+    pinger: PeerPinger
     version: str
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -51,6 +53,7 @@ class Agent:
         self._tasks = [
             asyncio.create_task(self.peering.run_forever(), name="peering"),
             asyncio.create_task(self.broadcaster.run_forever(), name="broadcaster"),
+            asyncio.create_task(self.pinger.run_forever(), name="pinger"),
         ]
 
     async def stop(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,6 +27,14 @@ async def health(agent: AgentDep) -> AgentHealth:
         uptime_s=agent.uptime_s(),
         known_peers=len(agent.book),
     )
+
+
+@router.get("/api/v1/mesh")
+async def mesh(agent: AgentDep) -> dict[str, Any]:
+    """The libp2p view of this agent: per topic the GossipSub mesh, fanout and every
+    peer's announced subscriptions; per connection direction, address, age and RTT."""
+    view = await agent.runtime.mesh_view()
+    return view.to_dict()
 
 
 @router.get("/metrics")
