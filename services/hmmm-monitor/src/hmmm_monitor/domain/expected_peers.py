@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -47,6 +48,10 @@ class PeerState:
     next_dial_at: float = 0.0
     in_bootstrap: bool = True
     left_bootstrap_at: float | None = None  # when it dropped out of the bootstrap list
+    # Every failed dial attempt (one per multiaddr tried) by reason, and the latest of
+    # each reason: a peer-ID mismatch between successful dials is still a fault.
+    failure_reasons: Counter[str] = field(default_factory=Counter)
+    last_failure: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def reason(self) -> str:
@@ -77,6 +82,7 @@ class PeerState:
             "next_dial_at": None if self.connected else self.next_dial_at,
             "in_bootstrap": self.in_bootstrap,
             "left_bootstrap_at": self.left_bootstrap_at,
+            "failure_reasons": dict(self.failure_reasons),
         }
 
 
@@ -172,6 +178,14 @@ class ExpectedPeers:
         s.consecutive_failures = 0
         if dial_latency_ms is not None:
             s.dial_latency_ms = round(dial_latency_ms, 1)
+
+    def count_failures(self, s: PeerState, errors: Sequence[dict[str, str]]) -> None:
+        """Record each failed attempt of a dial (succeeded or not) by its reason."""
+        now = self._clock()
+        for err in errors:
+            reason = err.get("reason", "dial_error")
+            s.failure_reasons[reason] += 1
+            s.last_failure[reason] = {**err, "at": now}
 
     def mark_skipped(self, s: PeerState, rejected: Sequence[RejectedAddr]) -> None:
         """Record which of its addresses the policy would not dial, and why."""
