@@ -70,6 +70,13 @@ async def agents(directory: DirectoryDep) -> dict[str, Any]:
     return agents_view(directory.snapshot)
 
 
+@router.get("/api/v1/diagnosis")
+async def diagnosis(whoosh: WhooshDep) -> dict[str, Any]:
+    """Every fault WHOOSH can see (Swarm service and network, missing replicas, addresses,
+    identities, configured names), with its evidence and fix."""
+    return (await whoosh.diagnosis()).model_dump(mode="json")
+
+
 @router.get("/metrics")
 async def metrics(whoosh: WhooshDep) -> Response:
     return Response(generate_latest(whoosh.metrics.registry), media_type=CONTENT_TYPE_LATEST)
