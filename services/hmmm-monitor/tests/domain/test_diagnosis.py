@@ -8,9 +8,9 @@ from dataclasses import replace
 from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.diagnosis import MonitorFacts, diagnose
 from hmmm_monitor.domain.expected_peers import PeerState
-from hmmm_monitor.domain.topic_names import near_miss
 from meshcommon.diagnosis import at_least
 from meshcommon.p2p.types import ConnectionView, MeshView, TopicMesh
+from meshcommon.topic_names import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
 
 A1, A2, A3 = (
@@ -160,6 +160,8 @@ def test_clock_skew_beyond_the_threshold() -> None:
     assert "NTP" in f.fix
     too_few = replace(healthy(), delivery={A2: _delivery(-180_000.0, samples=2)})
     assert "clock_skew" not in _by_id(too_few)
+    gone_quiet = replace(facts, heard=frozenset({A1, A3}))
+    assert "clock_skew" not in _by_id(gone_quiet)
 
 
 def test_refused_p2p_port_of_an_agent_whoosh_lists() -> None:

@@ -258,6 +258,25 @@ async def test_configured_names_a_vip_and_a_name_in_front_of_several() -> None:
     assert several.evidence["resolves_to"] == ["10.231.0.11", "10.231.0.12"]
 
 
+def test_an_agent_on_a_misspelt_topic() -> None:
+    statuses = _three_healthy()
+    statuses[0] = _healthy(
+        "http://10.231.0.11:8080",
+        PEERS[0],
+        "10.231.0.11",
+        name="old-build",
+        gossipsub_topics=["chorus/coordination/v1", "hmmm/meta-discussion/v1"],
+    )
+    (f,) = _ids(_facts(statuses, None))["topic_near_miss"]
+    assert f.severity == "warning"
+    assert (f.evidence["topic"], f.evidence["known_topic"]) == (
+        "chorus/coordination/v1",
+        "CHORUS/coordination/v1",
+    )
+    assert f.evidence["differs_by"] == ["case"]
+    assert [a["name"] for a in f.evidence["agents"]] == ["old-build"]
+
+
 def test_unknown_agent_service_and_broken_discovery() -> None:
     class NoAgents(FakeInspector):
         def services(self) -> list[dict]:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.expected_peers import PeerState
-from hmmm_monitor.domain.topic_names import near_miss
 from meshcommon.diagnosis import Finding, Severity, capped
 from meshcommon.p2p.types import MeshView
+from meshcommon.topic_names import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
 
 # Check ids (each is also the id of the findings it produces).
@@ -284,6 +284,8 @@ def _clock_skew(facts: MonitorFacts) -> list[Finding]:
     limit_ms = facts.clock_skew_threshold_s * 1000
     skewed = []
     for pid, view in sorted(facts.delivery.items()):
+        if pid not in facts.heard:
+            continue  # gone quiet: its old timestamps say nothing about now
         median = view.latency_ms_median
         if median is None or view.latency_samples < MIN_SKEW_SAMPLES:
             continue

@@ -16,6 +16,8 @@ from meshcommon.multiaddr_policy import (
     REASON_OUTSIDE_OVERLAY,
     REASON_UNSPECIFIED,
 )
+from meshcommon.topic_names import near_miss
+from meshcommon.topics import ALL_TOPICS
 from whoosh.domain.agent_status import REASON_NO_ROUTABLE, AgentStatus
 from whoosh.domain.bootstrap_list import DuplicatePeerId
 
@@ -30,6 +32,7 @@ ADDRESS_SHARED = "address_shared"
 PEER_ID_DUPLICATE = "peer_id_duplicate"
 AGENT_NAME_NOT_A_TASK = "agent_name_not_a_task"
 AGENT_NAME_FRONTS_SEVERAL = "agent_name_fronts_several"
+TOPIC_NEAR_MISS = "topic_near_miss"
 DISCOVERY_FAILED = "discovery_failed"
 SWARM_CHECKS = (
     AGENT_SERVICE_NOT_FOUND,
@@ -45,6 +48,7 @@ CHECKS = (
     ADDRESS_SHARED,
     PEER_ID_DUPLICATE,
     AGENT_NAME_FRONTS_SEVERAL,
+    TOPIC_NEAR_MISS,
     DISCOVERY_FAILED,
 )
 
@@ -136,6 +140,7 @@ def diagnose(facts: WhooshFacts) -> list[Finding]:
         _shared_addresses,
         _duplicate_peer_ids,
         _names,
+        _topics,
     ):
         findings.extend(check(facts))
     if facts.discovery_error and not facts.statuses and not findings:
@@ -540,4 +545,40 @@ def _names(facts: WhooshFacts) -> list[Finding]:
                     "(WHOOSH_DISCOVERY=dns with tasks.<service>, or the Swarm API).",
                 )
             )
+    return out
+
+
+# -- topics -----------------------------------------------------------------------------
+def _topics(facts: WhooshFacts) -> list[Finding]:
+    """Agents whose own topic list (``gossipsub_topics`` in their health) holds a name
+    that is almost a mesh topic: they publish and listen where nobody else does."""
+    by_topic: dict[tuple[str, str], list[AgentStatus]] = {}
+    differs: dict[tuple[str, str], tuple[str, ...]] = {}
+    for s in facts.statuses:
+        for topic in s.health.gossipsub_topics[: len(ALL_TOPICS) * 4] if s.health else []:
+            miss = near_miss(topic, ALL_TOPICS)
+            if miss is not None:
+                by_topic.setdefault((miss.topic, miss.known), []).append(s)
+                differs[(miss.topic, miss.known)] = miss.differs_by
+    out = []
+    for (topic, known), statuses in sorted(by_topic.items()):
+        shown, omitted = capped([_agent(s) for s in statuses])
+        out.append(
+            _finding(
+                TOPIC_NEAR_MISS,
+                "warning",
+                f"{len(statuses)} agent(s) use the topic {topic!r}, which differs from "
+                f"{known!r} only by {' and '.join(differs[(topic, known)])}",
+                {
+                    "topic": topic,
+                    "known_topic": known,
+                    "differs_by": list(differs[(topic, known)]),
+                    "agents": shown,
+                    "agents_omitted": omitted,
+                    "seen_in": "the agents' gossipsub_topics in /api/health",
+                },
+                f"Use the topic {known!r} exactly (topic names are case-sensitive) in these "
+                "agents' build or configuration: they hear nothing the mesh publishes.",
+            )
+        )
     return out
