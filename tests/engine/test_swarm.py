@@ -28,35 +28,6 @@ pytestmark = pytest.mark.engine
 STACK = f"chorustest{os.getpid()}"
 
 
-def _swarm_state() -> str:
-    return run("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def swarm(engine: dict[str, str]) -> Iterator[None]:
-    """A Swarm this engine manages; initialised (and left afterwards) only if there was none."""
-    state = _swarm_state()
-    initialised = False
-    had_gwbridge = bool(
-        lines("docker", "network", "ls", "-q", "--filter", "name=^docker_gwbridge$")
-    )
-    if state == "inactive":
-        run("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
-        initialised = True
-    elif state != "active":
-        pytest.fail(f"Swarm state {state!r}: neither inactive nor active")
-    if run("docker", "info", "--format", "{{.Swarm.ControlAvailable}}").stdout.strip() != "true":
-        pytest.fail("this engine is in a Swarm but not a manager: cannot deploy a stack here")
-    try:
-        yield
-    finally:
-        if initialised:
-            run("docker", "swarm", "leave", "--force", check=False)
-            # `swarm init` created docker_gwbridge; leaving does not remove it.
-            if not had_gwbridge:
-                run("docker", "network", "rm", "docker_gwbridge", check=False)
-
-
 def _leftovers() -> dict[str, list[str]]:
     label = f"label=com.docker.stack.namespace={STACK}"
     return {

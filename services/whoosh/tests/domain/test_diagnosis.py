@@ -198,6 +198,7 @@ def test_each_missing_replica_is_named_with_why() -> None:
     assert by_slot[2]["why"] == "health_failing" and by_slot[2]["reason"] == "connect_error"
     assert by_slot[3]["why"] == "not_running"
     assert (by_slot[3]["state"], by_slot[3]["failed_tasks"]) == ("pending", 2)
+    assert by_slot[3]["error"] == "task: non-zero exit (1)"  # the last failure's cause
 
 
 def test_one_peer_id_at_two_hosts() -> None:

@@ -310,7 +310,8 @@ def _missing_replicas(facts: WhooshFacts) -> list[dict[str, object]]:
         base: dict[str, object] = {"slot": slot, "task": f"{swarm.service_name}.{slot}"}
         if not running:
             latest = max(tasks, key=lambda t: t.updated_at, default=None)
-            failed = sum(1 for t in tasks if t.state in ("failed", "rejected"))
+            failed = [t for t in tasks if t.state in ("failed", "rejected")]
+            last_failure = max(failed, key=lambda t: t.updated_at, default=None)
             rows.append(
                 {
                     **base,
@@ -318,8 +319,13 @@ def _missing_replicas(facts: WhooshFacts) -> list[dict[str, object]]:
                     "task_id": latest.task_id if latest else None,
                     "state": latest.state if latest else "no task",
                     "desired_state": latest.desired_state if latest else None,
-                    "error": (latest.error or latest.message) if latest else "",
-                    "failed_tasks": failed,
+                    "message": latest.message if latest else "",
+                    # Why the slot's tasks keep failing (a crash loop shows "starting"
+                    # now and the exit code of the last attempt here).
+                    "error": last_failure.error
+                    if last_failure
+                    else (latest.error if latest else ""),
+                    "failed_tasks": len(failed),
                 }
             )
             continue

@@ -1,0 +1,222 @@
+"""The mesh doctor on a real (single-node) Swarm: stack.yml with 3 agent replicas is
+healthy and the doctor finds nothing at warning or above; then each Swarm-level fault of
+the field report is made for real and the doctor names it:
+
+- a broken replica: slot 3's identity file is corrupted and its container killed; Swarm
+  restarts it in a loop and the doctor names the task, its state and its error;
+- the agent service switched to ``endpoint_mode: vip`` and WHOOSH configured with the
+  service name (``http://chorus:8080``, which then resolves to the VIP, no task's own
+  address) and a stack-prefixed network name that does not exist (``CHORUS_chorus_net``
+  while the stack is another one);
+- back to dnsrr: the same name now stands in front of every agent.
+
+The doctor runs on this host, against the ports WHOOSH and the monitor publish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import REPO, Timings, free_port, get_json, lines, run, wait_until
+
+pytestmark = pytest.mark.engine
+
+STACK = f"chorusdoc{os.getpid()}"
+REPLICAS = 3
+
+
+def _leftovers() -> dict[str, list[str]]:
+    label = f"label=com.docker.stack.namespace={STACK}"
+    return {
+        "services": lines("docker", "service", "ls", "-q", "--filter", label),
+        "containers": lines("docker", "ps", "-aq", "--filter", label),
+        "networks": lines("docker", "network", "ls", "-q", "--filter", label),
+    }
+
+
+def _identity_volumes() -> list[str]:
+    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
+
+
+@pytest.fixture
+def doctor_stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
+    env = {
+        **engine,
+        "CHORUS_REPLICAS": str(REPLICAS),
+        "CHORUS_HEALTH_INTERVAL": "5s",
+        "AGENT_BROADCAST_INTERVAL_S": "3",
+        "WHOOSH_POLL_INTERVAL_S": "2",
+        "MONITOR_BOOTSTRAP_REFRESH_S": "2",
+        "MONITOR_HEARD_WINDOW_S": "20",
+        "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
+        "WHOOSH_PUBLISHED_PORT": str(free_port()),
+        "MONITOR_PUBLISHED_PORT": str(free_port()),
+    }
+    try:
+        yield env
+    finally:
+        if any(_leftovers().values()):
+            logs = run("docker", "service", "logs", "--tail", "20", f"{STACK}_whoosh", check=False)
+            print(f"--- whoosh logs (tail)\n{(logs.stdout + logs.stderr)[-3000:]}")
+        run("docker", "stack", "rm", STACK, check=False)
+        wait_until(
+            f"stack {STACK} to be gone",
+            _leftovers,
+            lambda left: not any(left.values()),
+            timeout=120,
+            interval=1,
+        )
+        for volume in _identity_volumes():
+            run("docker", "volume", "rm", "--force", volume, check=False)
+
+
+def doctor(whoosh: str, monitor: str) -> tuple[int, dict[str, Any], str]:
+    """The doctor as a user runs it: JSON report and, for the log, the text one."""
+    args = [
+        sys.executable,
+        "-m",
+        "hmmm_monitor",
+        "doctor",
+        "--whoosh",
+        whoosh,
+        "--monitor",
+        monitor,
+    ]
+    as_json = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in as_json.stderr, as_json.stderr
+    text = subprocess.run(args, capture_output=True, text=True, timeout=60).stdout
+    return as_json.returncode, json.loads(as_json.stdout), text
+
+
+def _whoosh_findings(whoosh: str) -> dict[str, dict[str, Any]]:
+    return {f["id"]: f for f in get_json(f"{whoosh}/api/v1/diagnosis")["findings"]}
+
+
+def _serious(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (f["id"], f["source"])
+        for f in report["findings"]
+        if f["severity"] in ("critical", "warning")
+    ]
+
+
+def _slot_container(slot: int) -> list[str]:
+    return lines(
+        "docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_chorus",
+        "--filter", f"name={STACK}_chorus\\.{slot}\\.",
+    )  # fmt: skip
+
+
+def _write_identity(slot: int, content: str, image: str) -> None:
+    """Write (or, with "", delete) slot's identity file on its volume, with the agent image."""
+    code = "import os; p = '/data/identity.key'; " + (
+        f"open(p, 'wb').write({content!r}.encode())"
+        if content
+        else "os.path.exists(p) and os.remove(p)"
+    )
+    run(
+        "docker", "run", "--rm", "--user", "0", "--network", "none", "--entrypoint", "python",
+        "-v", f"{STACK}_chorus-identity-{slot}:/data", image, "-c", code,
+    )  # fmt: skip
+
+
+def test_doctor_on_the_swarm(
+    doctor_stack: dict[str, str], engine: dict[str, str], timings: Timings
+) -> None:
+    env = doctor_stack
+    run(
+        "docker", "stack", "deploy", "--resolve-image", "never",
+        "-c", str(REPO / "stack.yml"), STACK, env=env,
+    )  # fmt: skip
+    whoosh = f"http://127.0.0.1:{env['WHOOSH_PUBLISHED_PORT']}"
+    monitor = f"http://127.0.0.1:{env['MONITOR_PUBLISHED_PORT']}"
+
+    # -- healthy: nothing at warning or above ------------------------------------------
+    def clean() -> bool:
+        cov = get_json(f"{monitor}/api/v1/coverage")
+        if (cov["expected"], cov["heard"]) != (REPLICAS, REPLICAS):
+            return False
+        code, report, _ = doctor(whoosh, monitor)
+        return code == 0 and not _serious(report)
+
+    wait_until("a healthy stack the doctor passes", lambda: clean(), bool, timeout=240, interval=3)
+    code, report, text = doctor(whoosh, monitor)
+    print(f"\nhealthy Swarm:\n{text}")
+    assert code == 0 and report["services"]["whoosh"]["skipped"] == []  # Swarm checks ran
+    assert "agent_service_vip" in report["services"]["whoosh"]["checks"]
+    timings.mark(f"stack of {REPLICAS} up, doctor passes")
+
+    # -- a broken replica ------------------------------------------------------------
+    (container,) = _slot_container(3)
+    _write_identity(3, "not a seed", env["AGENT_IMAGE"])
+    run("docker", "kill", container)
+
+    def slot_3_not_running() -> dict[str, Any] | None:
+        f = _whoosh_findings(whoosh).get("agents_missing")
+        rows = {r["slot"]: r for r in f["evidence"]["missing"]} if f else {}
+        row = rows.get(3)
+        return row if row and row["why"] == "not_running" and "exit" in row["error"] else None
+
+    row = wait_until("slot 3 named not running", slot_3_not_running, bool, timeout=120, interval=2)
+    assert row["task"] == f"{STACK}_chorus.3"
+    assert "non-zero exit" in row["error"] and row["failed_tasks"] >= 1, row
+    code, report, text = doctor(whoosh, monitor)
+    print(f"broken replica:\n{text}")
+    assert code == 1 and ("agents_missing", "whoosh") in _serious(report)
+    _write_identity(3, "", env["AGENT_IMAGE"])  # a fresh identity: the slot comes back
+    timings.mark("broken replica named with its task error")
+
+    # -- VIP, the service name in front of it, a prefixed network that does not exist ------
+    run("docker", "service", "update", "--detach", "--endpoint-mode", "vip", f"{STACK}_chorus")
+    run(
+        "docker", "service", "update", "--detach",
+        "--env-add", "WHOOSH_DISCOVERY=static",
+        "--env-add", "WHOOSH_STATIC_AGENTS=http://chorus:8080",
+        "--env-add", "WHOOSH_SWARM_NETWORK=CHORUS_chorus_net",
+        f"{STACK}_whoosh",
+    )  # fmt: skip
+    wanted = {"agent_service_vip", "agent_name_not_a_task", "swarm_network_not_found"}
+    found = wait_until(
+        f"WHOOSH to name {sorted(wanted)}",
+        lambda: _whoosh_findings(whoosh),
+        lambda fs: wanted <= set(fs),
+        timeout=180,
+        interval=3,
+    )
+    code, report, text = doctor(whoosh, monitor)
+    print(f"VIP, service name, prefixed network:\n{text}")
+    assert code == 1
+    vip = found["agent_service_vip"]
+    assert vip["severity"] == "critical" and vip["evidence"]["service"] == f"{STACK}_chorus"
+    assert vip["evidence"]["virtual_ips"], vip
+    assert f"--endpoint-mode dnsrr {STACK}_chorus" in vip["fix"]
+    name = found["agent_name_not_a_task"]
+    assert name["evidence"]["name"] == "chorus"
+    vips = {v.split("/")[0] for v in vip["evidence"]["virtual_ips"]}
+    assert set(name["evidence"]["not_a_task"]) <= vips and "virtual IP" in name["title"]
+    net = found["swarm_network_not_found"]
+    assert net["evidence"]["configured"] == "CHORUS_chorus_net"
+    assert net["evidence"]["similar_networks"] == [f"{STACK}_chorus_net"]
+    assert "WHOOSH_SWARM_NETWORK=chorus_net" in net["fix"]
+    timings.mark("VIP, name on the VIP, prefixed network named")
+
+    # -- dnsrr again: the name is in front of every agent ------------------------------
+    run("docker", "service", "update", "--detach", "--endpoint-mode", "dnsrr", f"{STACK}_chorus")
+    found = wait_until(
+        "WHOOSH to name the name in front of several agents",
+        lambda: _whoosh_findings(whoosh),
+        lambda fs: "agent_name_fronts_several" in fs and "agent_service_vip" not in fs,
+        timeout=120,
+        interval=3,
+    )
+    several = found["agent_name_fronts_several"]
+    assert several["evidence"]["configured_as"] == "http://chorus:8080"
+    assert len(several["evidence"]["resolves_to"]) == REPLICAS
+    timings.mark("name in front of several agents named")
