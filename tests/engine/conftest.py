@@ -219,3 +219,34 @@ def swarm(engine: dict[str, str]) -> Iterator[None]:
             # `swarm init` created docker_gwbridge; leaving does not remove it.
             if not had_gwbridge:
                 run("docker", "network", "rm", "docker_gwbridge", check=False)
+
+
+def stack_leftovers(stack: str) -> dict[str, list[str]]:
+    """What of a stack is still there: services, containers, networks."""
+    label = f"label=com.docker.stack.namespace={stack}"
+    return {
+        "services": lines("docker", "service", "ls", "-q", "--filter", label),
+        "containers": lines("docker", "ps", "-aq", "--filter", label),
+        "networks": lines("docker", "network", "ls", "-q", "--filter", label),
+    }
+
+
+def identity_volumes(stack: str) -> list[str]:
+    return lines("docker", "volume", "ls", "-q", "--filter", f"name={stack}_chorus-identity-")
+
+
+def remove_stack(stack: str, timeout: float = 120) -> dict[str, list[str]]:
+    """`docker stack rm`, wait until nothing of it is left, remove its identity volumes;
+    returns what is left (nothing, or the test fails on it)."""
+    run("docker", "stack", "rm", stack, check=False)
+    left = wait_until(
+        f"stack {stack} to be gone",
+        lambda: stack_leftovers(stack),
+        lambda left: not any(left.values()),
+        timeout=timeout,
+        interval=1,
+    )
+    # Volumes outlive a stack on purpose (identities); the test's are removed here.
+    for volume in identity_volumes(stack):
+        run("docker", "volume", "rm", volume, check=False)
+    return {**left, "volumes": identity_volumes(stack)}

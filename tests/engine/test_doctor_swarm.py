@@ -24,25 +24,22 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, Timings, free_port, get_json, lines, run, wait_until
+from .conftest import (
+    REPO,
+    Timings,
+    free_port,
+    get_json,
+    lines,
+    remove_stack,
+    run,
+    stack_leftovers,
+    wait_until,
+)
 
 pytestmark = pytest.mark.engine
 
 STACK = f"chorusdoc{os.getpid()}"
 REPLICAS = 3
-
-
-def _leftovers() -> dict[str, list[str]]:
-    label = f"label=com.docker.stack.namespace={STACK}"
-    return {
-        "services": lines("docker", "service", "ls", "-q", "--filter", label),
-        "containers": lines("docker", "ps", "-aq", "--filter", label),
-        "networks": lines("docker", "network", "ls", "-q", "--filter", label),
-    }
-
-
-def _identity_volumes() -> list[str]:
-    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
 
 
 @pytest.fixture
@@ -62,19 +59,10 @@ def doctor_stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]
     try:
         yield env
     finally:
-        if any(_leftovers().values()):
+        if any(stack_leftovers(STACK).values()):
             logs = run("docker", "service", "logs", "--tail", "20", f"{STACK}_whoosh", check=False)
             print(f"--- whoosh logs (tail)\n{(logs.stdout + logs.stderr)[-3000:]}")
-        run("docker", "stack", "rm", STACK, check=False)
-        wait_until(
-            f"stack {STACK} to be gone",
-            _leftovers,
-            lambda left: not any(left.values()),
-            timeout=120,
-            interval=1,
-        )
-        for volume in _identity_volumes():
-            run("docker", "volume", "rm", "--force", volume, check=False)
+            remove_stack(STACK)
 
 
 def doctor(whoosh: str, monitor: str) -> tuple[int, dict[str, Any], str]:
@@ -220,3 +208,6 @@ def test_doctor_on_the_swarm(
     assert several["evidence"]["configured_as"] == "http://chorus:8080"
     assert len(several["evidence"]["resolves_to"]) == REPLICAS
     timings.mark("name in front of several agents named")
+
+    assert remove_stack(STACK) == {"services": [], "containers": [], "networks": [], "volumes": []}
+    timings.mark("stack removed, nothing left")

@@ -21,39 +21,21 @@ from typing import Any
 
 import pytest
 
-from .conftest import REPO, Timings, free_port, get_json, lines, run, wait_until
+from .conftest import (
+    REPO,
+    Timings,
+    free_port,
+    get_json,
+    lines,
+    remove_stack,
+    run,
+    stack_leftovers,
+    wait_until,
+)
 
 pytestmark = pytest.mark.engine
 
 STACK = f"chorustest{os.getpid()}"
-
-
-def _leftovers() -> dict[str, list[str]]:
-    label = f"label=com.docker.stack.namespace={STACK}"
-    return {
-        "services": lines("docker", "service", "ls", "-q", "--filter", label),
-        "containers": lines("docker", "ps", "-aq", "--filter", label),
-        "networks": lines("docker", "network", "ls", "-q", "--filter", label),
-    }
-
-
-def _identity_volumes() -> list[str]:
-    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
-
-
-def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
-    run("docker", "stack", "rm", STACK, check=False)
-    left = wait_until(
-        f"stack {STACK} to be gone",
-        _leftovers,
-        lambda left: not any(left.values()),
-        timeout=timeout,
-        interval=1,
-    )
-    # Volumes outlive a stack on purpose (identities); the test's are removed here.
-    for volume in _identity_volumes():
-        run("docker", "volume", "rm", volume, check=False)
-    return {**left, "volumes": _identity_volumes()}
 
 
 @pytest.fixture
@@ -73,7 +55,7 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        if any(_leftovers().values()):
+        if any(stack_leftovers(STACK).values()):
             for svc in ("whoosh", "hmmm-monitor"):
                 logs = run(
                     "docker", "service", "logs", "--tail", "15", f"{STACK}_{svc}", check=False
@@ -82,7 +64,7 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
             ps = run("docker", "service", "ps", "--no-trunc", f"{STACK}_chorus", check=False)
             print(f"--- agent tasks\n{ps.stdout[-4000:]}")
             try:
-                _remove_stack()
+                remove_stack(STACK)
             except AssertionError as exc:
                 print(f"cleanup: {exc}")
 
@@ -218,6 +200,6 @@ def test_stack_10_then_scale_to_20(
         tasks = lines("docker", "service", "ps", "-q", f"{STACK}_{svc}")
         assert len(tasks) == 1, f"{svc} was restarted: tasks {tasks}"
 
-    left = _remove_stack()
+    left = remove_stack(STACK)
     assert left == {"services": [], "containers": [], "networks": [], "volumes": []}
     timings.mark("stack removed, nothing left")

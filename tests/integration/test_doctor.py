@@ -40,6 +40,7 @@ from meshcommon.diagnosis import at_least
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
 from meshlocal import LocalMesh, MeshLayout, ServiceProcess
 
+from .firewall import iptables, remove_chain
 from .tcp_proxy import round_robin_proxy
 
 pytestmark = pytest.mark.integration
@@ -407,35 +408,21 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
 
 
 # -- 3. a firewall in front of one agent's p2p port ------------------------------------------
-def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["iptables", "-w", "5", *args], capture_output=True, text=True, check=check, timeout=60
-    )
-
-
-def _remove_chain() -> None:
-    for _ in range(10):
-        if _iptables("-D", "OUTPUT", "-j", CHAIN, check=False).returncode != 0:
-            break
-    _iptables("-F", CHAIN, check=False)
-    _iptables("-X", CHAIN, check=False)
-
-
 def test_blocked_p2p_port_is_named(dmesh: LocalMesh) -> None:
     if os.geteuid() != 0 or shutil.which("iptables") is None:
         pytest.skip("needs root and iptables (a firewall rule for the monitor's group)")
     mesh = dmesh
     mesh.wait_for(lambda: _clean(mesh), timeout=120, what="a clean mesh before the firewall")
-    _remove_chain()
+    remove_chain(CHAIN)
     try:
-        _iptables("-N", CHAIN)
+        iptables("-N", CHAIN)
         # The monitor's packets to agent-03's libp2p port are refused; HTTP (WHOOSH's
         # health check, another process) still answers.
-        _iptables(
+        iptables(
             "-A", CHAIN, "-p", "tcp", "-m", "owner", "--gid-owner", str(GID_MONITOR),
             "-d", f"{NET}.3", "--dport", "9000", "-j", "REJECT", "--reject-with", "tcp-reset",
         )  # fmt: skip
-        _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
+        iptables("-I", "OUTPUT", "1", "-j", CHAIN)
 
         def named() -> bool:
             return "p2p_port_unreachable" in _serious(_findings(mesh))
@@ -443,7 +430,7 @@ def test_blocked_p2p_port_is_named(dmesh: LocalMesh) -> None:
         waited = mesh.wait_for(named, timeout=120, interval=2, what="p2p_port_unreachable")
         (f,) = _findings(mesh)["p2p_port_unreachable"]
     finally:
-        _remove_chain()
+        remove_chain(CHAIN)
     (row,) = f["evidence"]["agents"]
     assert (row["name"], row["reason"], row["in_bootstrap"]) == (
         "agent-03",

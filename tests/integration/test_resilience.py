@@ -23,6 +23,8 @@ import pytest
 
 from meshlocal import LocalMesh, MeshLayout
 
+from .firewall import iptables, remove_chain
+
 pytestmark = pytest.mark.integration
 
 N = 6
@@ -245,21 +247,6 @@ def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalM
 
 
 # -- 4. network partition -----------------------------------------------------------------
-def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["iptables", "-w", "5", *args], capture_output=True, text=True, check=check, timeout=60
-    )
-
-
-def _remove_chain() -> None:
-    """Delete only what this test adds: the jump(s) to CHAIN, then CHAIN itself."""
-    for _ in range(10):
-        if _iptables("-D", "OUTPUT", "-j", CHAIN, check=False).returncode != 0:
-            break
-    _iptables("-F", CHAIN, check=False)
-    _iptables("-X", CHAIN, check=False)
-
-
 def _require_iptables() -> None:
     if os.geteuid() != 0:
         pytest.skip("partition test needs root (iptables, per-agent group IDs)")
@@ -273,15 +260,15 @@ def _require_iptables() -> None:
             )
     if shutil.which("iptables") is None:
         pytest.skip("iptables is not installed and apt-get could not install it")
-    _remove_chain()  # a leftover from a killed run of this test
-    probe = _iptables("-N", CHAIN, check=False)
+    remove_chain(CHAIN)  # a leftover from a killed run of this test
+    probe = iptables("-N", CHAIN, check=False)
     if probe.returncode == 0:
-        probe = _iptables(
+        probe = iptables(
             "-A", CHAIN, "-p", "tcp", "-m", "owner", "--gid-owner", str(GID_A),
             "-d", "127.0.100.250", "-j", "REJECT", "--reject-with", "tcp-reset",
             check=False,
         )  # fmt: skip
-    _remove_chain()
+    remove_chain(CHAIN)
     if probe.returncode != 0:
         pytest.skip(f"iptables cannot filter here: {probe.stderr.strip()}")
 
@@ -296,17 +283,17 @@ def _partition(a: tuple[int, ...], b: tuple[int, ...]) -> Iterator[None]:
     socket and is reset by the kernel. The monitor and WHOOSH (other group) are untouched.
     """
     try:
-        _iptables("-N", CHAIN)
+        iptables("-N", CHAIN)
         for gid, others in ((GID_A, b), (GID_B, a)):
             for i in others:
-                _iptables(
+                iptables(
                     "-A", CHAIN, "-p", "tcp", "-m", "owner", "--gid-owner", str(gid),
                     "-d", LAYOUT.agent_ip(i), "-j", "REJECT", "--reject-with", "tcp-reset",
                 )  # fmt: skip
-        _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
+        iptables("-I", "OUTPUT", "1", "-j", CHAIN)
         yield
     finally:
-        _remove_chain()
+        remove_chain(CHAIN)
 
 
 def _split_as(mesh: LocalMesh, groups: list[set[str]]) -> bool:

@@ -57,6 +57,13 @@ class Finding(WireModel):
     source: str = Field(default="", description="Who found it: whoosh, monitor or doctor")
 
 
+def finding(
+    fid: str, severity: Severity, title: str, evidence: dict[str, Any], fix: str
+) -> Finding:
+    """A ``Finding`` from positional parts (the checks build many)."""
+    return Finding(id=fid, severity=severity, title=title, evidence=evidence, fix=fix)
+
+
 class SkippedCheck(WireModel):
     """A check that could not run, and why (so "no finding" is never mistaken for "fine")."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.expected_peers import PeerState
-from meshcommon.diagnosis import Finding, Severity, capped
+from meshcommon.diagnosis import Finding, Severity, capped, finding
 from meshcommon.p2p.types import MeshView
 from meshcommon.topic_names import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
@@ -103,12 +103,6 @@ def diagnose(facts: MonitorFacts) -> list[Finding]:
     return findings
 
 
-def _finding(
-    fid: str, severity: Severity, title: str, evidence: dict[str, object], fix: str
-) -> Finding:
-    return Finding(id=fid, severity=severity, title=title, evidence=evidence, fix=fix)
-
-
 # -- topics ---------------------------------------------------------------------------
 def _topic_near_misses(facts: MonitorFacts) -> list[Finding]:
     if facts.mesh is None:
@@ -121,7 +115,7 @@ def _topic_near_misses(facts: MonitorFacts) -> list[Finding]:
         shown, omitted = capped(topic.subscribers)
         names = ", ".join(facts.name(p) for p in shown[:5])
         out.append(
-            _finding(
+            finding(
                 TOPIC_NEAR_MISS,
                 "warning",
                 f"{len(topic.subscribers)} peer(s) subscribed to {miss.topic!r}, which differs "
@@ -156,7 +150,7 @@ def _topics_without_publisher(facts: MonitorFacts) -> list[Finding]:
         }
         if topic != COORDINATION:
             out.append(
-                _finding(
+                finding(
                     TOPIC_WITHOUT_PUBLISHER,
                     "info",
                     f"No message on {topic} within the last {facts.heard_window_s:g} s",
@@ -169,7 +163,7 @@ def _topics_without_publisher(facts: MonitorFacts) -> list[Finding]:
             continue  # no agent expected: no_expected_agents says why
         severity: Severity = "info" if facts.warming_up else "critical"
         out.append(
-            _finding(
+            finding(
                 TOPIC_WITHOUT_PUBLISHER,
                 severity,
                 f"No agent publishes on {topic}: no availability broadcast within the last "
@@ -189,7 +183,7 @@ def _agents_not_heard(facts: MonitorFacts) -> list[Finding]:
     if not expected:
         info = facts.bootstrap
         return [
-            _finding(
+            finding(
                 NO_EXPECTED_AGENTS,
                 "critical",
                 "The monitor expects no agent: its bootstrap list is empty",
@@ -243,7 +237,7 @@ def _agents_not_heard(facts: MonitorFacts) -> list[Finding]:
             f"that they publish on {COORDINATION!r} and that their process is not stuck."
         )
     return [
-        _finding(
+        finding(
             AGENTS_NOT_HEARD,
             severity,
             f"The monitor hears {heard} of {len(expected)} expected agents"
@@ -265,7 +259,7 @@ def _partition(facts: MonitorFacts) -> list[Finding]:
     if len(comps) < 2:
         return []
     return [
-        _finding(
+        finding(
             MESH_PARTITIONED,
             "critical",
             f"The agents are split into {len(comps)} groups that do not reach each other",
@@ -305,7 +299,7 @@ def _clock_skew(facts: MonitorFacts) -> list[Finding]:
     rows, omitted = capped(skewed)
     worst = max(abs(float(str(r["offset_s"]))) for r in skewed)
     return [
-        _finding(
+        finding(
             CLOCK_SKEW,
             "warning",
             f"{len(skewed)} agent(s) stamp their messages up to {worst:g} s off the "
@@ -356,7 +350,7 @@ def _p2p_ports(facts: MonitorFacts) -> list[Finding]:
     from_whoosh = facts.bootstrap.get("source") == "whoosh"
     shown, omitted = capped(rows)
     return [
-        _finding(
+        finding(
             P2P_PORT_UNREACHABLE,
             "critical",
             f"{len(rows)} agent(s) "
@@ -399,7 +393,7 @@ def _peer_id_mismatches(facts: MonitorFacts) -> list[Finding]:
     severity: Severity = "warning" if all(r["connected_now"] for r in rows) else "critical"
     addrs = sorted({str(r["multiaddr"]) for r in rows})
     return [
-        _finding(
+        finding(
             PEER_ID_MISMATCH,
             severity,
             f"Dials to {len(rows)} agent(s) reached another peer (peer ID mismatch): "
@@ -421,7 +415,7 @@ def _foreign_peers(facts: MonitorFacts) -> list[Finding]:
     connected = {c.peer_id for c in facts.mesh.connections} if facts.mesh else set()
     subs = facts.mesh.subscriptions() if facts.mesh else {}
     return [
-        _finding(
+        finding(
             FOREIGN_PEERS,
             "info",
             f"{len(foreign)} peer(s) in the mesh are not expected agents and do not report "
@@ -449,7 +443,7 @@ def _bootstrap(facts: MonitorFacts) -> list[Finding]:
     if not facts.whoosh_configured or info.get("source") == "whoosh":
         return []
     return [
-        _finding(
+        finding(
             BOOTSTRAP_UNAVAILABLE,
             "warning",
             f"The monitor cannot use WHOOSH's bootstrap list; it uses its {info.get('source')} "

@@ -9,7 +9,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from meshcommon.diagnosis import Finding, Severity, capped
+from meshcommon.diagnosis import Finding, Severity, capped, finding
 from meshcommon.multiaddr_policy import (
     REASON_LINK_LOCAL,
     REASON_LOOPBACK,
@@ -157,12 +157,6 @@ def diagnose(facts: WhooshFacts) -> list[Finding]:
     return findings
 
 
-def _finding(
-    fid: str, severity: Severity, title: str, evidence: dict[str, object], fix: str
-) -> Finding:
-    return Finding(id=fid, severity=severity, title=title, evidence=evidence, fix=fix)
-
-
 def _agent(status: AgentStatus) -> dict[str, object]:
     name = (status.health.name if status.health else "") or status.target.name
     return {"name": name, "url": status.target.url, "peer_id": status.peer_id}
@@ -175,7 +169,7 @@ def _service(facts: WhooshFacts) -> list[Finding]:
         return []
     if swarm.service_name is None:
         return [
-            _finding(
+            finding(
                 AGENT_SERVICE_NOT_FOUND,
                 "critical",
                 f"No Swarm service named {swarm.service_wanted!r} (or '*_{swarm.service_wanted}')",
@@ -187,7 +181,7 @@ def _service(facts: WhooshFacts) -> list[Finding]:
     if swarm.endpoint_mode != "vip":
         return []
     return [
-        _finding(
+        finding(
             AGENT_SERVICE_VIP,
             "critical",
             f"The agent service {swarm.service_name} runs with endpoint_mode vip",
@@ -242,7 +236,7 @@ def _network(facts: WhooshFacts) -> list[Finding]:
         else "Set WHOOSH_SWARM_NETWORK to the overlay network the agents are attached to."
     )
     return [
-        _finding(
+        finding(
             SWARM_NETWORK_NOT_FOUND,
             "critical",
             f"The Swarm network {wanted!r} does not exist"
@@ -271,7 +265,7 @@ def _agents_missing(facts: WhooshFacts) -> list[Finding]:
     shown, omitted = capped(rows)
     severity: Severity = "critical" if not peers else "warning"
     return [
-        _finding(
+        finding(
             AGENTS_MISSING,
             severity,
             f"{len(peers)} of {expected} agents are healthy",
@@ -292,7 +286,7 @@ def _missing_replicas(facts: WhooshFacts) -> list[dict[str, object]]:
     """One row per replica slot that has no healthy agent of its own, with why."""
     swarm = facts.swarm
     assert swarm is not None
-    by_url = {s.target.url: s for s in facts.statuses}
+    by_address = {s.target.address: s for s in facts.statuses}
     duplicated = {d.peer_id: d for d in facts.duplicates}
     # The first URL (sorted) of a duplicated peer ID keeps it; the others are "wrong".
     owner = {d.peer_id: sorted(d.targets)[0] for d in facts.duplicates}
@@ -341,8 +335,8 @@ def _missing_replicas(facts: WhooshFacts) -> list[dict[str, object]]:
                 }
             )
             continue
-        url = _url(task.address, facts.agent_port)
-        status = by_url.get(url)
+        status = by_address.get(task.address)
+        url = status.target.url if status else f"{task.address}:{facts.agent_port}"
         if status is None:
             rows.append({**base, "why": WHY_NOT_DISCOVERED, "url": url})
         elif status.state != "healthy":
@@ -366,14 +360,6 @@ def _missing_replicas(facts: WhooshFacts) -> list[dict[str, object]]:
                 }
             )
     return rows
-
-
-def _url(ip: str, port: int) -> str:
-    try:
-        v6 = ipaddress.ip_address(ip).version == 6
-    except ValueError:
-        v6 = False
-    return f"http://[{ip}]:{port}" if v6 else f"http://{ip}:{port}"
 
 
 # -- addresses --------------------------------------------------------------------------
@@ -400,7 +386,7 @@ def _no_routable_address(facts: WhooshFacts) -> list[Finding]:
     shown, omitted = capped(rows)
     kinds = sorted(reasons & set(UNROUTABLE)) or sorted(reasons)
     return [
-        _finding(
+        finding(
             AGENT_NO_ROUTABLE_ADDRESS,
             "critical",
             f"{len(rows)} agent(s) answer but advertise no address other hosts can dial"
@@ -446,7 +432,7 @@ def _off_overlay(facts: WhooshFacts) -> list[Finding]:
     shown, omitted = capped(rows)
     overlay = [str(n) for n in nets]
     return [
-        _finding(
+        finding(
             AGENT_OFF_OVERLAY,
             "warning",
             f"{len(rows)} agent(s) advertise no address on the overlay {', '.join(overlay)} "
@@ -474,7 +460,7 @@ def _shared_addresses(facts: WhooshFacts) -> list[Finding]:
         if len(by_peer) < 2:
             continue
         out.append(
-            _finding(
+            finding(
                 ADDRESS_SHARED,
                 "critical",
                 f"{addr} is advertised by {len(by_peer)} different peers",
@@ -488,7 +474,7 @@ def _shared_addresses(facts: WhooshFacts) -> list[Finding]:
 
 def _duplicate_peer_ids(facts: WhooshFacts) -> list[Finding]:
     return [
-        _finding(
+        finding(
             PEER_ID_DUPLICATE,
             "critical",
             f"Peer ID {dup.peer_id} answers at {len(dup.targets)} hosts",
@@ -516,7 +502,7 @@ def _names(facts: WhooshFacts) -> list[Finding]:
         strangers = [a for a in name.addresses if a not in task_ips]
         if swarm is not None and swarm.service_name is not None and task_ips and strangers:
             out.append(
-                _finding(
+                finding(
                     AGENT_NAME_NOT_A_TASK,
                     "critical",
                     f"{name.name!r} resolves to {', '.join(strangers)}, which is no agent "
@@ -537,7 +523,7 @@ def _names(facts: WhooshFacts) -> list[Finding]:
             )
         elif name.configured_as.startswith(("http://", "https://")) and len(name.addresses) > 1:
             out.append(
-                _finding(
+                finding(
                     AGENT_NAME_FRONTS_SEVERAL,
                     "warning",
                     f"{name.configured_as} names {len(name.addresses)} hosts: each health "
@@ -570,7 +556,7 @@ def _topics(facts: WhooshFacts) -> list[Finding]:
     for (topic, known), statuses in sorted(by_topic.items()):
         shown, omitted = capped([_agent(s) for s in statuses])
         out.append(
-            _finding(
+            finding(
                 TOPIC_NEAR_MISS,
                 "warning",
                 f"{len(statuses)} agent(s) use the topic {topic!r}, which differs from "
