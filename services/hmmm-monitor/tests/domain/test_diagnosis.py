@@ -170,6 +170,7 @@ def test_refused_p2p_port_of_an_agent_whoosh_lists() -> None:
         "agent-03",
         connected=False,
         consecutive_failures=3,
+        failing_since=NOW - 45,
         last_error_reason="connection_refused",
         last_error_detail="ConnectionRefusedError: [Errno 111]",
     )

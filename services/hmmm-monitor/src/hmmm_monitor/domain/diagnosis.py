@@ -48,8 +48,11 @@ CHECKS = (
 PORT_FAILURES = ("connection_refused", "timeout", "unreachable")
 # A dial failure counts while it is this recent (a fixed fault fades out of the report).
 RECENT_FAILURE_S = 600.0
-# Failed attempts in a row before an unreachable port is a finding (not a restart).
+# An unreachable port is a finding after this many failed dials in a row, over at least
+# this long: longer than WHOOSH's health period (15 s by default), so that an agent that
+# crashed has left WHOOSH's list by then and is not mistaken for a blocked port.
 MIN_PORT_FAILURES = 2
+MIN_PORT_FAILING_S = 30.0
 # Timestamps needed before a sender's clock is judged.
 MIN_SKEW_SAMPLES = 3
 
@@ -329,9 +332,12 @@ def _p2p_ports(facts: MonitorFacts) -> list[Finding]:
     rows = []
     ports: set[int] = set()
     for s in sorted(facts.expected.values(), key=lambda s: (s.priority, s.peer_id)):
-        if s.connected or s.consecutive_failures < MIN_PORT_FAILURES:
+        if s.connected or s.consecutive_failures < MIN_PORT_FAILURES or not s.in_bootstrap:
             continue
-        if s.last_error_reason not in PORT_FAILURES:
+        since = s.failing_since
+        if s.last_error_reason not in PORT_FAILURES or since is None:
+            continue
+        if facts.now - since < MIN_PORT_FAILING_S:
             continue
         ports |= {p for p in map(_port, s.multiaddrs) if p is not None}
         rows.append(
@@ -342,6 +348,7 @@ def _p2p_ports(facts: MonitorFacts) -> list[Finding]:
                 "reason": s.last_error_reason,
                 "detail": s.last_error_detail,
                 "failed_dials_in_a_row": s.consecutive_failures,
+                "failing_for_s": round(facts.now - since, 1),
                 "in_bootstrap": s.in_bootstrap,
             }
         )
@@ -355,7 +362,7 @@ def _p2p_ports(facts: MonitorFacts) -> list[Finding]:
             "critical",
             f"{len(rows)} agent(s) "
             + ("answer WHOOSH's HTTP health check but " if from_whoosh else "are listed but ")
-            + "refuse or time out on their libp2p port",
+            + f"refuse or time out on their libp2p port ({MIN_PORT_FAILING_S:g} s or longer)",
             {"agents": shown, "agents_omitted": omitted, "ports": sorted(ports)},
             "Open the libp2p TCP port "
             + "/".join(str(p) for p in sorted(ports))

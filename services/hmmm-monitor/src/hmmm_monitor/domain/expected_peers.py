@@ -52,6 +52,7 @@ class PeerState:
     # each reason: a peer-ID mismatch between successful dials is still a fault.
     failure_reasons: Counter[str] = field(default_factory=Counter)
     last_failure: dict[str, dict[str, object]] = field(default_factory=dict)
+    failing_since: float | None = None  # first failed dial of the current streak
 
     @property
     def reason(self) -> str:
@@ -176,6 +177,7 @@ class ExpectedPeers:
         s.connected, s.ever_connected, s.connected_since = True, True, self._clock()
         s.connected_multiaddr = multiaddr
         s.consecutive_failures = 0
+        s.failing_since = None
         if dial_latency_ms is not None:
             s.dial_latency_ms = round(dial_latency_ms, 1)
 
@@ -200,6 +202,8 @@ class ExpectedPeers:
         now = self._clock()
         s.dial_failures += 1
         s.consecutive_failures += 1
+        if s.consecutive_failures == 1:
+            s.failing_since = now
         s.last_error_reason, s.last_error_detail, s.last_error_at = reason, detail, now
         s.last_dial_errors = errors
         delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (s.consecutive_failures - 1))
