@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from hmmm_monitor.consumer import MessageConsumer
 from hmmm_monitor.domain.coverage import build_coverage
-from hmmm_monitor.domain.diagnosis import CHECKS, MonitorFacts, diagnose
+from hmmm_monitor.domain.diagnosis import CHECKS, TOPIC_NEAR_MISS, MonitorFacts, diagnose
 from hmmm_monitor.domain.expected_peers import ExpectedPeers
 from hmmm_monitor.domain.health import HealthVerdict, assess_health
 from hmmm_monitor.domain.peer_report import peer_rows
@@ -218,15 +218,10 @@ class Monitor:
             whoosh_configured=bool(self.settings.whoosh_url),
         )
         skipped = []
-        if self._mesh is None:
-            skipped.append({"check": "topic_near_miss", "reason": "libp2p node not answering"})
-        return build_diagnosis(
-            "monitor",
-            self.version,
-            CHECKS,
-            diagnose(facts),
-            skipped=[SkippedCheck(**s) for s in skipped],
-        )
+        if self._mesh is None:  # no view of announced subscriptions: say so
+            skipped.append(SkippedCheck(check=TOPIC_NEAR_MISS, reason="libp2p node not answering"))
+        ran = [c for c in CHECKS if c not in {s.check for s in skipped}]
+        return build_diagnosis("monitor", self.version, ran, diagnose(facts), skipped)
 
     def peers(self) -> list[dict[str, object]]:
         return peer_rows(
