@@ -257,10 +257,12 @@ class _PeerThread:
         self.loop.close()
 
 
-def _set_whoosh_agents(mesh: LocalMesh, urls: list[str]) -> None:
-    """Restart WHOOSH with another static agent list (what an operator's config change is)."""
+def _set_whoosh_agents(mesh: LocalMesh, urls: list[str], overlay: str = "") -> None:
+    """Restart WHOOSH with another static agent list and overlay (what an operator's
+    config change is)."""
     whoosh = mesh.service("whoosh")
     whoosh.env["WHOOSH_STATIC_AGENTS"] = ",".join(urls)
+    whoosh.env["WHOOSH_OVERLAY_CIDRS"] = overlay
     whoosh.terminate()
     whoosh.wait_or_kill(15)
     whoosh.start()
@@ -280,6 +282,9 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
         mesh.agent_process(6, AGENT_IDENTITY_PATH=str(shared_key)),
         mesh.agent_process(7, AGENT_ANNOUNCE_ADDRS=a1),  # agent-01's address
         mesh.agent_process(8, AGENT_ANNOUNCE_ADDRS=f"/ip4/{NET}.8/tcp/9999"),  # wrong port
+        # libp2p only on another network than the others' (a node-local docker_gwbridge
+        # address, in a Swarm): HTTP on the agents' network, p2p off it.
+        mesh.agent_process(11, AGENT_P2P_HOST=f"{PEERS_NET}.11"),
     ]
     missing_url = f"http://{NET}.9:8080"  # listed, never started
     peers = _PeerThread()
@@ -299,8 +304,9 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
             "gossipsub_topics": [TYPO],
         }
         with _serve_health(f"{NET}.10", old_health) as old_url:
-            urls = [LAYOUT.agent_url(i) for i in range(1, 9)] + [missing_url, old_url]
-            _set_whoosh_agents(mesh, urls)
+            urls = [LAYOUT.agent_url(i) for i in range(1, 9)]
+            urls += [missing_url, old_url, LAYOUT.agent_url(11)]
+            _set_whoosh_agents(mesh, urls, overlay=f"{NET}.0/24")
             # An agent five minutes behind, joined through agent-01, broadcasting.
             assert peers.run(slow_clock.connect(ids[1], [f"{a1}/p2p/{ids[1]}"])).connected
 
@@ -316,6 +322,7 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
                 "peer_id_duplicate",
                 "address_shared",
                 "agents_missing",
+                "agent_off_overlay",
                 "topic_near_miss",
                 "p2p_port_unreachable",
                 "peer_id_mismatch",
@@ -370,6 +377,12 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
     missing = {r["url"]: r for r in one("agents_missing", "whoosh")["evidence"]["missing"]}
     assert missing[missing_url]["reason"] == "connect_error"
     assert missing[LAYOUT.agent_url(4)]["reason"] == "no_routable_multiaddrs"
+    # The agent whose only address is off the agents' network.
+    off = one("agent_off_overlay", "whoosh")
+    (row,) = off["evidence"]["agents"]
+    assert row["name"] == "agent-11" and off["evidence"]["overlay"] == [f"{NET}.0/24"]
+    assert row["multiaddrs"][0].startswith(f"/ip4/{PEERS_NET}.11/tcp/9000/p2p/")
+    assert "AGENT_OVERLAY_CIDRS" in off["fix"]
     # The old build's topic, seen by WHOOSH (its health) and by the monitor (its
     # GossipSub announcement).
     for source in ("whoosh", "monitor"):
