@@ -405,6 +405,11 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
     mismatch = one("peer_id_mismatch", "monitor")
     (row,) = mismatch["evidence"]["agents"]
     assert row["name"] == "agent-07" and row["answered_by"] == ids[1]
+    # The old build publishes where nobody listens: connected, yet never heard.
+    quiet = one("agents_not_heard", "monitor")
+    assert ("old-build", True) in [
+        (r["name"], r["connected"]) for r in quiet["evidence"]["missing"]
+    ]
     # The slow clock: five minutes, named.
     skew = one("clock_skew", "monitor")
     (row,) = skew["evidence"]["agents"]

@@ -330,6 +330,12 @@ def test_partition_is_detected_and_heals(rmesh: LocalMesh) -> None:
                 assert not (pair & side_a and pair & side_b), edge
         # The monitor still reaches both halves: it sees the split, not an outage.
         mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} during the split")
+        # The doctor's diagnosis names the split with both groups.
+        diagnosis = mesh.get_json(f"{mesh.layout.monitor_url}/api/v1/diagnosis")
+        (cut,) = [f for f in diagnosis["findings"] if f["id"] == "mesh_partitioned"]
+        groups = [{m["peer_id"] for m in g} for g in cut["evidence"]["groups"]]
+        assert cut["severity"] == "critical"
+        assert sorted(groups, key=sorted) == sorted([side_a, side_b], key=sorted)
         for i in GROUP_A:  # the agents themselves see only their own side
             peers = set(mesh.get_json(f"{mesh.layout.agent_url(i)}/api/health")["peers"])
             assert not peers & side_b, (i, peers & side_b)
