@@ -4,11 +4,9 @@ the field report is made for real and the doctor names it:
 
 - a broken replica: slot 3's identity file is corrupted and its container killed; Swarm
   restarts it in a loop and the doctor names the task, its state and its error;
-- the agent service switched to ``endpoint_mode: vip`` and WHOOSH configured with the
-  service name (``http://chorus:8080``, which then resolves to the VIP, no task's own
-  address) and a stack-prefixed network name that does not exist (``CHORUS_chorus_net``
-  while the stack is another one);
-- back to dnsrr: the same name now stands in front of every agent.
+- the agent service switched to ``endpoint_mode: vip``, and WHOOSH configured with a
+  stack-prefixed network name that does not exist (``CHORUS_chorus_net`` while the stack is
+  another one).
 
 The doctor runs on this host, against the ports WHOOSH and the monitor publish.
 """
@@ -161,16 +159,14 @@ def test_doctor_on_the_swarm(
     _write_identity(3, "", env["AGENT_IMAGE"])  # a fresh identity: the slot comes back
     timings.mark("broken replica named with its task error")
 
-    # -- VIP, the service name in front of it, a prefixed network that does not exist ------
+    # -- VIP, a prefixed network that does not exist ---------------------------------------
     run("docker", "service", "update", "--detach", "--endpoint-mode", "vip", f"{STACK}_chorus")
     run(
         "docker", "service", "update", "--detach",
-        "--env-add", "WHOOSH_DISCOVERY=static",
-        "--env-add", "WHOOSH_STATIC_AGENTS=http://chorus:8080",
         "--env-add", "WHOOSH_SWARM_NETWORK=CHORUS_chorus_net",
         f"{STACK}_whoosh",
     )  # fmt: skip
-    wanted = {"agent_service_vip", "agent_name_not_a_task", "swarm_network_not_found"}
+    wanted = {"agent_service_vip", "swarm_network_not_found"}
     found = wait_until(
         f"WHOOSH to name {sorted(wanted)}",
         lambda: _whoosh_findings(whoosh),
@@ -179,35 +175,17 @@ def test_doctor_on_the_swarm(
         interval=3,
     )
     code, report, text = doctor(whoosh, monitor)
-    print(f"VIP, service name, prefixed network:\n{text}")
+    print(f"VIP, prefixed network:\n{text}")
     assert code == 1
     vip = found["agent_service_vip"]
     assert vip["severity"] == "critical" and vip["evidence"]["service"] == f"{STACK}_chorus"
     assert vip["evidence"]["virtual_ips"], vip
     assert f"--endpoint-mode dnsrr {STACK}_chorus" in vip["fix"]
-    name = found["agent_name_not_a_task"]
-    assert name["evidence"]["name"] == "chorus"
-    vips = {v.split("/")[0] for v in vip["evidence"]["virtual_ips"]}
-    assert set(name["evidence"]["not_a_task"]) <= vips and "virtual IP" in name["title"]
     net = found["swarm_network_not_found"]
     assert net["evidence"]["configured"] == "CHORUS_chorus_net"
     assert net["evidence"]["similar_networks"] == [f"{STACK}_chorus_net"]
     assert "WHOOSH_SWARM_NETWORK=chorus_net" in net["fix"]
-    timings.mark("VIP, name on the VIP, prefixed network named")
-
-    # -- dnsrr again: the name is in front of every agent ------------------------------
-    run("docker", "service", "update", "--detach", "--endpoint-mode", "dnsrr", f"{STACK}_chorus")
-    found = wait_until(
-        "WHOOSH to name the name in front of several agents",
-        lambda: _whoosh_findings(whoosh),
-        lambda fs: "agent_name_fronts_several" in fs and "agent_service_vip" not in fs,
-        timeout=120,
-        interval=3,
-    )
-    several = found["agent_name_fronts_several"]
-    assert several["evidence"]["configured_as"] == "http://chorus:8080"
-    assert len(several["evidence"]["resolves_to"]) == REPLICAS
-    timings.mark("name in front of several agents named")
+    timings.mark("VIP, prefixed network named")
 
     assert remove_stack(STACK) == {"services": [], "containers": [], "networks": [], "volumes": []}
     timings.mark("stack removed, nothing left")
