@@ -10,7 +10,6 @@ test adds its faults and takes them away again:
   p2p port, one that does not run at all), an old build subscribed to
   ``chorus/coordination/v1``, and an agent whose clock is five minutes behind;
 - a firewall that blocks one agent's p2p port (iptables, root only);
-- one address in front of several agents (a round-robin forwarder, as a Swarm VIP is);
 - bad input to the doctor itself: an unreachable URL, a service without the endpoint (an
   older version), an answer that is not JSON.
 """
@@ -30,7 +29,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,13 +39,12 @@ from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
 from meshlocal import LocalMesh, MeshLayout, ServiceProcess
 
 from .firewall import iptables, remove_chain
-from .tcp_proxy import round_robin_proxy
 
 pytestmark = pytest.mark.integration
 
 N = 3
 NET = "127.0.140"  # agents 127.0.140.k; extra agents of the faulty mesh 127.0.140.4-10
-PEERS_NET = "127.0.142"  # in-test libp2p peers and the forwarder
+PEERS_NET = "127.0.142"  # in-test libp2p peers
 LAYOUT = MeshLayout(
     agents=N,
     agent_net=NET,
@@ -459,53 +456,6 @@ def test_blocked_p2p_port_is_named(dmesh: LocalMesh) -> None:
     assert "answer WHOOSH's HTTP health check" in f["title"]
     print(f"\nfirewall named after {waited:.1f}s")
     mesh.wait_for(lambda: _clean(mesh), timeout=120, interval=2, what="clean after the firewall")
-
-
-# -- 4. one address in front of several agents ---------------------------------------------
-def test_an_address_in_front_of_several_agents_is_a_peer_id_mismatch(
-    dmesh: LocalMesh, tmp_path: Path
-) -> None:
-    """A second monitor, configured without WHOOSH, dials each agent's peer ID at one
-    forwarding address (what `chorus:9000` is behind a Swarm VIP)."""
-    mesh = dmesh
-    ids = _agent_ids(mesh)
-    backends = [(f"{NET}.{i}", 9000) for i in range(1, N + 1)]
-    with round_robin_proxy((f"{PEERS_NET}.1", 9000), backends) as port:
-        vip = f"/ip4/{PEERS_NET}.1/tcp/{port}"
-        second = ServiceProcess(
-            name="monitor-2",
-            module="hmmm_monitor",
-            url="http://127.0.141.4:8080",
-            log_path=tmp_path / "monitor-2.log",
-            env={
-                "MONITOR_HOST": "127.0.141.4",
-                "MONITOR_P2P_HOST": "127.0.141.4",
-                "MONITOR_WHOOSH_URL": "",
-                "MONITOR_BOOTSTRAP_PEERS": ",".join(f"{vip}/p2p/{p}" for p in ids.values()),
-                "MONITOR_ALLOW_LOOPBACK": "true",
-                "MONITOR_BOOTSTRAP_REFRESH_S": "1",
-                "MONITOR_DIAL_BACKOFF_INITIAL_S": "0.5",
-                "MONITOR_BOOTSTRAP_CACHE_PATH": "",
-                "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
-            },
-        )
-        second.start()
-        try:
-
-            def named() -> bool:
-                fs = [
-                    f for f in _diagnosis(second.url)["findings"] if f["id"] == "peer_id_mismatch"
-                ]
-                return bool(fs) and len(fs[0]["evidence"]["agents"]) >= 2
-
-            waited = mesh.wait_for(named, timeout=120, interval=1, what="peer_id_mismatch")
-            code, text, _ = doctor("--monitor", second.url)
-        finally:
-            second.terminate()
-            second.wait_or_kill(15)
-    print(f"\nVIP named after {waited:.1f}s:\n{text}")
-    assert code == 1
-    assert "peer_id_mismatch (monitor)" in text and vip in text and "VIP" in text
 
 
 # -- 5. bad input to the doctor --------------------------------------------------------------
