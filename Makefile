@@ -8,15 +8,16 @@ UV ?= $$(command -v uv || python3 -c 'import uv; print(uv.find_uv_bin())')
 PY := .venv/bin/python
 export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: help install run test test-unit test-integration lint format bench docs clean
+.PHONY: help install run test test-unit test-integration soak lint format bench docs clean
 
 help:
 	@echo "make run               10 agents + WHOOSH + monitor on loopback (AGENTS=N to change)"
 	@echo "make test              unit + process-level + Docker compose/Swarm tests"
-	@echo "make test-unit         unit tests only (seconds)"
+	@echo "make test-unit         unit tests and the alerting rules' promtool tests (seconds)"
 	@echo "make test-integration  real processes on loopback"
 	@echo "make test-engine       compose and Swarm tests on a real Docker Engine (+ a 3-node Swarm, root)"
-	@echo "make lint              ruff (lint + format check) and mypy (strict on meshcommon)"
+	@echo "make soak              30 minutes of churn and hostile peers; prints RSS, fds, tasks"
+	@echo "make lint              ruff, mypy (strict on meshcommon), promtool check config/rules"
 	@echo "make bench             benchmarks that print numbers"
 	@echo "make docs              regenerate the README configuration tables"
 
@@ -35,16 +36,29 @@ run: install
 
 test: test-unit test-integration test-engine
 
+# promtool (Debian's prometheus package, installed on first use by scripts/engine/prometheus.sh)
+# checks the monitoring configuration and runs the alerting rules' unit tests.
+PROMTOOL = $$(scripts/engine/prometheus.sh promtool)
+
 test-unit: install
-	$(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs
+	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs tests/monitoring
+	$(PROMTOOL) test rules monitoring/prometheus/tests/*.yml
 
 test-integration: install
 	CHORUS_REQUIRE_INTEROP=1 $(PY) -m pytest -q -m integration tests/integration tests/interop services tools
+
+# The soak of tests/integration/test_soak.py for 30 minutes (make test-integration runs a
+# short one): a table of RSS, open fds, asyncio and trio tasks per service every 30 s.
+SOAK_S ?= 1800
+soak: install
+	CHORUS_SOAK_S=$(SOAK_S) $(PY) -m pytest -q -s -m integration tests/integration/test_soak.py
 
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy libs/meshcommon/src
+	$(PROMTOOL) check config monitoring/prometheus/prometheus.yml
+	$(PROMTOOL) check rules monitoring/prometheus/rules/*.yml
 
 format: install
 	$(PY) -m ruff format .

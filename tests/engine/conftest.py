@@ -32,6 +32,7 @@ IMAGES = {
     "AGENT_IMAGE": f"chorus-agent:{IMAGE_TAG}",
     "WHOOSH_IMAGE": f"whoosh:{IMAGE_TAG}",
     "MONITOR_IMAGE": f"hmmm-monitor:{IMAGE_TAG}",
+    "PROMETHEUS_IMAGE": f"chorus-prometheus:{IMAGE_TAG}",
 }
 REQUIRED = os.environ.get("CHORUS_REQUIRE_ENGINE") == "1"
 

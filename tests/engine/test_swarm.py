@@ -6,6 +6,10 @@ scale` to 20 -> 20/20 and 20/20, with the same WHOOSH and monitor containers (no
 `docker stack rm` leaves no service, task container or network behind (and the per-slot
 identity volumes, which a stack keeps by design, are removed).
 
+stack.monitoring.yml is deployed with it: Prometheus finds every agent task through
+`tasks.chorus` under the stack's prefix, 10 and then 20 (tests/engine/test_monitoring.py
+covers the alerts and the dashboard).
+
 An agent whose container dies comes back in the same slot with the same peer ID: its
 identity seed lives on the slot's volume.
 
@@ -21,21 +25,75 @@ from typing import Any
 
 import pytest
 
-from .conftest import (
-    REPO,
-    Timings,
-    free_port,
-    get_json,
-    lines,
-    remove_stack,
-    run,
-    stack_leftovers,
-    wait_until,
-)
+from .conftest import REPO, Timings, free_port, get_json, lines, run, wait_until
 
 pytestmark = pytest.mark.engine
 
 STACK = f"chorustest{os.getpid()}"
+
+
+def _swarm_state() -> str:
+    return run("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def swarm(engine: dict[str, str]) -> Iterator[None]:
+    """A Swarm this engine manages; initialised (and left afterwards) only if there was none."""
+    state = _swarm_state()
+    initialised = False
+    had_gwbridge = bool(
+        lines("docker", "network", "ls", "-q", "--filter", "name=^docker_gwbridge$")
+    )
+    if state == "inactive":
+        run("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
+        initialised = True
+    elif state != "active":
+        pytest.fail(f"Swarm state {state!r}: neither inactive nor active")
+    if run("docker", "info", "--format", "{{.Swarm.ControlAvailable}}").stdout.strip() != "true":
+        pytest.fail("this engine is in a Swarm but not a manager: cannot deploy a stack here")
+    try:
+        yield
+    finally:
+        if initialised:
+            run("docker", "swarm", "leave", "--force", check=False)
+            # `swarm init` created docker_gwbridge; leaving does not remove it.
+            if not had_gwbridge:
+                run("docker", "network", "rm", "docker_gwbridge", check=False)
+
+
+def _leftovers() -> dict[str, list[str]]:
+    label = f"label=com.docker.stack.namespace={STACK}"
+    return {
+        "services": lines("docker", "service", "ls", "-q", "--filter", label),
+        "containers": lines("docker", "ps", "-aq", "--filter", label),
+        "networks": lines("docker", "network", "ls", "-q", "--filter", label),
+    }
+
+
+def _identity_volumes() -> list[str]:
+    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_chorus-identity-")
+
+
+def _stack_volumes() -> list[str]:
+    return [*_identity_volumes(), *lines(
+        "docker", "volume", "ls", "-q", "--filter", f"name={STACK}_prometheus-data"
+    )]  # fmt: skip
+
+
+def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
+    run("docker", "stack", "rm", STACK, check=False)
+    left = wait_until(
+        f"stack {STACK} to be gone",
+        _leftovers,
+        lambda left: not any(left.values()),
+        timeout=timeout,
+        interval=1,
+    )
+    # Volumes outlive a stack on purpose (identities, Prometheus' data); the test's are
+    # removed here.
+    for volume in _stack_volumes():
+        run("docker", "volume", "rm", volume, check=False)
+    return {**left, "volumes": _stack_volumes()}
 
 
 @pytest.fixture
@@ -51,11 +109,14 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
         "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
         "WHOOSH_PUBLISHED_PORT": str(free_port()),
         "MONITOR_PUBLISHED_PORT": str(free_port()),
+        "PROMETHEUS_PUBLISHED_PORT": str(free_port()),
+        "PROMETHEUS_SCRAPE_INTERVAL": "5s",
+        "PROMETHEUS_DNS_REFRESH_INTERVAL": "5s",
     }
     try:
         yield env
     finally:
-        if any(stack_leftovers(STACK).values()):
+        if any(_leftovers().values()):
             for svc in ("whoosh", "hmmm-monitor"):
                 logs = run(
                     "docker", "service", "logs", "--tail", "15", f"{STACK}_{svc}", check=False
@@ -64,7 +125,7 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
             ps = run("docker", "service", "ps", "--no-trunc", f"{STACK}_chorus", check=False)
             print(f"--- agent tasks\n{ps.stdout[-4000:]}")
             try:
-                remove_stack(STACK)
+                _remove_stack()
             except AssertionError as exc:
                 print(f"cleanup: {exc}")
 
@@ -98,6 +159,21 @@ def _wait_mesh(whoosh: str, monitor: str, n: int, timeout: float) -> tuple[Any, 
         interval=2,
     )
     return agents, cov
+
+
+def _wait_agent_targets(prometheus: str, n: int, timeout: float) -> None:
+    """Prometheus (stack.monitoring.yml) scrapes n agents found through tasks.chorus."""
+
+    def agent_targets() -> list[dict[str, Any]]:
+        targets = get_json(f"{prometheus}/api/v1/targets?state=active")["data"]
+        return [t for t in targets["activeTargets"] if t["labels"]["job"] == "chorus-agent"]
+
+    wait_until(
+        f"Prometheus: {n} agent targets up (tasks.chorus)",
+        agent_targets,
+        lambda ts: len(ts) == n and all(t["health"] == "up" for t in ts),
+        timeout=timeout,
+    )
 
 
 def _check_listing(agents: dict[str, Any], n: int) -> None:
@@ -162,14 +238,16 @@ def test_stack_10_then_scale_to_20(
 ) -> None:
     run(
         "docker", "stack", "deploy", "--resolve-image", "never",
-        "-c", str(REPO / "stack.yml"), STACK, env=stack,
+        "-c", str(REPO / "stack.yml"), "-c", str(REPO / "stack.monitoring.yml"), STACK,
+        env=stack,
     )  # fmt: skip
     timings.mark("stack deploy")
+    prometheus = f"http://127.0.0.1:{stack['PROMETHEUS_PUBLISHED_PORT']}"
     whoosh = f"http://127.0.0.1:{stack['WHOOSH_PUBLISHED_PORT']}"
     monitor = f"http://127.0.0.1:{stack['MONITOR_PUBLISHED_PORT']}"
 
     # Every service uses DNS round robin: no VIP anywhere (they break libp2p dials).
-    for svc in ("chorus", "whoosh", "hmmm-monitor"):
+    for svc in ("chorus", "whoosh", "hmmm-monitor", "prometheus"):
         mode = run(
             "docker", "service", "inspect", "-f", "{{.Spec.EndpointSpec.Mode}}", f"{STACK}_{svc}"
         ).stdout.strip()
@@ -180,6 +258,8 @@ def test_stack_10_then_scale_to_20(
     _check_bootstrap(whoosh, 10)
     assert cov["missing"] == []
     timings.mark("10/10 listed by WHOOSH and heard by the monitor")
+    _wait_agent_targets(prometheus, 10, timeout=120)
+    timings.mark("Prometheus scrapes 10/10 agents")
 
     _check_identity_survives_a_crash(whoosh, agents)
     timings.mark("killed agent back in its slot with the same peer ID")
@@ -192,6 +272,8 @@ def test_stack_10_then_scale_to_20(
     _check_listing(agents, 20)
     _check_bootstrap(whoosh, 20)
     timings.mark("scaled: 20/20 listed and heard")
+    _wait_agent_targets(prometheus, 20, timeout=120)
+    timings.mark("Prometheus scrapes 20/20 agents")
 
     # Same WHOOSH and monitor containers: they followed the scale-out live.
     assert _container_id("whoosh") == whoosh_ids
@@ -200,6 +282,6 @@ def test_stack_10_then_scale_to_20(
         tasks = lines("docker", "service", "ps", "-q", f"{STACK}_{svc}")
         assert len(tasks) == 1, f"{svc} was restarted: tasks {tasks}"
 
-    left = remove_stack(STACK)
+    left = _remove_stack()
     assert left == {"services": [], "containers": [], "networks": [], "volumes": []}
     timings.mark("stack removed, nothing left")

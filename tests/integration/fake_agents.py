@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -42,27 +41,23 @@ BEHAVIOURS: dict[str, tuple[int, bytes]] = {
 }
 
 
+GetHandler = Callable[[BaseHTTPRequestHandler], None]
+
+
 @contextmanager
-def fake_agents(ip_prefix: str) -> Iterator[dict[str, str]]:
-    """Start one server per behaviour on <ip_prefix>.1, .2, ...; yields name -> URL."""
+def serve_get_handlers(ip_prefix: str, handlers: dict[str, GetHandler]) -> Iterator[dict[str, str]]:
+    """One HTTP server per handler on <ip_prefix>.1, .2, ... port 8080, answering every GET
+    with it; yields name -> base URL. The servers are shut down on exit."""
     servers: list[ThreadingHTTPServer] = []
-    stop = threading.Event()
     urls: dict[str, str] = {}
     try:
-        for i, (name, (status, body)) in enumerate(BEHAVIOURS.items(), start=1):
+        for i, (name, handle) in enumerate(handlers.items(), start=1):
 
             class Handler(BaseHTTPRequestHandler):
-                behaviour, code, payload = name, status, body
+                act = staticmethod(handle)
 
                 def do_GET(self) -> None:
-                    if self.behaviour == "hang":
-                        stop.wait(30)  # longer than WHOOSH's timeout; ends at teardown
-                        return
-                    self.send_response(self.code)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(self.payload)))
-                    self.end_headers()
-                    self.wfile.write(self.payload)
+                    self.act(self)
 
                 def log_message(self, *args: object) -> None:
                     pass
@@ -74,8 +69,32 @@ def fake_agents(ip_prefix: str) -> Iterator[dict[str, str]]:
             urls[name] = f"http://{ip_prefix}.{i}:8080"
         yield urls
     finally:
-        stop.set()
         for server in servers:
             server.shutdown()
             server.server_close()
-        time.sleep(0)  # let handler threads observe the stop event
+
+
+@contextmanager
+def fake_agents(ip_prefix: str) -> Iterator[dict[str, str]]:
+    """Start one server per behaviour on <ip_prefix>.1, .2, ...; yields name -> URL."""
+    stop = threading.Event()
+
+    def answer(name: str, status: int, body: bytes) -> GetHandler:
+        def handle(handler: BaseHTTPRequestHandler) -> None:
+            if name == "hang":
+                stop.wait(30)  # longer than WHOOSH's timeout; ends at teardown
+                return
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+
+        return handle
+
+    handlers = {name: answer(name, *reply) for name, reply in BEHAVIOURS.items()}
+    with serve_get_handlers(ip_prefix, handlers) as urls:
+        try:
+            yield urls
+        finally:
+            stop.set()

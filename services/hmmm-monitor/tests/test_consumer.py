@@ -4,6 +4,7 @@ import io
 import json
 import threading
 import time
+from datetime import UTC, datetime
 
 from hmmm_monitor.consumer import MessageConsumer
 from hmmm_monitor.domain.store import MessageStore
@@ -130,3 +131,42 @@ def test_store_is_thread_safe_under_concurrent_writers_and_readers() -> None:
         t.join()
     assert store.total == 2000
     assert sum(s.count for s in store.senders().values()) == 2000
+
+
+def test_per_sender_figures_are_capped_and_the_least_recent_sender_goes() -> None:
+    from hmmm_monitor.domain.store import MessageStore
+    from meshcommon.models import MonitorLogRecord
+
+    store = MessageStore(keep=10, max_senders=3)
+    for i, sender in enumerate(["real", "s1", "s2", "s3", "real", "s4"]):
+        record = MonitorLogRecord(
+            timestamp=datetime.fromtimestamp(1000 + i, UTC),
+            topic="t",
+            from_=sender,
+            type="x",
+            seqno=f"{i + 1:x}",
+        )
+        store.add(record, 1000.0 + i)
+    store.reject("invalid_json", "s5", 1010.0, "ff")
+    assert store.tracked_senders() == 3 and store.senders_forgotten == 4
+    assert set(store.senders()) == {"real", "s4", "s5"}  # the recently heard stay
+    assert set(store.delivery()) <= {"real", "s4", "s5"}
+
+
+def test_kept_messages_are_bounded_in_bytes_so_big_ones_cannot_fill_the_memory() -> None:
+    """A sender of near-budget messages holds as many bytes as one of small ones, no more."""
+    store = MessageStore(keep=200, max_bytes=10_000)
+    consumer = MessageConsumer(store, MonitorMetrics(), stdout=io.StringIO())
+    big = json.dumps({"type": "availability", "multiaddrs": ["/ip4/x"] * 400}).encode()
+    assert 3000 < len(big) < 5000
+    for i in range(50):
+        consumer(msg(big, sender=B, at=1000.0 + i))
+    consumer(msg(b'{"type":"availability","node_id":"small"}', sender=A, at=2000.0))
+    kept = store.recent(limit=5000)
+    assert sum(m.size for m in kept) <= 10_000
+    assert 2 <= len(kept) < 4 and kept[0].record.from_ == A  # the newest stay
+    assert store.total == 51 and store.senders()[B].count == 50  # all counted still
+    # Small messages are kept up to the count, as before.
+    for i in range(500):
+        consumer(msg(b'{"type":"availability"}', at=3000.0 + i))
+    assert len(store.recent(limit=5000)) == 200

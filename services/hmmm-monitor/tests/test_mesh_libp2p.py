@@ -140,9 +140,17 @@ async def test_monitor_sees_every_agent_and_explains_failures(tmp_path) -> None:
             assert all(set(e["kinds"]) == {"availability", "monitor"} for e in topo["edges"])
 
             metrics = (await http.get("/metrics")).text
+            # Known reasons are exported from the start at 0: these must have counted.
+            assert 'hmmm_messages_rejected_total{reason="oversized"} 0.0' not in metrics
             assert 'hmmm_messages_rejected_total{reason="oversized"}' in metrics
+            assert 'hmmm_dial_failures_total{reason="peer_id_mismatch"} 0.0' not in metrics
             assert 'hmmm_dial_failures_total{reason="peer_id_mismatch"}' in metrics
             assert "hmmm_peers_heard 3.0" in metrics
+            # What AgentSilent and MeshPartitioned alert on.
+            assert f'hmmm_peer_heard{{name="ghost",peer_id="{ghost_id}"}} 0.0' in metrics
+            for i, a in enumerate(agents):
+                assert f'hmmm_peer_heard{{name="agent-{i}",peer_id="{a.peer_id}"}} 1.0' in metrics
+            assert "hmmm_mesh_components 3.0" in metrics
             health = (await http.get("/api/health")).json()
             assert health["status"] == "ok" and set(health["topics"]) == set(topics.ALL_TOPICS)
             assert (await http.get("/")).text.startswith("<!doctype html>")

@@ -91,3 +91,19 @@ class PeerSettings(ServiceSettings):
     bootstrap_backoff_initial_s: float = Field(default=0.2, description="First retry delay")
     bootstrap_backoff_max_s: float = Field(default=2.0, description="Longest retry delay")
     bootstrap_timeout_s: float = Field(default=3.0, description="HTTP timeout per WHOOSH try")
+
+    # Dialling peers: in the background, bounded, each failing peer backing off alone
+    dial_concurrency: int = Field(default=8, ge=1, description="Dials in flight at once")
+    dial_backoff_initial_s: float = Field(
+        default=2.0, gt=0, description="Per-peer backoff after a failed dial"
+    )
+    dial_backoff_max_s: float = Field(
+        default=60.0, gt=0, description="Longest per-peer dial backoff"
+    )
+
+    @property
+    def bootstrap_fetch_budget_s(self) -> float:
+        """The longest one fetch of the bootstrap list can take beyond its wait for news:
+        every attempt timing out, with the longest backoff between attempts."""
+        attempts = self.bootstrap_attempts
+        return attempts * self.bootstrap_timeout_s + (attempts - 1) * self.bootstrap_backoff_max_s

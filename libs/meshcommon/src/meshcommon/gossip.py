@@ -11,6 +11,7 @@ from meshcommon.limits import MAX_MESSAGE_BYTES
 REASON_OVERSIZED: Final = "oversized"
 REASON_INVALID_JSON: Final = "invalid_json"
 REASON_NOT_OBJECT: Final = "not_a_json_object"
+REJECTION_REASONS: Final = (REASON_OVERSIZED, REASON_INVALID_JSON, REASON_NOT_OBJECT)
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,24 @@ MAX_MULTIADDRS_PER_PEER: Final = 32
 MAX_BOOTSTRAP_BYTES: Final = 4 * 1024 * 1024
 # Topics one node's mesh view lists (the mesh has three; peers announce what they like).
 MAX_MESH_VIEW_TOPICS: Final = 256
+# Hosts claiming one peer ID that a bootstrap entry lists separately (a real key is on one
+# host; a clone or two is an incident, more is an attack and changes nothing).
+MAX_CLAIMANTS_PER_PEER: Final = 8
+# Peers an agent remembers from gossip: anyone can mint peer IDs, so the book is capped and
+# the peer heard of longest ago goes first.
+MAX_KNOWN_PEERS: Final = 1024
+# Gossip senders the monitor keeps statistics for (counts, seqno gaps, latency): the same
+# reasoning, a few times the size of any real mesh.
+MAX_TRACKED_SENDERS: Final = 4096
+# Raw bytes of the recent messages the monitor keeps for /api/v1/messages: a count alone
+# would let one sender of near-budget messages hold thousands of them (hundreds of MB);
+# real broadcasts (~1 KB) reach the count long before this.
+MAX_KEPT_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 
 REASON_TOO_MANY_MULTIADDRS: Final = "too_many_multiaddrs"
+# Distinct gossip message ``type`` values kept as a metric label (the sender writes it);
+# later ones are counted under "other", so a peer inventing types cannot grow the series.
+MAX_MESSAGE_TYPE_LABELS: Final = 32
 
 
 class BodyTooLarge(Exception):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import asyncio
+import math
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
+
+from meshcommon.limits import MAX_MESSAGE_TYPE_LABELS
 
 Totals = Mapping[str, float] | float
 
@@ -17,7 +22,8 @@ class TotalsCounter(Collector):
 
     Reading the owner's running totals avoids mirroring them into a second counter with
     delta bookkeeping. With a ``label``, ``read`` returns ``{label value: total}``; without,
-    one number. Totals must only grow.
+    one number. Totals must only grow. Label values in ``always`` are exported from the
+    start (0 until counted), so that the first drop is an increase a rule can see.
     """
 
     def __init__(
@@ -27,8 +33,11 @@ class TotalsCounter(Collector):
         label: str | None,
         read: Callable[[], Totals],
         registry: CollectorRegistry | None = None,
+        *,
+        always: Iterable[str] = (),
     ) -> None:
         self._name, self._doc, self._label, self._read = name, documentation, label, read
+        self._always = dict.fromkeys(always, 0.0)
         if registry is not None:
             registry.register(self)
 
@@ -44,8 +53,67 @@ class TotalsCounter(Collector):
         totals = self._read()
         if isinstance(totals, Mapping):
             # dict() copies in one step: the owner may be adding keys in its own thread.
-            for value, total in sorted(dict(totals).items()):
+            for value, total in sorted({**self._always, **dict(totals)}.items()):
                 family.add_metric([value], total)
         else:
             family.add_metric([], totals)
         yield family
+
+
+class BoundedLabel:
+    """The value to use for a label whose values a peer chooses (a gossip message type):
+    the first ``limit`` distinct values as they are, every later one as ``other``, so the
+    number of series stays bounded whatever peers send."""
+
+    OTHER = "other"
+
+    def __init__(self, limit: int, known: Iterable[str] = ()) -> None:
+        self._limit = limit
+        self._seen = set(known)
+        self._lock = threading.Lock()  # gossip callbacks run in the libp2p thread
+
+    def __call__(self, value: str) -> str:
+        if value in self._seen:
+            return value
+        with self._lock:
+            if len(self._seen) < self._limit:
+                self._seen.add(value)
+                return value
+        return self.OTHER
+
+
+class ReceivedMessagesCounter:
+    """Valid gossip messages by topic and message type, as a service counts what it
+    receives; the type, which the sender chooses, goes through a BoundedLabel."""
+
+    def __init__(self, name: str, registry: CollectorRegistry) -> None:
+        self.counter = Counter(
+            name,
+            "Valid gossip messages, by topic and message type (at most "
+            f"{MAX_MESSAGE_TYPE_LABELS} types; later ones are counted as '{BoundedLabel.OTHER}')",
+            ["topic", "type"],
+            registry=registry,
+        )
+        self._message_type = BoundedLabel(MAX_MESSAGE_TYPE_LABELS)
+
+    def count(self, topic: str, message_type: str) -> None:
+        self.counter.labels(topic=topic, type=self._message_type(message_type)).inc()
+
+
+def _asyncio_tasks() -> float:
+    """Tasks of the running asyncio loop; NaN when read outside it."""
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:
+        return math.nan
+
+
+def export_runtime_metrics(registry: CollectorRegistry, prefix: str) -> None:
+    """What a soak watches for leaks, on the service's own registry: the standard
+    ``process_*`` series (resident memory, open file descriptors, CPU) and
+    ``<prefix>_asyncio_tasks``, read on the event loop at scrape time (the routes serving
+    /metrics run there)."""
+    ProcessCollector(registry=registry)
+    Gauge(
+        f"{prefix}_asyncio_tasks", "Tasks alive on the asyncio event loop", registry=registry
+    ).set_function(_asyncio_tasks)

@@ -44,6 +44,25 @@ class AgentHealth(WireModel):
     rejected_multiaddrs: list[dict[str, str]] = Field(
         default_factory=list, description="Local addresses not advertised, with the reason"
     )
+    # How the agent is doing, in the words all three services use (meshcommon.health);
+    # ``status`` above keeps its own meaning (ready, isolated, no_routable_address).
+    health: str = Field(
+        default="ok",
+        description="ok; degraded (HTTP 200: isolated, stale bootstrap list...); failing "
+        "(HTTP 503: the libp2p node is gone or the peering loop is stuck; restart it)",
+    )
+    reasons: list[str] = Field(default_factory=list, description="Codes of the problems")
+    problems: list[str] = Field(
+        default_factory=list, description="Each problem as 'code: what it means here'"
+    )
+
+
+class Claimant(WireModel):
+    """One host that claims a peer ID another host claims too (``BootstrapPeer.conflict``)."""
+
+    name: str
+    url: str = Field(description="Where WHOOSH found it (its health endpoint's base URL)")
+    multiaddrs: list[str] = Field(description="The routable multiaddrs this host reported")
 
 
 class BootstrapPeer(WireModel):
@@ -54,6 +73,17 @@ class BootstrapPeer(WireModel):
     priority: int = Field(description="1 is the most preferred peer")
     multiaddr: str = Field(description="The preferred multiaddr")
     multiaddrs: list[str] = Field(description="All routable multiaddrs, preferred first")
+    conflict: bool = Field(
+        default=False,
+        description="Hosts that are not one agent claim this peer ID: at most one of them "
+        "holds its key. Their addresses are in claimants, each host's apart; a dialler "
+        "finds out which one is real with the libp2p handshake, which fails with "
+        "peer_id_mismatch at an impostor. multiaddrs interleaves the claimants' addresses, "
+        "so a client that ignores claimants still reaches the real one.",
+    )
+    claimants: list[Claimant] = Field(
+        default_factory=list, description="With conflict: every host claiming the peer ID"
+    )
 
 
 class DiscoverySummary(WireModel):

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from meshcommon.config import ServiceSettings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Response
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel
 
 
 def run_http(app: Any, settings: ServiceSettings) -> None:
@@ -58,3 +60,35 @@ def service_app(service: Lifecycle, *, title: str, version: str, routers: Sequen
     for router in routers:
         app.include_router(router)
     return app
+
+
+# OpenAPI of every service's GET /metrics: Prometheus text, not JSON.
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition format (version 0.0.4)",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def metrics_response(registry: Any) -> Response:
+    """The registry's metrics as a ``text/plain`` Prometheus exposition."""
+    from fastapi import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def health_responses(model: Any) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI of a GET /api/health: 200 while the service does its job, 503 when failing."""
+    return {
+        200: {"description": "ok or degraded (the problems are listed)"},
+        503: {"model": model, "description": "failing: a restart is the cure"},
+    }
+
+
+def health_response(document: BaseModel, http_status: int) -> JSONResponse:
+    """A health document (a pydantic model) with the HTTP status its verdict calls for."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(document.model_dump(mode="json"), status_code=http_status)

@@ -101,6 +101,8 @@ def test_detail_truncated_and_empty_message() -> None:
     [
         (ConnectionRefusedError("[Errno 111] Connection refused"), "connection_refused"),
         (TimeoutError("timed out"), "timeout"),
+        # trio.fail_after: the root cause of its TooSlowError
+        (RuntimeError("Cancelled: cancelled due to deadline"), "timeout"),
         (OSError("Network is unreachable"), "unreachable"),
         (OSError("No route to host"), "unreachable"),
         (RuntimeError("peer id mismatch"), "peer_id_mismatch"),

@@ -181,3 +181,48 @@ async def test_a_huge_list_is_refused_and_entries_are_kept_within_budget(tmp_pat
     refused = await c.fetch()
     await c.aclose()
     assert refused.source == "cache" and "larger than" in (refused.error or "")
+
+
+@respx.mock
+async def test_claimants_of_a_conflicted_entry_are_kept_apart_and_within_budget(tmp_path) -> None:
+    from meshcommon.limits import MAX_CLAIMANTS_PER_PEER, MAX_MULTIADDRS_PER_PEER
+
+    claimants = [
+        {"name": f"host-{i}", "url": f"http://10.0.13.{i}:8080", "multiaddrs": [ADDR] * 40}
+        for i in range(MAX_CLAIMANTS_PER_PEER + 3)
+    ]
+    entry = {**BODY["bootstrap_peers"][0], "conflict": True, "claimants": claimants}
+    respx.get(URL).mock(
+        return_value=httpx.Response(200, json={"bootstrap_peers": [entry], "count": 1})
+    )
+    c = client(tmp_path)
+    got = (await c.fetch()).peers[0]
+    await c.aclose()
+    assert got.conflict and len(got.claimants) == MAX_CLAIMANTS_PER_PEER
+    assert [c.name for c in got.claimants[:2]] == ["host-0", "host-1"]
+    assert all(len(c.multiaddrs) == MAX_MULTIADDRS_PER_PEER for c in got.claimants)
+
+
+@respx.mock
+async def test_only_the_first_attempt_of_a_fetch_waits_for_news(tmp_path) -> None:
+    """After a failed long poll the retries ask plainly: is WHOOSH there at all? A fetch
+    then stays within its budget instead of waiting N seconds per attempt."""
+    seen: list[httpx.Request] = []
+    answers = [
+        httpx.Response(200, json=BODY, headers={"ETag": '"v1"'}),
+        httpx.Response(503),
+        httpx.Response(304, headers={"ETag": '"v1"'}),
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answers[len(seen) - 1]
+
+    respx.get(URL).mock(side_effect=answer)
+    c = client(tmp_path)
+    await c.fetch()
+    again = await c.fetch(wait_s=10)
+    await c.aclose()
+    assert seen[1].headers["prefer"] == "wait=10"
+    assert "prefer" not in seen[2].headers and seen[2].headers["if-none-match"] == '"v1"'
+    assert again.source == "whoosh"

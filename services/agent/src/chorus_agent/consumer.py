@@ -42,7 +42,7 @@ class GossipConsumer:
                 decoded.detail,
             )
             return
-        self.metrics.received.labels(topic=msg.topic, type=decoded.type).inc()
+        self.metrics.count_received(msg.topic, decoded.type)
         payload = decoded.payload
         if (
             self.learn is not None

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from meshcommon.metrics import TotalsCounter
-from meshcommon.p2p.types import NodeCounters
+from chorus_agent.domain.peers import PeerBook
+from meshcommon.gossip import REJECTION_REASONS
+from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter, export_runtime_metrics
+from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
+from meshcommon.p2p.types import NodeCounters, NodeSnapshot
+from meshcommon.peer.bootstrap_client import FETCH_RESULTS
+from meshcommon.topics import ALL_TOPICS
 
 
 class AgentMetrics:
@@ -22,12 +27,7 @@ class AgentMetrics:
             ["reason"],
             registry=r,
         )
-        self.received = Counter(
-            "chorus_agent_messages_received_total",
-            "Valid gossip messages received",
-            ["topic", "type"],
-            registry=r,
-        )
+        self.received = ReceivedMessagesCounter("chorus_agent_messages_received", r)
         self.rejected = Counter(
             "chorus_agent_messages_rejected_total",
             "Gossip messages rejected",
@@ -48,6 +48,45 @@ class AgentMetrics:
             registry=r,
         )
         self.connected_peers = Gauge("chorus_agent_connected_peers", "Connected peers", registry=r)
+        self.trio_tasks = Gauge(
+            "chorus_agent_trio_tasks", "Tasks alive in the libp2p node's trio thread", registry=r
+        )
+        export_runtime_metrics(r, "chorus_agent")
+        # Known label values start at 0: a first rejection or dial failure is an increase.
+        for result in FETCH_RESULTS:
+            self.bootstrap_fetch.labels(result=result)
+        for reason in REJECTION_REASONS:
+            self.rejected.labels(reason=reason)
+        for reason in DIAL_FAILURE_REASONS:
+            self.dial_failures.labels(reason=reason)
+
+    def count_received(self, topic: str, message_type: str) -> None:
+        self.received.count(topic, message_type)
+
+    def observe_node(self, snapshot: NodeSnapshot) -> None:
+        """Gauges read from a snapshot of the libp2p node."""
+        self.connected_peers.set(len(snapshot.connected_peers))
+        self.trio_tasks.set(snapshot.trio_tasks)
+
+    def export_peer_book(self, book: PeerBook) -> None:
+        r = self.registry
+        Gauge(
+            "chorus_agent_known_peers", "Peers in the peer book (capped)", registry=r
+        ).set_function(lambda: len(book))
+        TotalsCounter(
+            "chorus_agent_peers_refused",
+            "Peers announced over gossip and not added, by reason (too_many_multiaddrs...)",
+            "reason",
+            lambda: book.refused,
+            r,
+        )
+        TotalsCounter(
+            "chorus_agent_peers_evicted",
+            "Peers dropped from the full peer book (the one heard of longest ago goes)",
+            None,
+            lambda: book.evicted,
+            r,
+        )
 
     def count_fetch(self, result: str) -> None:
         """One bootstrap fetch: ``ok`` or the failure kind."""
@@ -62,6 +101,7 @@ class AgentMetrics:
             "topic",
             lambda: counters.dropped_by_topic,
             r,
+            always=ALL_TOPICS,
         )
         TotalsCounter(
             "chorus_agent_outbound_dropped",
@@ -76,4 +116,5 @@ class AgentMetrics:
             "topic",
             lambda: counters.consumer_errors,
             r,
+            always=ALL_TOPICS,
         )

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from chorus_agent.domain.availability import WorkState
+from chorus_agent.domain.health import assess_health, build_health
 from chorus_agent.domain.peers import PeerBook
 from chorus_agent.metrics import AgentMetrics
 from chorus_agent.settings import Settings
@@ -14,8 +15,11 @@ from chorus_agent.workers.broadcaster import Broadcaster
 from chorus_agent.workers.peering import Peering
 from chorus_agent.workers.pinger import PeerPinger
 from meshcommon.aio import cancel_and_wait
+from meshcommon.health import stuck_limit_s
+from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
 from meshcommon.p2p.runtime import MeshRuntime
+from meshcommon.p2p.types import NodeSnapshot
 from meshcommon.peer.addresses import advertised_multiaddrs
 from meshcommon.peer.bootstrap_client import BootstrapSource
 
@@ -47,6 +51,41 @@ class Agent:
 
     def advertised(self) -> FilterResult:
         return advertised_multiaddrs(self.settings, self.policy, self.peer_id)
+
+    async def health(self) -> AgentHealth:
+        """The health document, with the verdict (ok / degraded / failing) and why."""
+        try:
+            snap = await self.runtime.snapshot()
+            node_running = True
+        except Exception:  # the trio thread is gone: say so instead of answering 500
+            snap = NodeSnapshot(self.peer_id, self.settings.p2p_port, (), ())
+            node_running = False
+        else:
+            self.metrics.observe_node(snap)
+        addrs = self.advertised()
+        s = self.settings
+        judged = assess_health(
+            node_running=node_running,
+            connected=len(snap.connected_peers),
+            routable=bool(addrs.accepted),
+            bootstrap_age_s=self.peering.last_bootstrap.age_s(),
+            refresh_s=s.bootstrap_refresh_s,
+            peering=self.peering.progress,
+            # A round waits for news up to one period, then may retry an unreachable
+            # WHOOSH; only a loop silent well beyond that is stuck.
+            stuck_after_s=stuck_limit_s(s.bootstrap_refresh_s, s.bootstrap_fetch_budget_s),
+            now=time.monotonic(),
+        )
+        return build_health(
+            s,
+            snap,
+            addrs,
+            self.work,
+            version=self.version,
+            uptime_s=self.uptime_s(),
+            known_peers=len(self.book),
+            judged=judged,
+        )
 
     async def start(self) -> None:
         await self.runtime.start()

@@ -20,6 +20,7 @@ from meshcommon.p2p.node import MeshNode
 from meshcommon.p2p.runtime import MeshRuntime
 from meshcommon.p2p.types import NodeConfig
 from meshcommon.peer.addresses import advertised_multiaddrs, policy_for
+from meshcommon.peer.backoff import BackoffPolicy
 from meshcommon.peer.bootstrap_client import BootstrapSource, WhooshBootstrapClient
 
 VERSION = package_version("chorus-agent")
@@ -29,6 +30,7 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
     metrics = AgentMetrics()
     policy = policy_for(settings)
     book = PeerBook(policy)
+    metrics.export_peer_book(book)
     consumer = GossipConsumer(metrics, settings.max_message_bytes, learn=book.learn)
     node = MeshNode(
         NodeConfig.for_peer(settings),
@@ -50,6 +52,8 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
         book,
         target_peers=settings.target_peers,
         interval_s=settings.bootstrap_refresh_s,
+        dial_concurrency=settings.dial_concurrency,
+        backoff=BackoffPolicy(settings.dial_backoff_initial_s, settings.dial_backoff_max_s),
     )
     broadcaster = Broadcaster(
         runtime,

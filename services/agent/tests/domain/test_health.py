@@ -70,3 +70,35 @@ def test_availability_message_carries_the_seed_fields() -> None:
         assert key in data
     assert data["type"] == "availability"
     assert data["available_for_work"] is False and data["status"] == "busy"
+
+
+def test_health_verdicts_name_the_problem_and_only_a_stuck_agent_is_failing() -> None:
+    from chorus_agent.domain.health import assess_health
+    from meshcommon.health import LoopProgress
+
+    progress = LoopProgress(started_at=0.0)
+    progress.completed(now=100.0)
+
+    def judge(**kw: object):
+        args = dict(
+            node_running=True,
+            connected=3,
+            routable=True,
+            bootstrap_age_s=2.0,
+            refresh_s=10.0,
+            peering=progress,
+            stuck_after_s=53.0,
+            now=110.0,
+        )
+        args.update(kw)
+        return assess_health(**args)  # type: ignore[arg-type]
+
+    assert judge().status == "ok"
+    isolated = judge(connected=0, bootstrap_age_s=264.0)
+    assert isolated.status == "degraded" and isolated.http_status == 200
+    assert isolated.reasons == ["isolated", "bootstrap_stale"]
+    assert judge(routable=False).reasons == ["no_routable_address"]
+    stuck = judge(now=160.0)
+    assert (stuck.status, stuck.http_status, stuck.reasons) == ("failing", 503, ["peering_stuck"])
+    down = judge(node_running=False, connected=0)
+    assert down.status == "failing" and down.reasons == ["node_down"]

@@ -67,3 +67,33 @@ def test_successor_is_always_dialled_even_when_target_is_met() -> None:
 def test_alone_in_the_list_dials_nobody() -> None:
     me = _ids(1)[0]
     assert choose_dial_targets(me, [_peer(me, 1)], set(), 4) == []
+
+
+def test_peers_backing_off_or_being_dialled_are_skipped_and_count_as_pending() -> None:
+    ids = sorted(_ids(6))
+    me = ids[0]
+    peers = [_peer(pid, i + 1) for i, pid in enumerate(ids)]
+    # The successor is backing off: it is not dialled, the others are.
+    targets = choose_dial_targets(me, peers, set(), 2, ready=lambda pid: pid != ids[1])
+    assert ids[1] not in [t.peer_id for t in targets] and len(targets) == 2
+    # Two dials in flight already fill a target of 3 but for one.
+    targets = choose_dial_targets(me, peers, {ids[1]}, 3, pending={ids[2]})
+    assert len(targets) == 1 and targets[0].peer_id not in (ids[1], ids[2])
+
+
+def test_the_peer_book_is_capped_and_refuses_address_floods() -> None:
+    from chorus_agent.domain.peers import PeerBook
+    from meshcommon.limits import MAX_MULTIADDRS_PER_PEER
+    from meshcommon.multiaddr_policy import MultiaddrPolicy
+
+    ids = _ids(5)
+    book = PeerBook(MultiaddrPolicy(), max_peers=3)
+    for i, pid in enumerate(ids):
+        assert book.learn(pid, [f"/ip4/10.0.0.{i + 1}/tcp/9000/p2p/{pid}"], f"a{i}")
+    assert len(book) == 3 and book.evicted == 2
+    assert [p.peer_id for p in book.peers()] == ids[2:]  # the oldest went first
+    flood = [f"/ip4/10.0.1.{i % 250}/tcp/{9000 + i}/p2p/{ids[0]}" for i in range(5000)]
+    assert not book.learn(ids[0], flood)
+    assert book.refused == {"too_many_multiaddrs": 1}
+    ok = flood[:MAX_MULTIADDRS_PER_PEER]
+    assert book.learn(ids[0], ok) and len(book) == 3

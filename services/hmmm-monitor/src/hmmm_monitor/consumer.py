@@ -63,9 +63,9 @@ class MessageConsumer:
             payload=decoded.payload,
             seqno=msg.seqno,
         )
-        self.store.add(record, msg.received_at)
+        self.store.add(record, msg.received_at, size=len(msg.data))
         if self.metrics is not None:
-            self.metrics.messages_received.labels(topic=msg.topic, type=decoded.type).inc()
+            self.metrics.count_received(msg.topic, decoded.type)
         if msg.topic == COORDINATION and decoded.type == "availability":
             try:
                 avail = AvailabilityMessage.model_validate(decoded.payload)

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from meshcommon.metrics import TotalsCounter
+from hmmm_monitor.domain.expected_peers import REASON_NO_DIALABLE
+from meshcommon.gossip import REJECTION_REASONS
+from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter, export_runtime_metrics
+from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.types import NodeCounters
+from meshcommon.peer.bootstrap_client import FETCH_RESULTS
+from meshcommon.topics import ALL_TOPICS
 
 
 class MonitorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.messages_received = Counter(
-            "hmmm_messages_received", "Valid gossip messages", ["topic", "type"], registry=r
-        )
+        self.messages_received = ReceivedMessagesCounter("hmmm_messages_received", r)
         self.messages_rejected = Counter(
             "hmmm_messages_rejected", "Gossip messages rejected, by reason", ["reason"], registry=r
         )
@@ -28,6 +31,20 @@ class MonitorMetrics:
         )
         self.peers_heard = Gauge(
             "hmmm_peers_heard", "Expected peers heard within heard_window_s", registry=r
+        )
+        # One series per expected peer (the bootstrap list, plus peers that left it for at
+        # most forget_after_s): removed when the peer is forgotten, so churn cannot grow it.
+        self.peer_heard = Gauge(
+            "hmmm_peer_heard",
+            "1 if this expected peer was heard within heard_window_s, else 0",
+            ["peer_id", "name"],
+            registry=r,
+        )
+        self.mesh_components = Gauge(
+            "hmmm_mesh_components",
+            "Connected components of the agent graph the agents report (more than 1: the "
+            "mesh is partitioned; 0: no agent reported yet)",
+            registry=r,
         )
         self.dial_failures = Counter(
             "hmmm_dial_failures", "Failed dials by root-cause reason", ["reason"], registry=r
@@ -56,6 +73,29 @@ class MonitorMetrics:
             "hmmm_ping_failures", "Pings that failed or timed out", registry=r
         )
         self._rtt_peers: set[str] = set()
+        self.peer_id_conflicts = Gauge(
+            "hmmm_peer_id_conflicts",
+            "Expected peer IDs that several hosts claim (WHOOSH's conflict entries)",
+            registry=r,
+        )
+        self.impostors = Gauge(
+            "hmmm_impostors",
+            "Hosts claiming a peer ID whose key the libp2p handshake proved they do not "
+            "hold (named in /api/v1/peers)",
+            registry=r,
+        )
+        self.trio_tasks = Gauge(
+            "hmmm_trio_tasks", "Tasks alive in the libp2p node's trio thread", registry=r
+        )
+        export_runtime_metrics(r, "hmmm")
+        self._heard_labels: dict[str, str] = {}  # peer_id -> name of its hmmm_peer_heard
+        # Known label values start at 0: a first rejection or dial failure is an increase.
+        for result in FETCH_RESULTS:
+            self.bootstrap_fetch.labels(result=result)
+        for reason in REJECTION_REASONS:
+            self.messages_rejected.labels(reason=reason)
+        for reason in (*DIAL_FAILURE_REASONS, REASON_NO_DIALABLE):
+            self.dial_failures.labels(reason=reason)
 
     def count_fetch(self, result: str) -> None:
         """One bootstrap fetch: ``ok`` or the failure kind."""
@@ -70,6 +110,7 @@ class MonitorMetrics:
             "topic",
             lambda: counters.dropped_by_topic,
             r,
+            always=ALL_TOPICS,
         )
         TotalsCounter(
             "hmmm_outbound_dropped",
@@ -84,6 +125,21 @@ class MonitorMetrics:
             "topic",
             lambda: counters.consumer_errors,
             r,
+            always=ALL_TOPICS,
+        )
+
+    def export_store_bounds(self, tracked: Callable[[], int], forgotten: Callable[[], int]) -> None:
+        Gauge(
+            "hmmm_senders_tracked",
+            "Gossip senders with figures kept (capped)",
+            registry=self.registry,
+        ).set_function(tracked)
+        TotalsCounter(
+            "hmmm_senders_forgotten",
+            "Senders whose figures were dropped to stay under the cap (least recently heard)",
+            None,
+            forgotten,
+            self.registry,
         )
 
     def export_message_gaps(self, gaps_total: Callable[[], int]) -> None:
@@ -105,3 +161,17 @@ class MonitorMetrics:
         for peer_id in self._rtt_peers - keep:
             self.peer_rtt.remove(peer_id)
         self._rtt_peers &= keep
+
+    def count_received(self, topic: str, message_type: str) -> None:
+        self.messages_received.count(topic, message_type)
+
+    def set_peer_heard(self, expected: Mapping[str, str], heard: set[str]) -> None:
+        """``expected``: peer_id -> name. One series per expected peer; the series of peers
+        no longer expected (or renamed) are removed."""
+        for peer_id, name in list(self._heard_labels.items()):
+            if expected.get(peer_id) != name:
+                self.peer_heard.remove(peer_id, name)
+                del self._heard_labels[peer_id]
+        for peer_id, name in expected.items():
+            self.peer_heard.labels(peer_id=peer_id, name=name).set(1 if peer_id in heard else 0)
+            self._heard_labels[peer_id] = name

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 from hmmm_monitor.consumer import MessageConsumer
 from hmmm_monitor.domain.coverage import build_coverage
 from hmmm_monitor.domain.diagnosis import CHECKS, TOPIC_NEAR_MISS, MonitorFacts, diagnose
-from hmmm_monitor.domain.expected_peers import ExpectedPeers
-from hmmm_monitor.domain.health import HealthVerdict, assess_health
+from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report
+from hmmm_monitor.domain.health import assess_health
 from hmmm_monitor.domain.peer_report import peer_rows
 from hmmm_monitor.domain.store import MessageStore
 from hmmm_monitor.domain.topology import build_topology
@@ -24,8 +24,9 @@ from hmmm_monitor.workers.connector import PeerConnector
 from hmmm_monitor.workers.link_prober import LinkProber
 from meshcommon.aio import cancel_and_wait
 from meshcommon.diagnosis import Diagnosis, SkippedCheck, build_diagnosis
+from meshcommon.health import HealthVerdict, LoopProgress, stuck_limit_s
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
-from meshcommon.p2p.types import DialOutcome, MeshView, NodeSnapshot
+from meshcommon.p2p.types import DialOutcome, KeyProof, MeshView, NodeSnapshot
 from meshcommon.peer.addresses import advertised_multiaddrs
 from meshcommon.peer.bootstrap_client import NOT_FETCHED, BootstrapResult, BootstrapSource
 from meshcommon.peer.refresh import run_refresh_rounds
@@ -51,6 +52,8 @@ class Runtime(Protocol):
 
     async def ping(self, peer_id: str) -> float: ...
 
+    async def prove_key(self, peer_id: str, multiaddr: str) -> KeyProof: ...
+
 
 @dataclass
 class Monitor:
@@ -67,9 +70,11 @@ class Monitor:
     metrics: MonitorMetrics
     started_at: float = field(default_factory=time.time)
     bootstrap_result: BootstrapResult = NOT_FETCHED
+    refresh_progress: LoopProgress = field(default_factory=LoopProgress)
     _task: asyncio.Task[None] | None = None
     _node: NodeSnapshot | None = None
     _mesh: MeshView | None = None
+    _node_answers: bool = False  # the last snapshot attempt succeeded
 
     @property
     def node(self) -> NodeSnapshot | None:
@@ -80,12 +85,14 @@ class Monitor:
     async def start(self) -> None:
         await self.runtime.start()
         self.started_at = time.time()
+        self.refresh_progress = LoopProgress()
         log.info("HMMM monitor %s started", self.runtime.peer_id)
         self._task = asyncio.create_task(self._refresh_forever(), name="hmmm-refresh")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
+        await self.connector.aclose()
         await self.prober.aclose()
         try:
             await self.bootstrap.aclose()
@@ -93,7 +100,9 @@ class Monitor:
             await self.runtime.stop()
 
     async def _refresh_forever(self) -> None:
-        await run_refresh_rounds(self._round, self._next_wait_s, what="refresh")
+        await run_refresh_rounds(
+            self._round, self._next_wait_s, what="refresh", progress=self.refresh_progress
+        )
 
     async def _round(self, wait_s: float) -> bool:
         before = self.bootstrap_result.peers
@@ -127,8 +136,10 @@ class Monitor:
             node = await self.runtime.snapshot()
         except Exception as exc:
             log.debug("node state unavailable: %s", exc)
+            self._node_answers = False
             return self._node
-        self._node = node
+        self._node, self._node_answers = node, True
+        self.metrics.trio_tasks.set(node.trio_tasks)
         self.connector.observe(node.connected_peers)
         self._update_gauges()
         return node
@@ -153,18 +164,34 @@ class Monitor:
         self.metrics.peers_expected.set(len(expected))
         self.metrics.peers_connected.set(sum(1 for s in expected.values() if s.connected))
         self.metrics.peers_heard.set(len(heard & set(expected)))
+        self.metrics.set_peer_heard({pid: s.name for pid, s in expected.items()}, heard)
+        components = self.topology()["components"]
+        self.metrics.mesh_components.set(len(components) if isinstance(components, list) else 0)
         age = self.bootstrap_result.age_s()
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
+        self.metrics.peer_id_conflicts.set(sum(1 for s in expected.values() if s.conflict))
+        self.metrics.impostors.set(sum(len(s.impostors()) for s in expected.values()))
 
     # -- views (call sync_node_state() first for a fresh picture) ---------------------
     def advertised(self) -> FilterResult:
         return advertised_multiaddrs(self.settings, self.policy, self.runtime.peer_id)
 
     def health(self) -> HealthVerdict:
-        expected = set(self.expected.peers)
-        heard = self.store.heard_since(time.time() - self.settings.heard_window_s) & expected
+        expected = self.expected.peers
+        heard = self.store.heard_since(time.time() - self.settings.heard_window_s) & set(expected)
+        s = self.settings
         return assess_health(
-            node_running=self._node is not None, expected=len(expected), heard=len(heard)
+            node_running=self._node_answers,
+            expected=len(expected),
+            connected=sum(1 for p in expected.values() if p.connected),
+            heard=len(heard),
+            bootstrap_age_s=self.bootstrap_result.age_s(),
+            refresh_s=s.bootstrap_refresh_s,
+            refresh=self.refresh_progress,
+            # A round waits for news up to one period, then may retry an unreachable
+            # WHOOSH; only a loop silent well beyond that is stuck.
+            stuck_after_s=stuck_limit_s(s.bootstrap_refresh_s, s.bootstrap_fetch_budget_s),
+            now=time.monotonic(),
         )
 
     def coverage(self) -> dict[str, object]:
@@ -222,6 +249,9 @@ class Monitor:
             skipped.append(SkippedCheck(check=TOPIC_NEAR_MISS, reason="libp2p node not answering"))
         ran = [c for c in CHECKS if c not in {s.check for s in skipped}]
         return build_diagnosis("monitor", self.version, ran, diagnose(facts), skipped)
+
+    def impostors(self) -> list[dict[str, object]]:
+        return impostor_report(self.expected.peers.values())
 
     def peers(self) -> list[dict[str, object]]:
         return peer_rows(

@@ -22,10 +22,6 @@ class Settings(PeerSettings):
 
     # Dialling every expected peer
     dial_concurrency: int = Field(default=16, ge=1, description="Dials in flight at once")
-    dial_backoff_initial_s: float = Field(
-        default=2.0, description="Per-peer backoff after a failed dial"
-    )
-    dial_backoff_max_s: float = Field(default=60.0, description="Longest per-peer dial backoff")
     forget_after_s: float = Field(
         default=300.0,
         ge=0,

@@ -29,6 +29,7 @@ def build_monitor(settings: Settings, *, bootstrap: BootstrapSource | None = Non
     metrics = MonitorMetrics()
     store = MessageStore(settings.messages_keep)
     metrics.export_message_gaps(store.gaps_total)
+    metrics.export_store_bounds(store.tracked_senders, lambda: store.senders_forgotten)
     consumer = MessageConsumer(
         store,
         metrics,

@@ -135,3 +135,90 @@ async def test_peer_that_leaves_the_bootstrap_list_stays_expected_then_is_forgot
     now[0] += 2
     expected.set_expected([p1])
     assert set(expected.peers) == {P1}
+
+
+class ConflictDialer(FakeDialer):
+    """The real P1 is at 10.0.0.1; 10.0.0.66 claims P1 but holds another key (P3's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proofs: list[str] = []
+
+    async def prove_key(self, peer_id: str, multiaddr: str):
+        from meshcommon.p2p.types import KeyProof
+
+        self.proofs.append(multiaddr)
+        if "10.0.0.66" in multiaddr:
+            detail = f"remote_peer={peer_id}, remote_peer_id_from_pubkey={P3}"
+            return KeyProof(peer_id, multiaddr, False, "peer_id_mismatch", detail)
+        return KeyProof(peer_id, multiaddr, True)
+
+    async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome:
+        assert not any("10.0.0.66" in a for a in multiaddrs), "dialled a proven impostor"
+        return await super().connect(peer_id, multiaddrs)
+
+
+async def test_claimants_of_a_peer_id_are_proven_and_the_impostor_is_never_dialled() -> None:
+    from meshcommon.models import BootstrapPeer, Claimant
+
+    real = f"/ip4/10.0.0.1/tcp/9000/p2p/{P1}"
+    fake = f"/ip4/10.0.0.66/tcp/9000/p2p/{P1}"
+    entry = BootstrapPeer(
+        peer_id=P1,
+        name="agent-01",
+        priority=1,
+        multiaddr=fake,  # the impostor's address even comes first
+        multiaddrs=[fake, real],
+        conflict=True,
+        claimants=[
+            Claimant(name="mallory", url="http://10.0.0.66:8080", multiaddrs=[fake]),
+            Claimant(name="agent-01", url="http://10.0.0.1:8080", multiaddrs=[real]),
+        ],
+    )
+    dialer = ConflictDialer()
+    expected = ExpectedPeers()
+    conn = PeerConnector(dialer, MultiaddrPolicy(), expected)
+    expected.set_expected([entry])
+    await conn.run_round()
+    s = expected.peers[P1]
+    assert s.connected and s.connected_multiaddr == real
+    mallory, genuine = s.claimants
+    assert (mallory.verdict, mallory.reason) == ("impostor", "peer_id_mismatch")
+    assert P3 in (mallory.evidence or "") and mallory.proven_multiaddr == fake
+    assert genuine.verdict == "holds_key"
+    assert [c.name for c in s.impostors()] == ["mallory"]
+    # What was proven survives the next list, while the claimants stay the same.
+    expected.set_expected([entry])
+    assert expected.peers[P1].claimants[0].verdict == "impostor"
+
+
+async def test_a_hanging_dial_never_holds_up_the_round_or_the_other_peers() -> None:
+    import asyncio
+    import time
+
+    class HangingDialer(FakeDialer):
+        release = asyncio.Event()
+        hanging_calls = 0
+
+        async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome:
+            if peer_id == P2:
+                self.hanging_calls += 1
+                await self.release.wait()
+            return await super().connect(peer_id, multiaddrs)
+
+    dialer = HangingDialer()
+    expected = ExpectedPeers()
+    conn = PeerConnector(dialer, MultiaddrPolicy(), expected, settle_s=0.3)
+    expected.set_expected([peer(P1, "/ip4/10.0.0.1/tcp/9000"), peer(P2, "/ip4/10.0.0.2/tcp/9000")])
+    started = time.monotonic()
+    await conn.run_round()
+    assert time.monotonic() - started < 2.0
+    assert expected.peers[P1].connected and expected.peers[P2].dialling
+    # Not due while in flight: the refresh loop does not spin on it, nor dial it twice.
+    assert expected.due() == [] and expected.next_dial_in() is None
+    await conn.run_round()
+    assert dialer.hanging_calls == 1
+    dialer.release.set()
+    await conn.dials.settle(5)
+    assert expected.peers[P2].connected and not expected.peers[P2].dialling
+    await conn.aclose()

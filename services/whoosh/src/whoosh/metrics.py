@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from meshcommon.metrics import export_runtime_metrics
 from whoosh.domain.labels.report import BaseReport, SyncReport
 
 
@@ -59,6 +60,7 @@ class WhooshMetrics:
             "Peer IDs claimed by agents on different hosts",
             registry=r,
         )
+        export_runtime_metrics(r, "whoosh")
 
 
 class LabelSyncMetrics:
@@ -90,9 +92,26 @@ class LabelSyncMetrics:
             "Monitored repositories that have every required label (last sync or status)",
             registry=registry,
         )
+        self.failed = Gauge(
+            "whoosh_label_repos_failed",
+            "Monitored repositories whose labels could not be listed or fixed (last sync or "
+            "status)",
+            registry=registry,
+        )
+        # One series per configured repository (WHOOSH_GITEA_REPOS): a bounded set.
+        self.missing = Gauge(
+            "whoosh_label_repo_missing_labels",
+            "Required labels a repository lacks (last sync or status that could list them)",
+            ["repo"],
+            registry=registry,
+        )
 
     def record(self, report: BaseReport, *, real_sync: bool) -> None:
         self.complete.set(report.repos_complete)
+        self.failed.set(report.repos_failed)
+        for repo in report.repos:
+            if repo.checked:  # unlisted: the last known count stays, the failure shows
+                self.missing.labels(repo=repo.repo).set(len(repo.missing))
         for repo in report.repos:
             if repo.error_reason:
                 self.errors.labels(reason=repo.error_reason).inc()

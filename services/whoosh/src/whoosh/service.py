@@ -9,10 +9,12 @@ from dataclasses import dataclass
 import httpx
 
 from meshcommon.diagnosis import Diagnosis, SkippedCheck, build_diagnosis
+from meshcommon.health import HealthVerdict, stuck_limit_s
 from whoosh.adapters.discovery.base import Watcher, watch
 from whoosh.adapters.discovery.dns import Resolver, getaddrinfo_resolver
 from whoosh.adapters.swarm_inspect import SwarmInspectApi, read_swarm_facts, resolve_names
 from whoosh.domain.diagnosis import CHECKS, SWARM_CHECKS, SwarmFacts, WhooshFacts, diagnose
+from whoosh.domain.health import assess_health
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
 from whoosh.workers.directory import AgentDirectory
@@ -42,6 +44,19 @@ class Whoosh:
     resolver: Resolver = getaddrinfo_resolver
 
     _watcher: Watcher | None = None
+
+    def health(self) -> HealthVerdict:
+        snap, s = self.directory.snapshot, self.settings
+        return assess_health(
+            discovery_error=snap.discovery_error,
+            rounds_done=snap.updated_at is not None,
+            discovered=snap.summary.discovered,
+            healthy=snap.summary.healthy,
+            progress=self.directory.progress,
+            # A round may take the slowest agent's every retry on top of the period.
+            stuck_after_s=stuck_limit_s(s.poll_interval_s, s.poll_budget_s),
+            now=self.directory.now(),
+        )
 
     async def start(self) -> None:
         log.info(

@@ -106,3 +106,10 @@ class Settings(ServiceSettings):
     )
     labels_sync_on_start: bool = Field(default=True, description="Sync labels when WHOOSH starts")
     gitea_timeout_s: float = Field(default=10.0, description="Per-request Gitea timeout")
+
+    @property
+    def poll_budget_s(self) -> float:
+        """The longest one agent's health check can take: every attempt timing out, with
+        the longest backoff between attempts (checks run concurrently)."""
+        attempts = max(1, self.health_attempts)
+        return attempts * self.health_timeout_s + (attempts - 1) * self.backoff_max_s

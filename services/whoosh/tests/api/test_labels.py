@@ -107,3 +107,42 @@ async def test_bad_config_is_reported(gitea: FakeGitea, anyio_backend: str) -> N
         response = await client.get("/api/v1/labels/status")
     await whoosh.stop()
     assert response.status_code == 500 and "WHOOSH_LABELS_EXTRA" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [{"fix_drift": 0}, {"dry_run": "yes"}, {"dry_run": True, "x": 1}])
+async def test_sync_request_booleans_are_strict(
+    api: httpx.AsyncClient, gitea: FakeGitea, body: dict[str, object]
+) -> None:
+    """{"fix_drift": 0} is a mistake to report, not a false to guess."""
+    response = await api.post(
+        "/api/v1/labels/sync", json=body, headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    assert response.status_code == 422, response.text
+    assert gitea.writes() == []
+
+
+async def test_sync_body_that_is_not_utf8_is_a_documented_400(
+    api: httpx.AsyncClient, gitea: FakeGitea
+) -> None:
+    response = await api.post(
+        "/api/v1/labels/sync",
+        content=b"\x8d7\xc2\x03",
+        headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert gitea.writes() == []
+    doc = (await api.get("/openapi.json")).json()
+    assert "400" in doc["paths"]["/api/v1/labels/sync"]["post"]["responses"]
+
+
+async def test_openapi_documents_the_admin_and_error_answers(api: httpx.AsyncClient) -> None:
+    doc = (await api.get("/openapi.json")).json()
+    paths = doc["paths"]
+    sync = paths["/api/v1/labels/sync"]["post"]["responses"]
+    assert {"200", "400", "401", "403", "422", "500", "503"} <= set(sync)
+    refresh = paths["/api/v1/discovery/refresh"]["post"]
+    assert {"401", "403"} <= set(refresh["responses"]) and refresh["security"]
+    boot = paths["/api/v1/bootstrap-peers"]["get"]["responses"]
+    assert {"200", "304", "401", "403", "422"} <= set(boot)
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    assert set(paths["/api/health"]["get"]["responses"]) >= {"200", "503"}

@@ -73,7 +73,16 @@ async def test_bootstrap_answers_from_cache() -> None:
     }
     assert body["updated_at"]
     first = body["bootstrap_peers"][0]
-    assert set(first) == {"peer_id", "name", "priority", "multiaddr", "multiaddrs"}
+    assert set(first) == {
+        "peer_id",
+        "name",
+        "priority",
+        "multiaddr",
+        "multiaddrs",
+        "conflict",
+        "claimants",
+    }
+    assert first["conflict"] is False and first["claimants"] == []
     assert {(p["name"], p["priority"]) for p in body["bootstrap_peers"]} == {
         ("alpha", 1),
         ("bravo", 2),

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from whoosh_testkit import PEER_A, PEER_B, PEER_C
 
+from meshcommon.limits import MAX_MULTIADDRS_PER_PEER
 from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.domain.agent_status import AgentStatus
@@ -77,6 +78,24 @@ def test_same_host_twice_is_not_a_duplicate() -> None:
     assert view.summary.missing == 0
 
 
+def test_one_entry_keeps_the_address_budget_across_targets_on_one_host() -> None:
+    """Two ports of one host, each within the per-agent budget: the entry still is."""
+    ports = [
+        AgentStatus(
+            AgentTarget(f"http://10.0.13.2:{8080 + n}", f"t{n}", "10.0.13.2"),
+            "healthy",
+            health=AgentHealth(peer_id=PEER_A),
+            accepted=POLICY.filter(
+                [f"/ip4/10.0.13.{i}/tcp/{9000 + n}/p2p/{PEER_A}" for i in range(2, 30)], PEER_A
+            ).accepted,
+        )
+        for n in range(2)
+    ]
+    (entry,) = build_bootstrap(ports, None, {}, T0).peers
+    assert len(entry.multiaddrs) == MAX_MULTIADDRS_PER_PEER
+    assert entry.multiaddr == entry.multiaddrs[0] and not entry.conflict
+
+
 def test_name_falls_back_to_target_and_unreachable_excluded() -> None:
     view = build_bootstrap(
         [healthy("10.0.13.2", PEER_A, "10.0.13.2"), down("10.0.13.9")], 2, {}, T0
@@ -103,3 +122,32 @@ def test_priorities_stable_across_rounds() -> None:
     v4 = build_bootstrap([round2[0], round2[2]], None, v3.first_seen, T0 + timedelta(seconds=45))
     assert [(p.peer_id, p.priority) for p in v4.peers] == [(PEER_C, 1), (PEER_A, 2)]
     assert set(v4.first_seen) == {PEER_A, PEER_C}
+
+
+def test_one_peer_id_on_two_hosts_is_a_conflict_with_each_claimant_apart() -> None:
+    real = healthy("10.0.13.2", PEER_A, "10.0.13.2", "192.168.0.2", name="alpha")
+    impostor = healthy("10.0.13.7", PEER_A, "10.0.13.7", "192.168.0.7", name="mallory")
+    view = build_bootstrap([real, impostor, healthy("10.0.13.4", PEER_B, "10.0.13.4")], 3, {}, T0)
+    a, b = view.peers
+    assert a.conflict and not b.conflict and b.claimants == []
+    assert [(c.name, c.url, c.multiaddrs) for c in a.claimants] == [
+        (
+            "alpha",
+            "http://10.0.13.2:8080",
+            [f"/ip4/10.0.13.2/tcp/9000/p2p/{PEER_A}", f"/ip4/192.168.0.2/tcp/9000/p2p/{PEER_A}"],
+        ),
+        (
+            "mallory",
+            "http://10.0.13.7:8080",
+            [f"/ip4/10.0.13.7/tcp/9000/p2p/{PEER_A}", f"/ip4/192.168.0.7/tcp/9000/p2p/{PEER_A}"],
+        ),
+    ]
+    # Every claimant's best address first: a client that ignores claimants still tries
+    # both hosts at once, and the handshake sorts them out.
+    assert [m.split("/")[2] for m in a.multiaddrs] == [
+        "10.0.13.2",
+        "10.0.13.7",
+        "192.168.0.2",
+        "192.168.0.7",
+    ]
+    assert view.duplicates[0].peer_id == PEER_A

@@ -52,6 +52,31 @@ async def test_start_syncs_in_background_and_stop_cancels(gitea: FakeGitea) -> N
     assert metric(registry, "whoosh_label_repos_complete") == 1
 
 
+async def test_metrics_name_the_repository_missing_labels(gitea: FakeGitea) -> None:
+    """What LabelSyncFailing and RepositoryMissingLabels alert on: failed repositories, and
+    per repository the required labels it lacks (kept from the last check that listed them)."""
+    gitea.add_repo("chorus/TEST")
+    gitea.add_repo("chorus/WHOOSH")
+    registry = CollectorRegistry()
+    service = build_label_sync(
+        gitea_settings(["chorus/TEST", "chorus/WHOOSH"]), registry, gitea_retry=FAST
+    )
+    await service.status()
+    missing = len(REQUIRED_LABELS)
+    assert metric(registry, "whoosh_label_repo_missing_labels", repo="chorus/TEST") == missing
+    assert metric(registry, "whoosh_label_repos_failed") == 0
+    gitea.always["chorus/TEST"] = 401
+    await service.sync()
+    assert metric(registry, "whoosh_label_repos_failed") == 1
+    assert metric(registry, "whoosh_label_repo_missing_labels", repo="chorus/TEST") == missing
+    assert metric(registry, "whoosh_label_repo_missing_labels", repo="chorus/WHOOSH") == 0
+    del gitea.always["chorus/TEST"]
+    await service.sync()
+    await service.stop()
+    assert metric(registry, "whoosh_label_repos_failed") == 0
+    assert metric(registry, "whoosh_label_repo_missing_labels", repo="chorus/TEST") == 0
+
+
 async def test_periodic_runs(gitea: FakeGitea) -> None:
     gitea.add_repo("chorus/TEST")
     settings = gitea_settings(["chorus/TEST"], labels_sync_interval_s=0.02)

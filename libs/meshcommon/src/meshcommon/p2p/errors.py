@@ -7,6 +7,22 @@ routing a dial to the wrong replica looks like) four levels deep in a generic
 
 from __future__ import annotations
 
+from typing import Final
+
+REASON_PEER_ID_MISMATCH: Final = "peer_id_mismatch"
+REASON_REFUSED: Final = "connection_refused"
+REASON_TIMEOUT: Final = "timeout"
+REASON_UNREACHABLE: Final = "unreachable"
+REASON_DIAL_ERROR: Final = "dial_error"
+# Every reason ``classify`` returns (metrics start these at 0, so a first failure shows).
+DIAL_FAILURE_REASONS: Final = (
+    REASON_PEER_ID_MISMATCH,
+    REASON_REFUSED,
+    REASON_TIMEOUT,
+    REASON_UNREACHABLE,
+    REASON_DIAL_ERROR,
+)
+
 
 def _children(exc: BaseException) -> list[BaseException]:
     kids: list[BaseException] = []
@@ -39,14 +55,15 @@ def classify(exc: BaseException) -> str:
     """A short stable reason for metrics: peer_id_mismatch, timeout, refused, ..."""
     text = f"{type(exc).__name__} {exc}".lower()
     if "peeridmismatch" in text or "peer id mismatch" in text:
-        return "peer_id_mismatch"
+        return REASON_PEER_ID_MISMATCH
     if "refused" in text:
-        return "connection_refused"
-    if "timeout" in text or "timed out" in text or "toolong" in text:
-        return "timeout"
+        return REASON_REFUSED
+    # trio's fail_after: TooSlowError, whose root cause is "Cancelled: ... due to deadline".
+    if any(word in text for word in ("timeout", "timed out", "tooslow", "toolong", "deadline")):
+        return REASON_TIMEOUT
     if "unreachable" in text or "no route" in text:
-        return "unreachable"
-    return "dial_error"
+        return REASON_UNREACHABLE
+    return REASON_DIAL_ERROR
 
 
 def describe_dial_error(exc: BaseException) -> tuple[str, str]:
@@ -54,6 +71,6 @@ def describe_dial_error(exc: BaseException) -> tuple[str, str]:
     cause = root_cause(exc)
     detail = f"{type(cause).__name__}: {cause}".strip().rstrip(":")
     reason = classify(cause)
-    if reason == "dial_error":
+    if reason == REASON_DIAL_ERROR:
         reason = classify(exc)
     return reason, detail[:300]

@@ -23,7 +23,11 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 from multiaddr.protocols import P_P2P
 
-from meshcommon.limits import MAX_MESH_VIEW_TOPICS
+from meshcommon.limits import (
+    MAX_MESH_VIEW_TOPICS,
+    MAX_MULTIADDRS_PER_PEER,
+    REASON_TOO_MANY_MULTIADDRS,
+)
 from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshcommon.p2p.lean import lean_host_options
@@ -34,6 +38,7 @@ from meshcommon.p2p.types import (
     ConnectionView,
     DialFailure,
     DialOutcome,
+    KeyProof,
     MeshView,
     NodeConfig,
     NodeCounters,
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 MAX_CACHED_ORIGINS = 10_000
 MAX_KEPT_RTTS = 4096  # peers whose last ping RTT is remembered (connected ones are kept)
 PING_STREAM_REUSE_S = 5.0  # a ping stream idle longer is closed, not reused
+REASON_DEADLINE = "deadline"  # the peer's dial deadline passed before this address was tried
 
 
 class _NoAutoConnect:
@@ -256,7 +262,12 @@ class MeshNode:
 
     async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome:
         """Dial ``peer_id`` trying each multiaddr in turn; every failure is kept with
-        its root cause (peer-ID mismatch, refused, timeout...)."""
+        its root cause (peer-ID mismatch, refused, timeout...).
+
+        Bounded whatever the peer advertises: at most ``MAX_MULTIADDRS_PER_PEER``
+        addresses are tried, each within ``dial_timeout_s``, all of them within
+        ``dial_deadline_s`` (py-libp2p's ``dial_peer`` has neither bound: 5,000 addresses
+        that hang would take hours)."""
         started = time.monotonic()
         host = self._host
         if host is None:
@@ -290,8 +301,31 @@ class MeshNode:
         if self._is_connected(pid):
             return DialOutcome(peer_id, True, already_connected=True)
         failures: list[DialFailure] = []
+        addrs = list(multiaddrs)
+        if len(addrs) > MAX_MULTIADDRS_PER_PEER:
+            failures.append(
+                DialFailure(
+                    "",
+                    REASON_TOO_MANY_MULTIADDRS,
+                    f"{len(addrs)} multiaddrs; only the first {MAX_MULTIADDRS_PER_PEER} tried",
+                )
+            )
+            addrs = addrs[:MAX_MULTIADDRS_PER_PEER]
         network = host.get_network()
-        for addr in multiaddrs:
+        cfg = self.config
+        deadline = trio.current_time() + cfg.dial_deadline_s
+        for tried, addr in enumerate(addrs):
+            left = deadline - trio.current_time()
+            if left <= 0:
+                failures.append(
+                    DialFailure(
+                        "",
+                        REASON_DEADLINE,
+                        f"{len(addrs) - tried} of {len(addrs)} multiaddrs not tried: the "
+                        f"peer's {cfg.dial_deadline_s:g} s dial deadline passed",
+                    )
+                )
+                break
             try:
                 ma = Multiaddr(addr)
                 named = ma.get_peer_id()
@@ -305,7 +339,9 @@ class MeshNode:
                     continue
                 # With or without a /p2p/ suffix: dial the transport part.
                 transport_addr = ma.decapsulate_code(P_P2P) if named is not None else ma
-                with trio.fail_after(self.config.dial_timeout_s + 1):
+                # One second past py-libp2p's own dial timeout, so that its clearer error
+                # usually comes first; never past the peer's deadline.
+                with trio.fail_after(min(cfg.dial_timeout_s + 1, left)):
                     await network.dial_addr(transport_addr, pid)
             except Exception as exc:
                 reason, detail = describe_dial_error(exc)
@@ -316,6 +352,45 @@ class MeshNode:
             return DialOutcome(peer_id, True, addr, failures=tuple(failures), elapsed_ms=elapsed)
         elapsed = (time.monotonic() - started) * 1000
         return DialOutcome(peer_id, False, failures=tuple(failures), elapsed_ms=elapsed)
+
+    async def prove_key(self, peer_id: str, multiaddr: str) -> KeyProof:
+        """Whether the host at ``multiaddr`` holds ``peer_id``'s key: the libp2p security
+        handshake (noise) alone, then hang up.
+
+        Unlike ``connect``, no connection is added to the swarm: it works while a
+        connection to the real holder is open (``connect`` would return at once), and
+        the host tested never becomes a peer. What tells two hosts claiming one peer ID
+        apart (``BootstrapPeer.conflict``): an impostor fails with ``peer_id_mismatch``,
+        naming the peer ID its key belongs to."""
+        host = self._host
+        if host is None:
+            raise RuntimeError("node is not running")
+        try:
+            pid = _parse_peer_id(peer_id)
+        except ValueError as exc:
+            return KeyProof(peer_id, multiaddr, None, "invalid_peer_id", str(exc)[:300])
+        swarm = cast(Swarm, host.get_network())
+        raw: Any = None
+        try:
+            ma = Multiaddr(multiaddr)
+            named = ma.get_peer_id()
+            transport_addr = ma.decapsulate_code(P_P2P) if named is not None else ma
+            transport = swarm.transport_manager.transport_for_dialing(transport_addr)
+            if transport is None:
+                return KeyProof(peer_id, multiaddr, None, "unsupported_transport", str(ma))
+            with trio.fail_after(self.config.dial_timeout_s):
+                raw = await transport.dial(Multiaddr(f"{transport_addr}/p2p/{peer_id}"))
+                secured = await swarm.upgrader.upgrade_security(raw, True, pid)
+                raw = secured
+        except Exception as exc:
+            reason, detail = describe_dial_error(exc)
+            holds = False if reason == "peer_id_mismatch" else None
+            return KeyProof(peer_id, multiaddr, holds, reason, detail)
+        finally:
+            if raw is not None:
+                with trio.move_on_after(1), contextlib.suppress(Exception):
+                    await raw.close()
+        return KeyProof(peer_id, multiaddr, True)
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         """One libp2p ping (``/ipfs/ping/1.0.0``, which every host serves) over the
@@ -424,6 +499,7 @@ class MeshNode:
             mesh_peers=mesh,
             dropped_by_topic=dict(self.counters.dropped_by_topic),
             outbound_dropped=dict(self.counters.outbound_dropped),
+            trio_tasks=_count_trio_tasks(),
         )
 
     async def mesh_view(self) -> MeshView:
@@ -497,6 +573,19 @@ def _remote_addr(conn: Any) -> str | None:
     host, port = endpoint[0], endpoint[1]
     family = "ip6" if ":" in str(host) else "ip4"
     return f"/{family}/{host}/tcp/{port}"
+
+
+def _count_trio_tasks() -> int:
+    """Tasks alive in this trio run (the root task and every nursery's children)."""
+    count, stack = 0, [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        if task is None:
+            continue
+        count += 1
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return count
 
 
 async def _reset(stream: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from meshcommon.p2p.node import MeshNode
-from meshcommon.p2p.types import DialOutcome, MeshView, NodeSnapshot
+from meshcommon.p2p.types import DialOutcome, KeyProof, MeshView, NodeSnapshot
 
 T = TypeVar("T")
 
@@ -69,6 +69,10 @@ class MeshRuntime:
 
     async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome:
         return await self.call(self.node.connect, peer_id, list(multiaddrs))
+
+    async def prove_key(self, peer_id: str, multiaddr: str) -> KeyProof:
+        """Whether the host at ``multiaddr`` holds ``peer_id``'s key (handshake only)."""
+        return await self.call(self.node.prove_key, peer_id, multiaddr)
 
     async def snapshot(self) -> NodeSnapshot:
         return await self.call(self.node.snapshot)

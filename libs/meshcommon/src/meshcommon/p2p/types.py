@@ -75,7 +75,10 @@ class NodeConfig:
     # Likewise the per-peer outbound queue (32 RPCs): a burst overflows it while
     # publish() keeps succeeding. Bigger, and what still overflows is counted.
     outbound_queue: int = 1024
-    dial_timeout_s: float = 5.0
+    dial_timeout_s: float = 5.0  # one address: connect, security and muxer handshakes
+    # One peer, all its addresses: a peer listing many addresses that all hang (a black
+    # hole, a trickling handshake) costs this, not their number times dial_timeout_s.
+    dial_deadline_s: float = 8.0
     ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
     overrides: P2POverrides = ALL_OVERRIDES
 
@@ -149,6 +152,20 @@ class NodeSnapshot:
     mesh_peers: dict[str, tuple[str, ...]] = field(default_factory=dict)
     dropped_by_topic: dict[str, int] = field(default_factory=dict)
     outbound_dropped: dict[str, int] = field(default_factory=dict)
+    trio_tasks: int = 0  # tasks alive in the node's trio thread (a leak shows here)
+
+
+@dataclass(frozen=True)
+class KeyProof:
+    """Whether the host at ``multiaddr`` holds the key of ``peer_id``, as the libp2p
+    security handshake established. ``holds_key`` is None when the handshake did not get
+    that far (unreachable, timeout): nothing was proven either way."""
+
+    peer_id: str
+    multiaddr: str
+    holds_key: bool | None
+    reason: str = ""  # "" when proven; peer_id_mismatch, timeout, connection_refused...
+    detail: str = ""  # for a mismatch: the peer ID the host's key really belongs to
 
 
 @dataclass(frozen=True)

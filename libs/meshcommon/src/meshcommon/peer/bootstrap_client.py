@@ -31,6 +31,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from meshcommon.config import PeerSettings
 from meshcommon.limits import (
     MAX_BOOTSTRAP_BYTES,
+    MAX_CLAIMANTS_PER_PEER,
     MAX_MULTIADDRS_PER_PEER,
     REASON_TOO_MANY_MULTIADDRS,
     BodyTooLarge,
@@ -49,6 +50,9 @@ Source = Literal["whoosh", "cache", "static", "none"]
 KIND_UNREACHABLE = "unreachable"
 KIND_HTTP_ERROR = "http_error"
 KIND_INVALID_RESPONSE = "invalid_response"
+FETCH_OK = "ok"
+# Every result ``on_result`` is told (metrics start each at 0).
+FETCH_RESULTS = (FETCH_OK, KIND_UNREACHABLE, KIND_HTTP_ERROR, KIND_INVALID_RESPONSE)
 
 
 @dataclass(frozen=True)
@@ -105,10 +109,12 @@ def first_error(exc: ValidationError) -> str:
 
 
 def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
-    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses (WHOOSH sends no
-    more; a list from elsewhere might): a dialler never works through thousands."""
+    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses, and at most
+    ``MAX_CLAIMANTS_PER_PEER`` claimants with as many each (WHOOSH sends no more; a list
+    from elsewhere might): a dialler never works through thousands."""
     peers = []
     for peer in response.bootstrap_peers:
+        update: dict[str, object] = {}
         if len(peer.multiaddrs) > MAX_MULTIADDRS_PER_PEER:
             log.warning(
                 "bootstrap entry %s lists %d multiaddrs; using the first %d (%s)",
@@ -117,8 +123,16 @@ def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
                 MAX_MULTIADDRS_PER_PEER,
                 REASON_TOO_MANY_MULTIADDRS,
             )
-            peer = peer.model_copy(update={"multiaddrs": peer.multiaddrs[:MAX_MULTIADDRS_PER_PEER]})
-        peers.append(peer)
+            update["multiaddrs"] = peer.multiaddrs[:MAX_MULTIADDRS_PER_PEER]
+        claimants = peer.claimants[:MAX_CLAIMANTS_PER_PEER]
+        if claimants != peer.claimants or any(
+            len(c.multiaddrs) > MAX_MULTIADDRS_PER_PEER for c in claimants
+        ):
+            update["claimants"] = [
+                c.model_copy(update={"multiaddrs": c.multiaddrs[:MAX_MULTIADDRS_PER_PEER]})
+                for c in claimants
+            ]
+        peers.append(peer.model_copy(update=update) if update else peer)
     return response.model_copy(update={"bootstrap_peers": peers})
 
 
@@ -267,7 +281,11 @@ class WhooshBootstrapClient:
         )
         async for attempt in retrying:
             with attempt:
-                return await self._get_once(wait_s)
+                # Only the first attempt waits for news: after a failure, the question is
+                # whether WHOOSH answers at all, and a fetch stays within
+                # PeerSettings.bootstrap_fetch_budget_s.
+                first = attempt.retry_state.attempt_number == 1
+                return await self._get_once(wait_s if first else 0.0)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
     async def fetch(self, wait_s: float = 0.0) -> BootstrapResult:
@@ -284,7 +302,7 @@ class WhooshBootstrapClient:
             self._report(exc.kind)
             return self._fallback(exc.kind, f"{exc.kind}: {exc}")
         now = datetime.now(UTC)
-        self._report("ok")
+        self._report(FETCH_OK)
         if self._last_error_kind is not None:
             log.info("WHOOSH answers again at %s: %d peers", self.url, response.count)
             self._last_error_kind = None

@@ -14,6 +14,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from meshcommon.health import LoopProgress
+
 log = logging.getLogger(__name__)
 
 # Rounds never run closer than this, however often the list changes.
@@ -25,9 +27,11 @@ async def run_refresh_rounds(
     next_wait_s: Callable[[], float],
     *,
     what: str,
+    progress: LoopProgress | None = None,
 ) -> None:
     """Run ``round_(wait_s)`` forever; it returns whether it brought news. ``next_wait_s``
-    says how long the next round may wait for news (the longest gap between rounds)."""
+    says how long the next round may wait for news (the longest gap between rounds).
+    ``progress`` is told of every round that ended (what health checks for a stuck loop)."""
     wait_s = 0.0  # the first round does not wait
     while True:
         started = time.monotonic()
@@ -36,6 +40,8 @@ async def run_refresh_rounds(
         except Exception:  # a bad round must not end the loop
             log.exception("%s round failed", what)
             news = False
+        if progress is not None:
+            progress.completed()
         unheld = max(0.0, wait_s - (time.monotonic() - started))
         wait_s = next_wait_s()
         await asyncio.sleep(MIN_ROUND_GAP_S if news else min(unheld, wait_s))

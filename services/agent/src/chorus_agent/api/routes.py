@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from chorus_agent.api.deps import AgentDep
-from chorus_agent.domain.health import build_health
 from meshcommon.models import AgentHealth
+from meshcommon.serve import (
+    METRICS_RESPONSES,
+    health_response,
+    health_responses,
+    metrics_response,
+)
 
 router = APIRouter()
 
 
-@router.get("/api/health", response_model=AgentHealth)
-async def health(agent: AgentDep) -> AgentHealth:
-    snap = await agent.runtime.snapshot()
-    agent.metrics.connected_peers.set(len(snap.connected_peers))
-    return build_health(
-        agent.settings,
-        snap,
-        agent.advertised(),
-        agent.work,
-        version=agent.version,
-        uptime_s=agent.uptime_s(),
-        known_peers=len(agent.book),
-    )
+@router.get("/api/health", response_model=AgentHealth, responses=health_responses(AgentHealth))
+async def health(agent: AgentDep) -> JSONResponse:
+    """Who the agent is, where it can be dialled, and how it is doing: ``health`` is ok,
+    degraded (200) or failing (503: the libp2p node is gone or peering is stuck)."""
+    doc = await agent.health()
+    return health_response(doc, 503 if doc.health == "failing" else 200)
 
 
 @router.get("/api/v1/mesh")
@@ -37,8 +36,9 @@ async def mesh(agent: AgentDep) -> dict[str, Any]:
     return view.to_dict()
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)
 async def metrics(agent: AgentDep) -> Response:
-    snap = await agent.runtime.snapshot()
-    agent.metrics.connected_peers.set(len(snap.connected_peers))
-    return Response(generate_latest(agent.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # The node gone: /api/health says so; the metrics still answer.
+    with contextlib.suppress(Exception):
+        agent.metrics.observe_node(await agent.runtime.snapshot())
+    return metrics_response(agent.metrics.registry)

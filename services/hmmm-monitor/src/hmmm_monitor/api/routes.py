@@ -5,38 +5,53 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from hmmm_monitor.api.deps import MeshedMonitor, MonitorDep, SyncedMonitor
+from hmmm_monitor.api.schemas import MonitorHealth, PeersReport
+from meshcommon.health import HealthFields
+from meshcommon.serve import (
+    METRICS_RESPONSES,
+    health_response,
+    health_responses,
+    metrics_response,
+)
 
 router = APIRouter()
 
 
-@router.get("/api/health")
-async def health(m: SyncedMonitor) -> dict[str, Any]:
+@router.get("/api/health", response_model=MonitorHealth, responses=health_responses(MonitorHealth))
+async def health(m: SyncedMonitor) -> JSONResponse:
+    """ok, degraded (200: no peers, none heard, an old bootstrap list...) or failing (503:
+    the libp2p node is gone or the refresh loop is stuck; a restart is the cure)."""
     verdict = m.health()
     cov = m.coverage()
     node = m.node
-    return {
-        "status": verdict.status,
-        "problems": list(verdict.problems),
-        "version": m.version,
-        "peer_id": m.runtime.peer_id,
-        "multiaddrs": m.advertised().multiaddrs,
-        "connected_peers": len(node.connected_peers) if node else 0,
-        "topics": sorted(node.topics) if node else [],
-        "uptime_seconds": round(time.time() - m.started_at, 1),
-        "bootstrap": m.bootstrap_result.info(),
-        "coverage": {k: cov[k] for k in ("expected", "connected", "heard")},
-        "messages_received": m.store.total,
-    }
+    doc = MonitorHealth(
+        **HealthFields.of(verdict),
+        version=m.version,
+        peer_id=m.runtime.peer_id,
+        multiaddrs=m.advertised().multiaddrs,
+        connected_peers=len(node.connected_peers) if node else 0,
+        topics=sorted(node.topics) if node else [],
+        uptime_seconds=round(time.time() - m.started_at, 1),
+        bootstrap=m.bootstrap_result.info(),
+        coverage={k: cov[k] for k in ("expected", "connected", "heard")},
+        messages_received=m.store.total,
+    )
+    return health_response(doc, verdict.http_status)
 
 
-@router.get("/api/v1/peers")
+@router.get("/api/v1/peers", response_model=PeersReport)
 async def peers(m: SyncedMonitor) -> dict[str, Any]:
     rows = m.peers()
-    return {"count": len(rows), "peers": rows, "bootstrap": m.bootstrap_result.info()}
+    return {
+        "count": len(rows),
+        "peers": rows,
+        "bootstrap": m.bootstrap_result.info(),
+        "impostors": m.impostors(),
+    }
 
 
 @router.get("/api/v1/messages")
@@ -81,6 +96,6 @@ async def diagnosis(m: MeshedMonitor) -> dict[str, Any]:
     return m.diagnosis().model_dump(mode="json")
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)
 async def metrics(m: SyncedMonitor) -> Response:
-    return Response(generate_latest(m.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return metrics_response(m.metrics.registry)

@@ -2,27 +2,63 @@
 
 Every expected peer has a ``PeerState`` with the real cause of its last failure, dial
 latency and reconnect count. A peer that keeps failing backs off exponentially (capped,
-jittered); new addresses or a return to the bootstrap list are a fresh chance. Pure: the
-clock and the jitter are injected, dialling is ``workers.connector``'s job.
+jittered: ``meshcommon.peer.backoff``); new addresses or a return to the bootstrap list are
+a fresh chance. A peer ID that several hosts claim (``BootstrapPeer.conflict``) keeps each
+claimant apart, with what the libp2p handshake proved about it. Pure: the clock and the
+jitter are injected, dialling is ``workers.connector``'s job.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from meshcommon.models import BootstrapPeer
+from meshcommon.models import BootstrapPeer, Claimant
 from meshcommon.multiaddr_policy import RejectedAddr
+from meshcommon.peer.backoff import BackoffPolicy, default_jitter
 
 log = logging.getLogger(__name__)
 
 REASON_NO_DIALABLE = "no_dialable_multiaddr"
 REASON_DISCONNECTED = "disconnected"
 REASON_NOT_DIALLED = "not_dialled_yet"
+
+VERDICT_HOLDS_KEY = "holds_key"  # the handshake proved this host has the peer's key
+VERDICT_IMPOSTOR = "impostor"  # the handshake proved it has another key
+VERDICT_UNVERIFIED = "unverified"  # not proven either way (yet): unreachable, not tried
+
+
+@dataclass
+class ClaimantState:
+    """One host claiming a conflicted peer ID, and what the handshake proved about it."""
+
+    name: str
+    url: str
+    multiaddrs: list[str]
+    verdict: str = VERDICT_UNVERIFIED
+    reason: str | None = None  # the proof's reason: peer_id_mismatch, timeout...
+    evidence: str | None = None  # e.g. the peer ID its key really belongs to
+    proven_multiaddr: str | None = None
+    checked_at: float | None = None
+
+    @classmethod
+    def of(cls, claimant: Claimant) -> ClaimantState:
+        return cls(claimant.name, claimant.url, list(claimant.multiaddrs))
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "multiaddrs": self.multiaddrs,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "evidence": self.evidence,
+            "proven_multiaddr": self.proven_multiaddr,
+            "checked_at": self.checked_at,
+        }
 
 
 @dataclass
@@ -53,10 +89,29 @@ class PeerState:
     failure_reasons: Counter[str] = field(default_factory=Counter)
     last_failure: dict[str, dict[str, object]] = field(default_factory=dict)
     failing_since: float | None = None  # first failed dial of the current streak
+    dialling: bool = False  # a dial is in flight (in the background)
+    conflict: bool = False
+    claimants: list[ClaimantState] = field(default_factory=list)
 
     @property
     def reason(self) -> str:
         return self.last_error_reason or REASON_NOT_DIALLED
+
+    def impostors(self) -> list[ClaimantState]:
+        return [c for c in self.claimants if c.verdict == VERDICT_IMPOSTOR]
+
+    def dial_multiaddrs(self) -> list[str]:
+        """The addresses worth dialling: all but those of proven impostors."""
+        refused = {a for c in self.impostors() for a in c.multiaddrs}
+        return [a for a in self.multiaddrs if a not in refused]
+
+    def adopt_claimants(self, claimants: Sequence[Claimant]) -> None:
+        """The entry's claimants; a claimant with the same URL and addresses keeps what
+        was proven about it."""
+        known = {(c.url, tuple(c.multiaddrs)): c for c in self.claimants}
+        self.claimants = [
+            known.get((c.url, tuple(c.multiaddrs))) or ClaimantState.of(c) for c in claimants
+        ]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -84,7 +139,27 @@ class PeerState:
             "in_bootstrap": self.in_bootstrap,
             "left_bootstrap_at": self.left_bootstrap_at,
             "failure_reasons": dict(self.failure_reasons),
+            "dialling": self.dialling,
+            "conflict": self.conflict,
+            "claimants": [c.to_dict() for c in self.claimants],
         }
+
+
+def impostor_report(states: Iterable[PeerState]) -> list[dict[str, object]]:
+    """Every host the handshake proved not to hold the key of the peer ID it claims."""
+    return [
+        {
+            "peer_id": s.peer_id,
+            "claimed_by": c.name,
+            "url": c.url,
+            "multiaddrs": c.multiaddrs,
+            "multiaddr": c.proven_multiaddr,
+            "evidence": c.evidence,
+            "checked_at": c.checked_at,
+        }
+        for s in states
+        for c in s.impostors()
+    ]
 
 
 class ExpectedPeers:
@@ -97,13 +172,11 @@ class ExpectedPeers:
         backoff_max_s: float = 60.0,
         forget_after_s: float = 0.0,
         clock: Callable[[], float] = time.time,
-        jitter: Callable[[], float] = lambda: random.uniform(0.8, 1.2),
+        jitter: Callable[[], float] = default_jitter,
     ) -> None:
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
+        self.backoff = BackoffPolicy(backoff_initial_s, backoff_max_s, jitter)
         self.forget_after_s = forget_after_s
         self._clock = clock
-        self._jitter = jitter
         self.peers: dict[str, PeerState] = {}
         self.connected_peers: tuple[str, ...] = ()  # every peer the node is connected to
 
@@ -129,6 +202,8 @@ class ExpectedPeers:
                 state.multiaddrs, state.next_dial_at, state.consecutive_failures = addrs, 0.0, 0
             state.name, state.priority = p.name, p.priority
             state.in_bootstrap, state.left_bootstrap_at = True, None
+            state.conflict = p.conflict
+            state.adopt_claimants(p.claimants if p.conflict else ())
             fresh[p.peer_id] = state
         for pid, state in self.peers.items():
             if pid in fresh:
@@ -161,13 +236,19 @@ class ExpectedPeers:
     def next_dial_in(self) -> float | None:
         """Seconds until the next dial is due (0: one is due now); None: nobody to dial."""
         now = self._clock()
-        waits = [s.next_dial_at - now for s in self.peers.values() if not s.connected]
+        waits = [
+            s.next_dial_at - now for s in self.peers.values() if not s.connected and not s.dialling
+        ]
         return max(0.0, min(waits)) if waits else None
 
     def due(self) -> list[PeerState]:
-        """Peers to dial now: not connected, and their backoff is over."""
+        """Peers to dial now: not connected, not being dialled, and their backoff is over."""
         now = self._clock()
-        return [s for s in self.peers.values() if not s.connected and s.next_dial_at <= now]
+        return [
+            s
+            for s in self.peers.values()
+            if not s.connected and not s.dialling and s.next_dial_at <= now
+        ]
 
     def mark_connected(
         self, s: PeerState, multiaddr: str | None, dial_latency_ms: float | None = None
@@ -206,7 +287,6 @@ class ExpectedPeers:
             s.failing_since = now
         s.last_error_reason, s.last_error_detail, s.last_error_at = reason, detail, now
         s.last_dial_errors = errors
-        delay = min(self.backoff_max_s, self.backoff_initial_s * 2 ** (s.consecutive_failures - 1))
-        # Jitter so a fleet of monitors (or many peers) don't retry in lockstep.
-        s.next_dial_at = now + delay * self._jitter()
+        delay = self.backoff.jittered_s(s.consecutive_failures)
+        s.next_dial_at = now + delay
         return delay

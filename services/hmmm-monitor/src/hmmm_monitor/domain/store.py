@@ -8,10 +8,11 @@ dict updates while writing, shallow copies while reading.
 from __future__ import annotations
 
 import threading
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field, replace
 
 from hmmm_monitor.domain.delivery import DeliveryView, SeqnoTracker, delivery_view, latency_window
+from meshcommon.limits import MAX_KEPT_MESSAGE_BYTES, MAX_TRACKED_SENDERS
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
 
 
@@ -19,6 +20,7 @@ from meshcommon.models import AvailabilityMessage, MonitorLogRecord
 class StoredMessage:
     record: MonitorLogRecord
     received_at: float  # unix time
+    size: int = 0  # bytes of the gossip payload as received
 
     def to_dict(self) -> dict[str, object]:
         doc = self.record.model_dump(mode="json", by_alias=True)
@@ -50,10 +52,28 @@ class AvailabilityReport:
 
 
 class MessageStore:
-    def __init__(self, keep: int = 5000) -> None:
+    """Bounded in every direction: ``keep`` recent messages of at most ``max_bytes``
+    together, and per-sender figures for at most ``max_senders`` senders. Anyone can mint
+    peer IDs and sign gossip with them, so the sender heard from longest ago is forgotten
+    first (figures, seqno tracking, latency and availability alike); a real agent
+    broadcasting every period stays."""
+
+    def __init__(
+        self,
+        keep: int = 5000,
+        *,
+        max_bytes: int = MAX_KEPT_MESSAGE_BYTES,
+        max_senders: int = MAX_TRACKED_SENDERS,
+    ) -> None:
         self._lock = threading.Lock()
-        self._messages: deque[StoredMessage] = deque(maxlen=keep)
-        self._senders: dict[str, SenderStats] = {}
+        self.keep = keep
+        self.max_bytes = max_bytes
+        self._messages: deque[StoredMessage] = deque()
+        self._kept_bytes = 0
+        self.max_senders = max_senders
+        self.senders_forgotten = 0
+        # Ordered by last activity (least recent first): what goes when the cap is hit.
+        self._senders: OrderedDict[str, SenderStats] = OrderedDict()
         self._rejected: Counter[str] = Counter()
         self._availability: dict[str, AvailabilityReport] = {}
         self._seqnos: dict[str, SeqnoTracker] = {}
@@ -64,9 +84,16 @@ class MessageStore:
         self.total = 0
 
     # -- writes (trio thread) -----------------------------------------------------------
-    def add(self, record: MonitorLogRecord, received_at: float) -> None:
+    def add(self, record: MonitorLogRecord, received_at: float, size: int = 0) -> None:
+        """``size``: the payload's bytes as received (counted against ``max_bytes``)."""
         with self._lock:
-            self._messages.append(StoredMessage(record, received_at))
+            self._messages.append(StoredMessage(record, received_at, size))
+            self._kept_bytes += size
+            # The oldest go first; the newest message always stays.
+            while len(self._messages) > 1 and (
+                len(self._messages) > self.keep or self._kept_bytes > self.max_bytes
+            ):
+                self._kept_bytes -= self._messages.popleft().size
             self.total += 1
             stats = self._sender(record.from_, received_at)
             stats.last_heard = max(stats.last_heard, received_at)
@@ -87,6 +114,7 @@ class MessageStore:
         """``latency_ms``: receive time minus the sender's own ``timestamp`` (sender clock);
         ``reports_peers``: the message had a ``peers`` field."""
         with self._lock:
+            self._sender(peer_id, at)  # keeps this map within the senders tracked
             self._availability[peer_id] = AvailabilityReport(peer_id, message, at, reports_peers)
             if latency_ms is not None:
                 window = self._latency.get(peer_id)
@@ -117,11 +145,24 @@ class MessageStore:
         tracker.observe(value, now=at)
 
     def _sender(self, peer_id: str, at: float) -> SenderStats:
+        """Caller holds the lock. The sender's figures, now the most recently active."""
         stats = self._senders.get(peer_id)
-        if stats is None:
-            # last_heard 0 until a valid message arrives.
-            stats = self._senders[peer_id] = SenderStats(peer_id, at, 0.0)
+        if stats is not None:
+            self._senders.move_to_end(peer_id)
+            return stats
+        # last_heard 0 until a valid message arrives.
+        stats = self._senders[peer_id] = SenderStats(peer_id, at, 0.0)
+        while len(self._senders) > self.max_senders:
+            gone, _ = self._senders.popitem(last=False)
+            self._seqnos.pop(gone, None)
+            self._latency.pop(gone, None)
+            self._availability.pop(gone, None)
+            self.senders_forgotten += 1
         return stats
+
+    def tracked_senders(self) -> int:
+        with self._lock:
+            return len(self._senders)
 
     # -- reads (asyncio) ----------------------------------------------------------------
     def recent(

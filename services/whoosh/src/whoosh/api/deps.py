@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from whoosh.api.schemas import ErrorDetail
 from whoosh.service import Whoosh
 from whoosh.workers.directory import AgentDirectory
 from whoosh.workers.label_sync import OFF_MESSAGE, LabelSyncService
@@ -26,6 +28,17 @@ def get_directory(whoosh: WhooshDep) -> AgentDirectory:
 
 
 DirectoryDep = Annotated[AgentDirectory, Depends(get_directory)]
+
+
+# OpenAPI: what an endpoint needing the admin token (always or for some requests) answers.
+ADMIN_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorDetail, "description": "Missing or wrong admin token"},
+    403: {"model": ErrorDetail, "description": "Admin endpoints are off (no WHOOSH_ADMIN_TOKEN)"},
+}
+LABELS_OFF_RESPONSE: dict[int | str, dict[str, object]] = {
+    503: {"model": ErrorDetail, "description": "Label sync is off (no WHOOSH_GITEA_URL)"},
+    500: {"model": ErrorDetail, "description": "WHOOSH_LABELS_EXTRA is invalid"},
+}
 
 
 def get_label_sync(whoosh: WhooshDep) -> LabelSyncService:
@@ -61,8 +74,16 @@ def verify_admin_token(whoosh: Whoosh, authorization: str | None) -> None:
         )
 
 
-def require_admin(whoosh: WhooshDep, authorization: Annotated[str | None, Header()] = None) -> None:
-    verify_admin_token(whoosh, authorization)
+# Declares the bearer scheme in OpenAPI for the endpoints that always need it.
+_bearer = HTTPBearer(auto_error=False, description="WHOOSH_ADMIN_TOKEN")
+
+
+def require_admin(
+    whoosh: WhooshDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
+) -> None:
+    presented = f"{credentials.scheme} {credentials.credentials}" if credentials else None
+    verify_admin_token(whoosh, presented)
 
 
 def defer_admin_check(

@@ -5,29 +5,40 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from meshcommon.models import BootstrapResponse
+from meshcommon.serve import METRICS_RESPONSES, health_responses, metrics_response
 from whoosh.api.conditional import MAX_WAIT_S, etag_matches, preferred_wait_s
-from whoosh.api.deps import AdminCheck, AdminToken, DirectoryDep, WhooshDep
+from whoosh.api.deps import ADMIN_RESPONSES, AdminCheck, AdminToken, DirectoryDep, WhooshDep
+from whoosh.api.schemas import AgentsView, RoundView, WhooshHealth
 from whoosh.api.views import agents_view, health_view, round_view
 
 router = APIRouter()
 
+_ETAG = {"ETag": {"description": "Entity tag of the list", "schema": {"type": "string"}}}
 
-@router.get("/api/health")
-async def health(whoosh: WhooshDep) -> dict[str, Any]:
-    return health_view(whoosh.directory.snapshot, whoosh.version)
+
+@router.get("/api/health", response_model=WhooshHealth, responses=health_responses(WhooshHealth))
+async def health(whoosh: WhooshDep) -> JSONResponse:
+    """ok, degraded (200: discovery failing, no agent found or none healthy) or failing
+    (503: the discovery loop is stuck; a restart is the cure)."""
+    verdict = whoosh.health()
+    doc = health_view(whoosh.directory.snapshot, whoosh.version, verdict)
+    return JSONResponse(doc, status_code=verdict.http_status)
 
 
 @router.get(
     "/api/v1/bootstrap-peers",
     response_model=BootstrapResponse,
     responses={
+        200: {"headers": _ETAG},
         304: {
             "description": "Not modified: the list still has the entity tag sent in "
-            "If-None-Match (after waiting up to the Prefer: wait=N seconds)"
-        }
+            "If-None-Match (after waiting up to the Prefer: wait=N seconds)",
+            "headers": _ETAG,
+        },
+        **ADMIN_RESPONSES,
     },
 )
 async def bootstrap_peers(
@@ -60,12 +71,18 @@ async def bootstrap_peers(
     return snap.bootstrap
 
 
-@router.post("/api/v1/discovery/refresh", dependencies=[AdminToken])
+@router.post(
+    "/api/v1/discovery/refresh",
+    dependencies=[AdminToken],
+    response_model=RoundView,
+    responses=ADMIN_RESPONSES,
+)
 async def refresh_discovery(directory: DirectoryDep) -> dict[str, Any]:
+    """Poll every agent now (admin): each refresh fans out to every agent."""
     return round_view(await directory.refresh())
 
 
-@router.get("/api/v1/agents")
+@router.get("/api/v1/agents", response_model=AgentsView)
 async def agents(directory: DirectoryDep) -> dict[str, Any]:
     return agents_view(directory.snapshot)
 
@@ -77,6 +94,6 @@ async def diagnosis(whoosh: WhooshDep) -> dict[str, Any]:
     return (await whoosh.diagnosis()).model_dump(mode="json")
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)
 async def metrics(whoosh: WhooshDep) -> Response:
-    return Response(generate_latest(whoosh.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return metrics_response(whoosh.metrics.registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshcommon.health import HealthFields, HealthVerdict
 from whoosh.domain.agent_status import AgentStatus
 from whoosh.workers.directory import Snapshot
 
@@ -27,10 +28,10 @@ def agent_view(status: AgentStatus) -> dict[str, Any]:
     }
 
 
-def health_view(snap: Snapshot, version: str) -> dict[str, Any]:
-    """``/api/health``: WHOOSH answers while it runs; how discovery is doing is in the body."""
+def health_view(snap: Snapshot, version: str, verdict: HealthVerdict) -> dict[str, Any]:
+    """``/api/health``: how WHOOSH is doing (ok / degraded / failing) and its last round."""
     return {
-        "status": "ok",
+        **HealthFields.of(verdict),
         "service": "whoosh",
         "version": version,
         "discovery_source": snap.source,

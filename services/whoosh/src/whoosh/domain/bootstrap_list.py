@@ -4,17 +4,26 @@ One entry per peer ID: an agent reached through several targets is listed once, 
 routable multiaddr it reported, best first (never loopback unless allowed). Priorities are
 ordered by when a peer was first seen healthy, so clients that dial "the first few" get the
 same peers poll after poll.
+
+One peer ID claimed by several hosts is not one agent: a cloned key, or an impostor. Its
+entry says ``conflict`` and lists each host as a claimant with its own addresses; WHOOSH
+cannot tell which one holds the key (a libp2p handshake can, and whoever dials finds out).
+The entry's ``multiaddrs`` interleave the claimants' addresses, so a client that does not
+know about claimants still tries every host's best address first and the handshake keeps
+it from taking an impostor for the agent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from meshcommon.models import BootstrapPeer, DiscoverySummary
+from meshcommon.limits import MAX_CLAIMANTS_PER_PEER, MAX_MULTIADDRS_PER_PEER
+from meshcommon.models import BootstrapPeer, Claimant, DiscoverySummary
 from meshcommon.multiaddr_policy import AcceptedAddr
 from whoosh.domain.agent_status import AgentStatus
 
@@ -44,6 +53,44 @@ def _policy_order(addr: AcceptedAddr) -> tuple[int, int, bytes]:
     return (addr.rank, addr.ip.version, addr.ip.packed)
 
 
+def _sorted_addrs(group: Sequence[AgentStatus]) -> list[str]:
+    """The group's addresses, best first, at most ``MAX_MULTIADDRS_PER_PEER``: targets on
+    one host are each within the budget, but not necessarily together."""
+    merged: dict[str, AcceptedAddr] = {}
+    for status in group:
+        for addr in status.accepted:
+            merged.setdefault(addr.multiaddr, addr)
+    ordered = sorted(merged.values(), key=_policy_order)
+    return [a.multiaddr for a in ordered][:MAX_MULTIADDRS_PER_PEER]
+
+
+def _name(group: Sequence[AgentStatus]) -> str:
+    return next((s.health.name for s in group if s.health and s.health.name), "")
+
+
+def _claimants(group: Sequence[AgentStatus]) -> list[Claimant]:
+    """One claimant per host (targets on one address are one agent), at most
+    ``MAX_CLAIMANTS_PER_PEER``, each with its own addresses."""
+    by_host: dict[str, list[AgentStatus]] = {}
+    for status in group:
+        by_host.setdefault(status.target.address, []).append(status)
+    return [
+        Claimant(
+            name=_name(host) or host[0].target.name,
+            url=host[0].target.url,
+            multiaddrs=_sorted_addrs(host),
+        )
+        for host in list(by_host.values())[:MAX_CLAIMANTS_PER_PEER]
+    ]
+
+
+def _interleaved(claimants: Sequence[Claimant]) -> list[str]:
+    """Each claimant's best address, then each one's second best..., capped."""
+    rounds = itertools.zip_longest(*(c.multiaddrs for c in claimants))
+    flat = [a for round_ in rounds for a in round_ if a is not None]
+    return list(dict.fromkeys(flat))[:MAX_MULTIADDRS_PER_PEER]
+
+
 def build_bootstrap(
     statuses: Sequence[AgentStatus],
     expected: int | None,
@@ -64,22 +111,21 @@ def build_bootstrap(
     duplicates: list[DuplicatePeerId] = []
     for priority, pid in enumerate(order, start=1):
         group = by_peer[pid]
-        merged: dict[str, AcceptedAddr] = {}
-        for status in group:
-            for addr in status.accepted:
-                merged.setdefault(addr.multiaddr, addr)
-        addrs = [a.multiaddr for a in sorted(merged.values(), key=_policy_order)]
-        name = next((s.health.name for s in group if s.health and s.health.name), "")
+        conflict = len({s.target.address for s in group}) > 1
+        claimants = _claimants(group) if conflict else []
+        addrs = _interleaved(claimants) if conflict else _sorted_addrs(group)
         peers.append(
             BootstrapPeer(
                 peer_id=pid,
-                name=name or group[0].target.name,
+                name=_name(group) or group[0].target.name,
                 priority=priority,
                 multiaddr=addrs[0],
                 multiaddrs=addrs,
+                conflict=conflict,
+                claimants=claimants,
             )
         )
-        if len({s.target.address for s in group}) > 1:
+        if conflict:
             duplicates.append(DuplicatePeerId(pid, tuple(s.target.url for s in group)))
 
     discovered = len({s.target.url for s in statuses})

@@ -23,6 +23,7 @@ from datetime import datetime
 from functools import cached_property
 
 from meshcommon.aio import cancel_and_wait
+from meshcommon.health import LoopProgress
 from meshcommon.models import BootstrapResponse, DiscoverySummary, utcnow
 from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.health_poller import HealthPoller
@@ -88,14 +89,20 @@ class AgentDirectory:
         self._last_duplicates: set[DuplicatePeerId] = set()
         self._inflight: asyncio.Task[Snapshot] | None = None
         self._loop_task: asyncio.Task[None] | None = None
+        self.progress = LoopProgress(started_at=clock())
 
     @property
     def snapshot(self) -> Snapshot:
         return self._snapshot
 
+    def now(self) -> float:
+        """The directory's clock (the one ``progress`` is measured with)."""
+        return self._clock()
+
     # -- lifecycle ----------------------------------------------------------------
     async def start(self) -> None:
         if self._loop_task is None:
+            self.progress = LoopProgress(started_at=self._clock())
             self.converge("start-up")
             self._loop_task = asyncio.create_task(self._run(), name="whoosh-discovery")
 
@@ -135,6 +142,7 @@ class AgentDirectory:
                 raise
             except Exception:  # never let one bad round kill discovery
                 log.exception("discovery round failed; keeping the previous state")
+            self.progress.completed(self._clock())
             fast = self.converging()
             delay = self.converge_poll_s if fast else self.poll_interval_s
             with contextlib.suppress(TimeoutError):

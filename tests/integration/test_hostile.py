@@ -1,0 +1,163 @@
+"""Every hostile peer at once, next to 10 good agents (real processes on loopback): health
+answers with 600 addresses, 20 MB, one byte at a time, the wrong types; an impostor
+claiming agent-01's peer ID; an agent whose libp2p addresses all hang; garbage gossip.
+
+The good agents are discovered and heard as before, WHOOSH's bootstrap list keeps
+answering fast, the monitor's refresh rounds keep their pace, each bad agent is named with
+its reason, and the impostor is reported and never taken for agent-01."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from meshlocal import LocalMesh, MeshLayout
+
+from .hostile import (
+    EXPECTED_REASONS,
+    GarbageSender,
+    HostilePeers,
+    LatencyProbe,
+    mesh_with_hostile_peers,
+    percentile,
+)
+
+pytestmark = pytest.mark.integration
+
+REFRESH_S = 2.0  # the monitor's MONITOR_BOOTSTRAP_REFRESH_S in LocalMesh
+
+
+@pytest.fixture(scope="module")
+def hostile_mesh(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LocalMesh, HostilePeers, str]]:
+    layout = MeshLayout(
+        agents=10,
+        agent_net="127.0.143",
+        whoosh_ip="127.0.144.2",
+        monitor_ip="127.0.144.3",
+        broadcast_interval_s=3.0,
+    )
+    with mesh_with_hostile_peers(
+        layout, tmp_path_factory.mktemp("hostile"), "127.0.145"
+    ) as running:
+        yield running
+
+
+def _agents(mesh: LocalMesh) -> dict[str, Any]:
+    return mesh.get_json(f"{mesh.layout.whoosh_url}/api/v1/agents")
+
+
+def test_all_hostile_peers_at_once(hostile_mesh) -> None:
+    mesh, bad, victim = hostile_mesh
+    lay = mesh.layout
+    monitor, whoosh = lay.monitor_url, lay.whoosh_url
+    ages: list[float] = []
+    stop = threading.Event()
+
+    def sample_bootstrap_age() -> None:
+        while not stop.wait(0.5):
+            try:
+                age = mesh.get_json(f"{monitor}/api/health")["bootstrap"]["age_s"]
+            except Exception:
+                continue
+            if age is not None:
+                ages.append(age)
+
+    sampler = threading.Thread(target=sample_bootstrap_age, daemon=True)
+    garbage = GarbageSender("127.0.145.20", period_s=1.0)
+    started = time.monotonic()
+
+    # Good agents: all discovered and healthy; each bad one with its reason.
+    def settled() -> bool:
+        body = _agents(mesh)
+        reasons = {a["url"]: a["reason"] for a in body["agents"]}
+        return body["summary"]["healthy"] == 11 and all(
+            reasons.get(bad.urls[name]) == reason for name, reason in EXPECTED_REASONS.items()
+        )
+
+    waited = mesh.wait_for(settled, timeout=180, what="WHOOSH: 11 healthy + 4 named")
+    print(f"WHOOSH settled in {waited:.0f} s")
+    # From here on WHOOSH keeps polling every hostile agent (every 1-2 s) while it serves.
+    with LatencyProbe(f"{whoosh}/api/v1/bootstrap-peers") as probe:
+        sampler.start()
+        health = mesh.get_json(f"{monitor}/api/health")
+        agent = mesh.get_json(f"{lay.agent_url(5)}/api/health")
+        garbage.start(
+            {health["peer_id"]: health["multiaddrs"], agent["peer_id"]: agent["multiaddrs"]}
+        )
+        try:
+            cov_url = f"{monitor}/api/v1/coverage"
+
+            def all_heard() -> bool:
+                cov = mesh.get_json(cov_url)
+                return cov["heard"] == 10 and cov["dropped"]["rejected"].get("oversized", 0) > 0
+
+            mesh.wait_for(all_heard, timeout=180, what="monitor hears the 10 agents")
+            took = time.monotonic() - started
+            print(f"monitor heard 10/10 (and counted garbage) {took:.0f} s in")
+
+            def impostor_named() -> list[dict[str, Any]]:
+                return mesh.get_json(f"{monitor}/api/v1/peers")["impostors"]
+
+            mesh.wait_for(lambda: len(impostor_named()) == 1, timeout=120, what="impostor named")
+            # A few more refresh periods with everything running, then the verdicts.
+            mesh.wait_for(lambda: len(ages) >= 40, timeout=120, what="20 s of bootstrap ages")
+        finally:
+            stop.set()
+            sampler.join(5)
+            garbage.stop()
+
+    # bootstrap-peers answered fast all along.
+    lat = probe.latencies_ms
+    p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+    print(f"GET /api/v1/bootstrap-peers: {len(lat)} answers, p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    assert probe.errors == 0 and len(lat) > 100
+    assert p99 < 1000, "bootstrap-peers slowed to seconds: CPU work on its event loop"
+
+    # The monitor's refresh rounds kept their pace: its list never got old.
+    print(f"monitor bootstrap age: max {max(ages):.1f} s over {len(ages)} samples")
+    assert max(ages) <= 3 * REFRESH_S
+
+    # The impostor: reported with the evidence, never taken for agent-01.
+    peers = mesh.get_json(f"{monitor}/api/v1/peers")
+    (impostor,) = peers["impostors"]
+    assert impostor["peer_id"] == victim and impostor["claimed_by"] == "impostor"
+    assert impostor["url"] == bad.urls["impostor"]
+    assert bad.impostor.peer_id in impostor["evidence"]  # whose key it really holds
+    row = next(p for p in peers["peers"] if p["peer_id"] == victim)
+    assert row["conflict"] and row["connected"]
+    # The address it dialled, if the connection was its own (not agent-01 dialling it).
+    via = row["connected_multiaddr"]
+    assert via is None or via.startswith(f"/ip4/{lay.agent_ip(1)}/"), via
+    verdicts = {c["url"]: c["verdict"] for c in row["claimants"]}
+    assert verdicts == {bad.urls["impostor"]: "impostor", lay.agent_url(1): "holds_key"}
+    # The handshake made sure of it: the impostor's host never got a connection from the
+    # monitor (its proof is a bare handshake, not a connection).
+    impostor_peers = bad.impostor.call(bad.impostor.node.snapshot).connected_peers
+    assert health["peer_id"] not in impostor_peers
+    text = httpx.get(f"{monitor}/metrics", timeout=5).text
+    assert "hmmm_impostors 1.0" in text
+    boot = mesh.get_json(f"{whoosh}/api/v1/bootstrap-peers")
+    entry = next(p for p in boot["bootstrap_peers"] if p["peer_id"] == victim)
+    assert entry["conflict"] and len(entry["claimants"]) == 2
+    assert [d["peer_id"] for d in _agents(mesh)["duplicate_peer_ids"]] == [victim]
+
+    # The black hole: listed by WHOOSH, never connected, named with its cause.
+    hole = next(p for p in peers["peers"] if p["peer_id"] == bad.black_hole_peer_id)
+    assert not hole["connected"] and hole["last_error"]["reason"] in ("timeout", "deadline")
+
+    # Garbage was refused where it landed, with its reason, and nobody died.
+    cov = mesh.get_json(f"{monitor}/api/v1/coverage")
+    assert cov["dropped"]["rejected"].get("invalid_json", 0) > 0
+    agent_metrics = httpx.get(f"{lay.agent_url(5)}/metrics", timeout=5).text
+    assert 'chorus_agent_peers_refused_total{reason="too_many_multiaddrs"}' in agent_metrics
+    assert [p.name for p in mesh.processes if not p.alive()] == []
+    monitor_health = mesh.get_json(f"{monitor}/api/health")
+    assert monitor_health["status"] in ("ok", "degraded")
+    print(f"monitor health: {monitor_health['status']} {monitor_health['reasons']}")
