@@ -226,3 +226,63 @@ def compose_project(engine: dict[str, str]) -> Iterator[tuple[list[str], str]]:
             env=engine,
             timeout=180,
         )
+
+
+def _swarm_state() -> str:
+    return run("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def swarm(engine: dict[str, str]) -> Iterator[None]:
+    """A Swarm this engine manages; initialised (and left afterwards) only if there was none."""
+    state = _swarm_state()
+    initialised = False
+    had_gwbridge = bool(
+        lines("docker", "network", "ls", "-q", "--filter", "name=^docker_gwbridge$")
+    )
+    if state == "inactive":
+        run("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
+        initialised = True
+    elif state != "active":
+        pytest.fail(f"Swarm state {state!r}: neither inactive nor active")
+    if run("docker", "info", "--format", "{{.Swarm.ControlAvailable}}").stdout.strip() != "true":
+        pytest.fail("this engine is in a Swarm but not a manager: cannot deploy a stack here")
+    try:
+        yield
+    finally:
+        if initialised:
+            run("docker", "swarm", "leave", "--force", check=False)
+            # `swarm init` created docker_gwbridge; leaving does not remove it.
+            if not had_gwbridge:
+                run("docker", "network", "rm", "docker_gwbridge", check=False)
+
+
+def stack_leftovers(stack: str) -> dict[str, list[str]]:
+    """What of a stack is still there: services, containers, networks."""
+    label = f"label=com.docker.stack.namespace={stack}"
+    return {
+        "services": lines("docker", "service", "ls", "-q", "--filter", label),
+        "containers": lines("docker", "ps", "-aq", "--filter", label),
+        "networks": lines("docker", "network", "ls", "-q", "--filter", label),
+    }
+
+
+def identity_volumes(stack: str) -> list[str]:
+    return lines("docker", "volume", "ls", "-q", "--filter", f"name={stack}_chorus-identity-")
+
+
+def remove_stack(stack: str, timeout: float = 120) -> dict[str, list[str]]:
+    """`docker stack rm`, wait until nothing of it is left, remove its identity volumes;
+    returns what is left (nothing, or the test fails on it)."""
+    run("docker", "stack", "rm", stack, check=False)
+    left = wait_until(
+        f"stack {stack} to be gone",
+        lambda: stack_leftovers(stack),
+        lambda left: not any(left.values()),
+        timeout=timeout,
+        interval=1,
+    )
+    # Volumes outlive a stack on purpose (identities); the test's are removed here.
+    for volume in identity_volumes(stack):
+        run("docker", "volume", "rm", volume, check=False)
+    return {**left, "volumes": identity_volumes(stack)}

@@ -25,6 +25,8 @@ import pytest
 
 from meshlocal import LocalMesh, MeshLayout
 
+from .firewall import iptables, remove_chain
+
 pytestmark = pytest.mark.integration
 
 N = 6
@@ -249,21 +251,6 @@ def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalM
 
 
 # -- 4. network partition -----------------------------------------------------------------
-def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["iptables", "-w", "5", *args], capture_output=True, text=True, check=check, timeout=60
-    )
-
-
-def _remove_chain() -> None:
-    """Delete only what this test adds: the jump(s) to CHAIN, then CHAIN itself."""
-    for _ in range(10):
-        if _iptables("-D", "OUTPUT", "-j", CHAIN, check=False).returncode != 0:
-            break
-    _iptables("-F", CHAIN, check=False)
-    _iptables("-X", CHAIN, check=False)
-
-
 def _unavailable(reason: str) -> None:
     if REQUIRE_IPTABLES:
         pytest.fail(f"{reason} (CHORUS_REQUIRE_ENGINE=1: the partition test must run)")
@@ -283,15 +270,15 @@ def _require_iptables() -> None:
             )
     if shutil.which("iptables") is None:
         _unavailable("iptables is not installed and apt-get could not install it")
-    _remove_chain()  # a leftover from a killed run of this test
-    probe = _iptables("-N", CHAIN, check=False)
+    remove_chain(CHAIN)  # a leftover from a killed run of this test
+    probe = iptables("-N", CHAIN, check=False)
     if probe.returncode == 0:
-        probe = _iptables(
+        probe = iptables(
             "-A", CHAIN, "-p", "tcp", "-m", "owner", "--gid-owner", str(GID_A),
             "-d", "127.0.100.250", "-j", "REJECT", "--reject-with", "tcp-reset",
             check=False,
         )  # fmt: skip
-    _remove_chain()
+    remove_chain(CHAIN)
     if probe.returncode != 0:
         _unavailable(f"iptables cannot filter here: {probe.stderr.strip()}")
 
@@ -306,17 +293,17 @@ def _partition(a: tuple[int, ...], b: tuple[int, ...]) -> Iterator[None]:
     socket and is reset by the kernel. The monitor and WHOOSH (other group) are untouched.
     """
     try:
-        _iptables("-N", CHAIN)
+        iptables("-N", CHAIN)
         for gid, others in ((GID_A, b), (GID_B, a)):
             for i in others:
-                _iptables(
+                iptables(
                     "-A", CHAIN, "-p", "tcp", "-m", "owner", "--gid-owner", str(gid),
                     "-d", LAYOUT.agent_ip(i), "-j", "REJECT", "--reject-with", "tcp-reset",
                 )  # fmt: skip
-        _iptables("-I", "OUTPUT", "1", "-j", CHAIN)
+        iptables("-I", "OUTPUT", "1", "-j", CHAIN)
         yield
     finally:
-        _remove_chain()
+        remove_chain(CHAIN)
 
 
 def _split_as(mesh: LocalMesh, groups: list[set[str]]) -> bool:
@@ -353,6 +340,12 @@ def test_partition_is_detected_and_heals(rmesh: LocalMesh) -> None:
                 assert not (pair & side_a and pair & side_b), edge
         # The monitor still reaches both halves: it sees the split, not an outage.
         mesh.wait_for(lambda: _full(mesh), timeout=60, what=f"coverage {N}/{N} during the split")
+        # The doctor's diagnosis names the split with both groups.
+        diagnosis = mesh.get_json(f"{mesh.layout.monitor_url}/api/v1/diagnosis")
+        (cut,) = [f for f in diagnosis["findings"] if f["id"] == "mesh_partitioned"]
+        groups = [{m["peer_id"] for m in g} for g in cut["evidence"]["groups"]]
+        assert cut["severity"] == "critical"
+        assert sorted(groups, key=sorted) == sorted([side_a, side_b], key=sorted)
         for i in GROUP_A:  # the agents themselves see only their own side
             peers = set(mesh.get_json(f"{mesh.layout.agent_url(i)}/api/health")["peers"])
             assert not peers & side_b, (i, peers & side_b)

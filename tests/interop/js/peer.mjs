@@ -8,6 +8,8 @@
 //   go N SIZE RATE   publish N messages of SIZE bytes on the coordination topic, RATE/s
 //   stats            {"count", "big"}: messages received from others (big: > 50 KB)
 //   ping PEER_ID     {"rtts": [...]}: 10 pings over the existing connection
+//   dial MULTIADDR   {"dialled": PEER_ID}: connect to a peer (e.g. one agent of the mesh)
+//   say TOPIC TEXT   {"published": true}: publish the rest of the line as it is on TOPIC
 //   quit
 // It exits by itself after 120 s, so a crashed test never leaves it running.
 import { createLibp2p } from 'libp2p'
@@ -18,6 +20,7 @@ import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import readline from 'node:readline'
 
 const [host, port] = process.argv.slice(2)
@@ -45,6 +48,15 @@ const rl = readline.createInterface({ input: process.stdin })
 for await (const line of rl) {
   const [cmd, ...args] = line.trim().split(' ')
   if (cmd === 'quit') break
+  if (cmd === 'dial') {
+    const conn = await node.dial(multiaddr(args[0]))
+    console.log(JSON.stringify({ dialled: conn.remotePeer.toString() }))
+  }
+  if (cmd === 'say') {
+    const text = line.trim().slice(cmd.length + args[0].length + 2)
+    await node.services.pubsub.publish(args[0], new TextEncoder().encode(text))
+    console.log(JSON.stringify({ published: true }))
+  }
   if (cmd === 'stats') console.log(JSON.stringify(got))
   if (cmd === 'ping') {
     const rtts = []

@@ -22,6 +22,8 @@ MAX_BOOTSTRAP_BYTES: Final = 4 * 1024 * 1024
 # Peers that left on purpose, listed with the bootstrap list (~150 bytes each): WHOOSH keeps
 # the most recent ones, a client reads no more.
 MAX_LEFT_PEERS: Final = 1024
+# Topics one node's mesh view lists (the mesh has three; peers announce what they like).
+MAX_MESH_VIEW_TOPICS: Final = 256
 # Hosts claiming one peer ID that a bootstrap entry lists separately (a real key is on one
 # host; a clone or two is an incident, more is an attack and changes nothing).
 MAX_CLAIMANTS_PER_PEER: Final = 8

@@ -13,6 +13,7 @@ from chorus_agent.metrics import AgentMetrics
 from chorus_agent.settings import Settings
 from chorus_agent.workers.broadcaster import Broadcaster
 from chorus_agent.workers.peering import Peering
+from chorus_agent.workers.pinger import PeerPinger
 from meshcommon.aio import cancel_and_wait
 from meshcommon.health import stuck_limit_s
 from meshcommon.models import AgentHealth
@@ -36,6 +37,7 @@ class Agent:
     bootstrap: BootstrapSource
     peering: Peering
     broadcaster: Broadcaster
+    pinger: PeerPinger
     version: str
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -90,6 +92,7 @@ class Agent:
         self._tasks = [
             asyncio.create_task(self.peering.run_forever(), name="peering"),
             asyncio.create_task(self.broadcaster.run_forever(), name="broadcaster"),
+            asyncio.create_task(self.pinger.run_forever(), name="pinger"),
         ]
 
     async def stop(self) -> None:

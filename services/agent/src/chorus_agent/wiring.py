@@ -15,6 +15,7 @@ from chorus_agent.service import Agent
 from chorus_agent.settings import Settings
 from chorus_agent.workers.broadcaster import Broadcaster
 from chorus_agent.workers.peering import Peering
+from chorus_agent.workers.pinger import PeerPinger
 from meshcommon.p2p.node import MeshNode
 from meshcommon.p2p.runtime import MeshRuntime
 from meshcommon.p2p.types import NodeConfig
@@ -64,6 +65,19 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
         first_connection=peering.first_connection,
         multiaddrs=lambda: advertised_multiaddrs(settings, policy, node.peer_id).multiaddrs,
     )
+    # One ping per connected peer per broadcast period: each connection's RTT in
+    # /api/v1/mesh at the cost of a few small packets.
+    pinger = PeerPinger(runtime, interval_s=settings.broadcast_interval_s)
     return Agent(
-        settings, runtime, metrics, policy, work, book, bootstrap, peering, broadcaster, VERSION
+        settings,
+        runtime,
+        metrics,
+        policy,
+        work,
+        book,
+        bootstrap,
+        peering,
+        broadcaster,
+        pinger,
+        VERSION,
     )

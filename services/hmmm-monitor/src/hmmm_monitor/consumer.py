@@ -81,7 +81,11 @@ class MessageConsumer:
                         sent = sent.replace(tzinfo=UTC)  # the wire convention is UTC
                     latency_ms = (msg.received_at - sent.timestamp()) * 1000
                 self.store.add_availability(
-                    msg.from_peer, avail, msg.received_at, latency_ms=latency_ms
+                    msg.from_peer,
+                    avail,
+                    msg.received_at,
+                    latency_ms=latency_ms,
+                    reports_peers="peers" in decoded.payload,
                 )
         if self.log_to_stdout:
             out = self._stdout or sys.stdout

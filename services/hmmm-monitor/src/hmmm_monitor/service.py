@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from hmmm_monitor.consumer import MessageConsumer
 from hmmm_monitor.domain.coverage import build_coverage
+from hmmm_monitor.domain.diagnosis import CHECKS, TOPIC_NEAR_MISS, MonitorFacts, diagnose
 from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report
 from hmmm_monitor.domain.health import assess_health
 from hmmm_monitor.domain.peer_report import peer_rows
@@ -22,9 +23,10 @@ from hmmm_monitor.settings import Settings
 from hmmm_monitor.workers.connector import PeerConnector
 from hmmm_monitor.workers.link_prober import LinkProber
 from meshcommon.aio import cancel_and_wait
+from meshcommon.diagnosis import Diagnosis, SkippedCheck, build_diagnosis
 from meshcommon.health import HealthVerdict, LoopProgress, stuck_limit_s
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
-from meshcommon.p2p.types import DialOutcome, KeyProof, NodeSnapshot
+from meshcommon.p2p.types import DialOutcome, KeyProof, MeshView, NodeSnapshot
 from meshcommon.peer.addresses import advertised_multiaddrs
 from meshcommon.peer.bootstrap_client import NOT_FETCHED, BootstrapResult, BootstrapSource
 from meshcommon.peer.refresh import run_refresh_rounds
@@ -45,6 +47,8 @@ class Runtime(Protocol):
     async def connect(self, peer_id: str, multiaddrs: Any) -> DialOutcome: ...
 
     async def snapshot(self) -> NodeSnapshot: ...
+
+    async def mesh_view(self) -> MeshView: ...
 
     async def ping(self, peer_id: str) -> float: ...
 
@@ -69,6 +73,7 @@ class Monitor:
     refresh_progress: LoopProgress = field(default_factory=LoopProgress)
     _task: asyncio.Task[None] | None = None
     _node: NodeSnapshot | None = None
+    _mesh: MeshView | None = None
     _node_answers: bool = False  # the last snapshot attempt succeeded
 
     @property
@@ -139,6 +144,20 @@ class Monitor:
         self._update_gauges()
         return node
 
+    async def read_mesh(self) -> MeshView | None:
+        """The node's libp2p view now (one call into its thread); the last good one when
+        the node does not answer."""
+        try:
+            self._mesh = await self.runtime.mesh_view()
+        except Exception as exc:
+            log.debug("mesh view unavailable: %s", exc)
+        return self._mesh
+
+    @property
+    def mesh(self) -> MeshView | None:
+        """The libp2p view as last read by ``read_mesh``."""
+        return self._mesh
+
     def _update_gauges(self) -> None:
         expected = self.expected.peers
         heard = self.store.heard_since(time.time() - self.settings.heard_window_s)
@@ -192,16 +211,46 @@ class Monitor:
         )
 
     def topology(self) -> dict[str, object]:
+        """Call ``read_mesh()`` first: the first-hand edges come from the mesh view."""
         senders = self.store.senders()
         return build_topology(
             monitor_peer_id=self.runtime.peer_id,
-            monitor_connected=self.expected.connected_peers,
+            monitor_view=self._mesh,
             expected={pid: s.name for pid, s in self.expected.peers.items()},
             last_heard={pid: s.last_heard for pid, s in senders.items() if s.count},
             availability=self.store.availability(),
             now=time.time(),
             heard_window_s=self.settings.heard_window_s,
         )
+
+    def diagnosis(self) -> Diagnosis:
+        """What the monitor can tell is wrong (call ``sync_node_state()`` and
+        ``read_mesh()`` first)."""
+        now = time.time()
+        window = self.settings.heard_window_s
+        names = {pid: r.message.name for pid, r in self.store.availability().items()}
+        names.update({pid: s.name for pid, s in self.expected.peers.items()})
+        facts = MonitorFacts(
+            now=now,
+            uptime_s=now - self.started_at,
+            monitor_peer_id=self.runtime.peer_id,
+            heard_window_s=window,
+            clock_skew_threshold_s=self.settings.clock_skew_threshold_s,
+            expected=self.expected.peers,
+            heard=frozenset(self.store.heard_since(now - window)),
+            names={pid: n for pid, n in names.items() if n},
+            mesh=self._mesh,
+            topology=self.topology(),
+            topic_publishers=self.store.topic_publishers(now - window),
+            delivery=self.store.delivery(),
+            bootstrap=self.bootstrap_result.info(),
+            whoosh_configured=bool(self.settings.whoosh_url),
+        )
+        skipped = []
+        if self._mesh is None:  # no view of announced subscriptions: say so
+            skipped.append(SkippedCheck(check=TOPIC_NEAR_MISS, reason="libp2p node not answering"))
+        ran = [c for c in CHECKS if c not in {s.check for s in skipped}]
+        return build_diagnosis("monitor", self.version, ran, diagnose(facts), skipped)
 
     def impostors(self) -> list[dict[str, object]]:
         return impostor_report(self.expected.peers.values())

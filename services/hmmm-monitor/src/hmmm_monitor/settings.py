@@ -46,3 +46,11 @@ class Settings(PeerSettings):
     invalid_log_interval_s: float = Field(
         default=10.0, description="At most one 'invalid message' log line per sender per interval"
     )
+
+    # Diagnosis
+    clock_skew_threshold_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="An agent whose message timestamps are further off the receive time "
+        "(median) is reported with clock skew in /api/v1/diagnosis",
+    )

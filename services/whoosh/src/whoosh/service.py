@@ -8,8 +8,12 @@ from dataclasses import dataclass
 
 import httpx
 
+from meshcommon.diagnosis import Diagnosis, SkippedCheck, build_diagnosis
 from meshcommon.health import HealthVerdict, stuck_limit_s
 from whoosh.adapters.discovery.base import Watcher, watch
+from whoosh.adapters.discovery.dns import Resolver, getaddrinfo_resolver
+from whoosh.adapters.swarm_inspect import SwarmInspectApi, read_swarm_facts, resolve_names
+from whoosh.domain.diagnosis import CHECKS, SWARM_CHECKS, SwarmFacts, WhooshFacts, diagnose
 from whoosh.domain.health import assess_health
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
@@ -17,6 +21,9 @@ from whoosh.workers.directory import AgentDirectory
 from whoosh.workers.label_sync import LabelSyncService
 
 log = logging.getLogger(__name__)
+
+# The Swarm API must answer the diagnosis within this (a wedged engine is a skipped check).
+SWARM_READ_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -31,6 +38,10 @@ class Whoosh:
     # The agents' HTTP client when WHOOSH made it (closed on stop); None when the caller
     # passed one in and keeps it.
     owned_http_client: httpx.AsyncClient | None = None
+    # The Swarm API for the diagnosis (None: no Docker socket; ``no_swarm_reason`` says so).
+    swarm_inspector: SwarmInspectApi | None = None
+    no_swarm_reason: str = "no Docker Engine API configured"
+    resolver: Resolver = getaddrinfo_resolver
 
     _watcher: Watcher | None = None
 
@@ -73,3 +84,50 @@ class Whoosh:
         finally:
             if self.owned_http_client is not None:
                 await self.owned_http_client.aclose()
+
+    async def diagnosis(self) -> Diagnosis:
+        """What discovery, health polling and the Swarm API show is wrong (no agent is
+        contacted: the last round's results are used)."""
+        settings, snap = self.settings, self.directory.snapshot
+        swarm, skip_reason = await self._swarm_facts()
+        dns_name = None
+        if snap.source == "dns":
+            dns_name = settings.dns_name or f"tasks.{settings.agent_service}"
+        names = await resolve_names(
+            [s.target for s in snap.statuses],
+            dns_name,
+            [s.target.address for s in snap.statuses],
+            self.resolver,
+        )
+        facts = WhooshFacts(
+            source=snap.source,
+            discovery_error=snap.discovery_error,
+            expected=snap.summary.expected,
+            statuses=snap.statuses,
+            duplicates=snap.duplicates,
+            overlay_cidrs=tuple(settings.overlay_cidrs),
+            agent_port=settings.agent_port,
+            swarm=swarm,
+            names=names,
+        )
+        skipped = (
+            []
+            if swarm is not None
+            else [SkippedCheck(check=c, reason=skip_reason) for c in SWARM_CHECKS]
+        )
+        ran = [c for c in CHECKS if swarm is not None or c not in SWARM_CHECKS]
+        return build_diagnosis("whoosh", self.version, ran, diagnose(facts), skipped)
+
+    async def _swarm_facts(self) -> tuple[SwarmFacts | None, str]:
+        inspector = self.swarm_inspector
+        if inspector is None:
+            return None, self.no_swarm_reason
+        settings = self.settings
+        try:
+            async with asyncio.timeout(SWARM_READ_TIMEOUT_S):
+                facts = await asyncio.to_thread(
+                    read_swarm_facts, inspector, settings.agent_service, settings.swarm_network
+                )
+        except Exception as exc:  # not a manager, socket gone, engine wedged: a skipped check
+            return None, f"Swarm API: {type(exc).__name__}: {str(exc)[:200]}"
+        return facts, ""

@@ -12,9 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.adapters.discovery.base import DiscoverySource
-from whoosh.adapters.discovery.factory import build_source
+from whoosh.adapters.discovery.factory import build_source, docker_available
 from whoosh.adapters.gitea import GiteaClient, RetryPolicy
 from whoosh.adapters.health_poller import HealthPoller
+from whoosh.adapters.swarm_inspect import DockerSwarmInspector, SwarmInspectApi
 from whoosh.domain.departures import Departures
 from whoosh.metrics import WhooshMetrics
 from whoosh.service import Whoosh
@@ -32,10 +33,12 @@ def build_whoosh(
     http_client: httpx.AsyncClient | None = None,
     gitea_transport: httpx.AsyncBaseTransport | None = None,
     gitea_retry: RetryPolicy | None = None,
+    swarm_inspector: SwarmInspectApi | None = None,
 ) -> Whoosh:
     """``source``: where agents are (default: from the settings); ``http_client``: how
     their health is asked (the caller keeps and closes one it passes); ``gitea_*``: how
-    Gitea is reached."""
+    Gitea is reached; ``swarm_inspector``: the Swarm API the diagnosis reads (default: the
+    Docker Engine at WHOOSH_DOCKER_URL when its socket exists, whatever the discovery)."""
     metrics = WhooshMetrics()
     owned = None
     if http_client is None:
@@ -59,7 +62,22 @@ def build_whoosh(
     label_sync = build_label_sync(
         settings, metrics.registry, gitea_transport=gitea_transport, gitea_retry=gitea_retry
     )
-    return Whoosh(settings, VERSION, metrics, directory, label_sync, owned_http_client=owned)
+    no_swarm_reason = ""
+    if swarm_inspector is None:
+        if docker_available(settings.docker_url):
+            swarm_inspector = DockerSwarmInspector(settings.docker_url)
+        else:
+            no_swarm_reason = f"no Docker Engine socket at {settings.docker_url}"
+    return Whoosh(
+        settings,
+        VERSION,
+        metrics,
+        directory,
+        label_sync,
+        owned_http_client=owned,
+        swarm_inspector=swarm_inspector,
+        no_swarm_reason=no_swarm_reason,
+    )
 
 
 def build_label_sync(

@@ -200,3 +200,30 @@ async def test_conditional_get_and_long_poll_on_the_bootstrap_list() -> None:
         changed = await asyncio.wait_for(waiting, 10)
         assert changed.status_code == 200 and changed.json()["count"] == 3
         assert changed.headers["etag"] != etag
+
+
+async def test_diagnosis_names_the_failing_agent_and_the_skipped_swarm_checks(tmp_path) -> None:
+    # No Docker socket here: the Swarm checks are listed as skipped, with the reason.
+    async with running(docker_url=f"unix://{tmp_path}/none.sock") as (api, agents):
+        calls = agents.calls
+        resp = await api.get("/api/v1/diagnosis")
+        assert agents.calls == calls, "a diagnosis must not poll agents"
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["service"] == "whoosh"
+    assert {s["check"] for s in body["skipped"]} == {
+        "agent_service_not_found",
+        "agent_service_vip",
+        "swarm_network_not_found",
+        "agent_name_not_a_task",
+    }
+    assert all("none.sock" in s["reason"] for s in body["skipped"])
+    (finding,) = body["findings"]
+    assert (finding["id"], finding["severity"], finding["source"]) == (
+        "agents_missing",
+        "warning",
+        "whoosh",
+    )
+    (row,) = finding["evidence"]["missing"]
+    assert (row["url"], row["why"], row["reason"]) == (AGENTS[2], "health_failing", "http_500")
+    assert body["summary"] == {"critical": 0, "warning": 1, "info": 0}

@@ -32,14 +32,17 @@ if TYPE_CHECKING:
     from meshcommon.p2p.node import MeshNode
     from meshcommon.p2p.runtime import MeshRuntime
     from meshcommon.p2p.types import (
+        ConnectionView,
         DialFailure,
         DialOutcome,
         KeyProof,
+        MeshView,
         NodeConfig,
         NodeCounters,
         NodeSnapshot,
         PingError,
         ReceivedMessage,
+        TopicMesh,
     )
 
 _WHERE = {
@@ -47,27 +50,33 @@ _WHERE = {
     "MeshRuntime": "meshcommon.p2p.runtime",
     "describe_dial_error": "meshcommon.p2p.errors",
     "root_cause": "meshcommon.p2p.errors",
+    "ConnectionView": "meshcommon.p2p.types",
     "DialFailure": "meshcommon.p2p.types",
     "DialOutcome": "meshcommon.p2p.types",
+    "MeshView": "meshcommon.p2p.types",
     "KeyProof": "meshcommon.p2p.types",
     "NodeConfig": "meshcommon.p2p.types",
     "NodeCounters": "meshcommon.p2p.types",
     "NodeSnapshot": "meshcommon.p2p.types",
     "PingError": "meshcommon.p2p.types",
     "ReceivedMessage": "meshcommon.p2p.types",
+    "TopicMesh": "meshcommon.p2p.types",
 }
 
 __all__ = [
+    "ConnectionView",
     "DialFailure",
     "DialOutcome",
     "KeyProof",
     "MeshNode",
     "MeshRuntime",
+    "MeshView",
     "NodeConfig",
     "NodeCounters",
     "NodeSnapshot",
     "PingError",
     "ReceivedMessage",
+    "TopicMesh",
     "describe_dial_error",
     "root_cause",
 ]

@@ -23,7 +23,11 @@ from libp2p.tools.anyio_service import background_trio_service
 from multiaddr import Multiaddr
 from multiaddr.protocols import P_P2P
 
-from meshcommon.limits import MAX_MULTIADDRS_PER_PEER, REASON_TOO_MANY_MULTIADDRS
+from meshcommon.limits import (
+    MAX_MESH_VIEW_TOPICS,
+    MAX_MULTIADDRS_PER_PEER,
+    REASON_TOO_MANY_MULTIADDRS,
+)
 from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.identity import node_key_pair, peer_id_of
 from meshcommon.p2p.lean import lean_host_options
@@ -31,20 +35,24 @@ from meshcommon.p2p.multiselect import PipelinedMultiselectClient
 from meshcommon.p2p.pubsub import MeshGossipSub, MeshPubsub, peer_text
 from meshcommon.p2p.tcp import BufferedTCP
 from meshcommon.p2p.types import (
+    ConnectionView,
     DialFailure,
     DialOutcome,
     KeyProof,
+    MeshView,
     NodeConfig,
     NodeCounters,
     NodeSnapshot,
     PingError,
     ReceivedMessage,
+    TopicMesh,
 )
 from meshcommon.p2p.yamux import install_lean_yamux
 
 log = logging.getLogger(__name__)
 
 MAX_CACHED_ORIGINS = 10_000
+MAX_KEPT_RTTS = 4096  # peers whose last ping RTT is remembered (connected ones are kept)
 PING_STREAM_REUSE_S = 5.0  # a ping stream idle longer is closed, not reused
 REASON_DEADLINE = "deadline"  # the peer's dial deadline passed before this address was tried
 
@@ -115,6 +123,7 @@ class MeshNode:
         self._origins: dict[bytes, str] = {}  # wire peer ID -> base58, bounded
         self._ping_streams: dict[str, tuple[Any, float]] = {}
         self._ping_locks: dict[str, trio.Lock] = {}
+        self._last_rtt: dict[str, tuple[float, float]] = {}  # peer -> (ms, unix time)
         self.counters = NodeCounters()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -435,6 +444,7 @@ class MeshNode:
                             continue  # a stale stream (the peer closed it): one new try
                         reason, detail = describe_dial_error(exc)
                         raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
+                    self._remember_rtt(peer_id, rtt_ms)
                     if reuse:
                         self._ping_streams[peer_id] = (stream, trio.current_time())
                     else:  # close ends the peer's handler loop cleanly
@@ -445,6 +455,16 @@ class MeshNode:
             finally:
                 if not lock.statistics().tasks_waiting:
                     self._ping_locks.pop(peer_id, None)
+
+    def _remember_rtt(self, peer_id: str, rtt_ms: float) -> None:
+        """Keep the last RTT per peer for ``mesh_view``; peers no longer connected are
+        forgotten first when the table is full."""
+        if len(self._last_rtt) >= MAX_KEPT_RTTS and peer_id not in self._last_rtt:
+            connected = {str(p) for p in self._host.get_connected_peers()}
+            self._last_rtt = {p: v for p, v in self._last_rtt.items() if p in connected}
+            if len(self._last_rtt) >= MAX_KEPT_RTTS:
+                self._last_rtt.clear()
+        self._last_rtt[peer_id] = (rtt_ms, time.time())
 
     async def _ping_stream(self, peer_id: str) -> Any:
         """The kept ping stream to ``peer_id`` if it is fresh enough, else None."""
@@ -483,6 +503,78 @@ class MeshNode:
             outbound_dropped=dict(self.counters.outbound_dropped),
             trio_tasks=_count_trio_tasks(),
         )
+
+    async def mesh_view(self) -> MeshView:
+        """The GossipSub mesh, fanout and announced subscriptions per topic, and every open
+        connection with its direction, remote address, age and last ping RTT. Reads the
+        library's tables in this thread (one call, no I/O)."""
+        if self._host is None or self._pubsub is None or self._gossipsub is None:
+            raise RuntimeError("node is not running")
+        pubsub, gossipsub = self._pubsub, self._gossipsub
+        ours = set(pubsub.topic_ids)
+        names = sorted(set(pubsub.peer_topics) | set(gossipsub.mesh) | set(gossipsub.fanout) | ours)
+        # Our own topics first, so a flood of announced ones never hides them.
+        names.sort(key=lambda t: t not in ours)
+        listed = names[:MAX_MESH_VIEW_TOPICS]
+
+        def ids(peers: Any) -> tuple[str, ...]:
+            return tuple(sorted(str(p) for p in peers or ()))
+
+        topics = tuple(
+            TopicMesh(
+                topic=t,
+                subscribed=t in ours,
+                mesh=ids(gossipsub.mesh.get(t)),
+                fanout=ids(gossipsub.fanout.get(t)),
+                subscribers=ids(pubsub.peer_topics.get(t)),
+            )
+            for t in sorted(listed)
+        )
+        connections = []
+        for pid, conns in self._host.get_network().get_connections_map().items():
+            peer = str(pid)
+            rtt = self._last_rtt.get(peer)
+            for conn in conns:
+                if getattr(conn, "is_closed", False):
+                    continue
+                connections.append(
+                    ConnectionView(
+                        peer_id=peer,
+                        direction=_direction(conn),
+                        remote_addr=_remote_addr(conn),
+                        opened_at=getattr(conn, "_created_at", None),
+                        rtt_ms=rtt[0] if rtt else None,
+                        rtt_at=rtt[1] if rtt else None,
+                    )
+                )
+        connections.sort(key=lambda c: (c.peer_id, c.opened_at or 0.0))
+        return MeshView(
+            peer_id=self.peer_id,
+            taken_at=time.time(),
+            topics=topics,
+            connections=tuple(connections),
+            topics_omitted=len(names) - len(listed),
+        )
+
+
+def _direction(conn: Any) -> str:
+    # py-libp2p's Direction is an IntEnum (INBOUND = 0): its name says it, its value not.
+    value = getattr(conn, "direction", None)
+    text = str(getattr(value, "name", None) or value or "unknown").lower()
+    return text if text in ("inbound", "outbound") else "unknown"
+
+
+def _remote_addr(conn: Any) -> str | None:
+    """``/ip4/10.0.13.5/tcp/9000`` of the connection's far end, when the transport says."""
+    try:
+        endpoint = conn.muxed_conn.get_remote_address()
+    except Exception:
+        return None
+    if not endpoint:
+        return None
+    host, port = endpoint[0], endpoint[1]
+    family = "ip6" if ":" in str(host) else "ip4"
+    return f"/{family}/{host}/tcp/{port}"
 
 
 def _count_trio_tasks() -> int:

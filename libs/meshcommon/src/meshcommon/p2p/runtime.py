@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from meshcommon.p2p.node import MeshNode
-from meshcommon.p2p.types import DialOutcome, KeyProof, NodeSnapshot
+from meshcommon.p2p.types import DialOutcome, KeyProof, MeshView, NodeSnapshot
 
 T = TypeVar("T")
 
@@ -76,6 +76,10 @@ class MeshRuntime:
 
     async def snapshot(self) -> NodeSnapshot:
         return await self.call(self.node.snapshot)
+
+    async def mesh_view(self) -> MeshView:
+        """Per topic the GossipSub mesh, fanout and subscribers; every connection."""
+        return await self.call(self.node.mesh_view)
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         """Round-trip time to a connected peer in milliseconds; raises ``PingError``."""

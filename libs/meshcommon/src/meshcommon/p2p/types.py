@@ -170,3 +170,76 @@ class KeyProof:
     holds_key: bool | None
     reason: str = ""  # "" when proven; peer_id_mismatch, timeout, connection_refused...
     detail: str = ""  # for a mismatch: the peer ID the host's key really belongs to
+
+
+@dataclass(frozen=True)
+class TopicMesh:
+    """One topic as this node's GossipSub sees it."""
+
+    topic: str
+    subscribed: bool  # this node subscribes to it
+    mesh: tuple[str, ...]  # peers we exchange full messages with (subscribed topics)
+    fanout: tuple[str, ...]  # peers we publish to without subscribing
+    subscribers: tuple[str, ...]  # peers that announced a subscription to it
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    """One open connection: who, which way, from where, since when, how far."""
+
+    peer_id: str
+    direction: str  # inbound, outbound or unknown
+    remote_addr: str | None  # /ip4/10.0.13.5/tcp/9000: the transport endpoint in use
+    opened_at: float | None  # unix time
+    rtt_ms: float | None = None  # our last libp2p ping to this peer
+    rtt_at: float | None = None  # when that ping answered (unix time)
+
+
+@dataclass(frozen=True)
+class MeshView:
+    """The libp2p view of one node: per topic the GossipSub mesh, fanout and announced
+    subscriptions (topics we do not subscribe to included: that is how a misspelt topic
+    shows), and every connection. Topics beyond the budget are counted, not listed."""
+
+    peer_id: str
+    taken_at: float  # unix time
+    topics: tuple[TopicMesh, ...]
+    connections: tuple[ConnectionView, ...]
+    topics_omitted: int = 0
+
+    def subscriptions(self) -> dict[str, tuple[str, ...]]:
+        """Peer ID -> the topics it announced (within the listed topics)."""
+        out: dict[str, list[str]] = {}
+        for t in self.topics:
+            for peer in t.subscribers:
+                out.setdefault(peer, []).append(t.topic)
+        return {peer: tuple(sorted(ts)) for peer, ts in out.items()}
+
+    def to_dict(self, now: float | None = None) -> dict[str, object]:
+        """The JSON of ``GET /api/v1/mesh`` (the agent's and the monitor's)."""
+        at = self.taken_at if now is None else now
+        return {
+            "peer_id": self.peer_id,
+            "topics": {
+                t.topic: {
+                    "subscribed": t.subscribed,
+                    "mesh": list(t.mesh),
+                    "fanout": list(t.fanout),
+                    "subscribers": list(t.subscribers),
+                }
+                for t in self.topics
+            },
+            "topics_omitted": self.topics_omitted,
+            "subscriptions": {p: list(ts) for p, ts in sorted(self.subscriptions().items())},
+            "connections": [
+                {
+                    "peer_id": c.peer_id,
+                    "direction": c.direction,
+                    "remote_addr": c.remote_addr,
+                    "age_s": None if c.opened_at is None else round(max(0.0, at - c.opened_at), 1),
+                    "rtt_ms": None if c.rtt_ms is None else round(c.rtt_ms, 3),
+                    "rtt_age_s": None if c.rtt_at is None else round(max(0.0, at - c.rtt_at), 1),
+                }
+                for c in self.connections
+            ],
+        }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -25,6 +26,14 @@ async def health(agent: AgentDep) -> JSONResponse:
     degraded (200) or failing (503: the libp2p node is gone or peering is stuck)."""
     doc = await agent.health()
     return health_response(doc, 503 if doc.health == "failing" else 200)
+
+
+@router.get("/api/v1/mesh")
+async def mesh(agent: AgentDep) -> dict[str, Any]:
+    """The libp2p view of this agent: per topic the GossipSub mesh, fanout and every
+    peer's announced subscriptions; per connection direction, address, age and RTT."""
+    view = await agent.runtime.mesh_view()
+    return view.to_dict()
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)

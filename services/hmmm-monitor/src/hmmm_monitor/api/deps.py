@@ -21,5 +21,13 @@ async def get_synced_monitor(request: Request) -> Monitor:
     return monitor
 
 
+async def get_meshed_monitor(request: Request) -> Monitor:
+    """The monitor with its node state and its libp2p mesh view read for this request."""
+    monitor = await get_synced_monitor(request)
+    await monitor.read_mesh()
+    return monitor
+
+
 MonitorDep = Annotated[Monitor, Depends(get_monitor)]
 SyncedMonitor = Annotated[Monitor, Depends(get_synced_monitor)]
+MeshedMonitor = Annotated[Monitor, Depends(get_meshed_monitor)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from hmmm_monitor.api.deps import MonitorDep, SyncedMonitor
+from hmmm_monitor.api.deps import MeshedMonitor, MonitorDep, SyncedMonitor
 from hmmm_monitor.api.schemas import MonitorHealth, PeersReport
 from meshcommon.health import HealthFields
 from meshcommon.serve import (
@@ -76,8 +76,24 @@ async def coverage(m: SyncedMonitor) -> dict[str, Any]:
 
 
 @router.get("/api/v1/topology")
-async def topology(m: SyncedMonitor) -> dict[str, Any]:
+async def topology(m: MeshedMonitor) -> dict[str, Any]:
     return m.topology()
+
+
+@router.get("/api/v1/mesh")
+async def mesh(m: MeshedMonitor) -> dict[str, Any]:
+    """The monitor's libp2p view: per topic the GossipSub mesh, fanout and every peer's
+    announced subscriptions; per connection direction, address, age and ping RTT."""
+    view = m.mesh
+    if view is None:
+        raise HTTPException(503, "libp2p node not running")
+    return view.to_dict()
+
+
+@router.get("/api/v1/diagnosis")
+async def diagnosis(m: MeshedMonitor) -> dict[str, Any]:
+    """Every fault the monitor can see, with its evidence and fix (see the doctor)."""
+    return m.diagnosis().model_dump(mode="json")
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)

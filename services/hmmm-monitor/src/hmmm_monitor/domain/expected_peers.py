@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -85,6 +86,11 @@ class PeerState:
     next_dial_at: float = 0.0
     in_bootstrap: bool = True
     left_bootstrap_at: float | None = None  # when it dropped out of the bootstrap list
+    # Every failed dial attempt (one per multiaddr tried) by reason, and the latest of
+    # each reason: a peer-ID mismatch between successful dials is still a fault.
+    failure_reasons: Counter[str] = field(default_factory=Counter)
+    last_failure: dict[str, dict[str, object]] = field(default_factory=dict)
+    failing_since: float | None = None  # first failed dial of the current streak
     dialling: bool = False  # a dial is in flight (in the background)
     conflict: bool = False
     claimants: list[ClaimantState] = field(default_factory=list)
@@ -134,6 +140,7 @@ class PeerState:
             "next_dial_at": None if self.connected else self.next_dial_at,
             "in_bootstrap": self.in_bootstrap,
             "left_bootstrap_at": self.left_bootstrap_at,
+            "failure_reasons": dict(self.failure_reasons),
             "dialling": self.dialling,
             "conflict": self.conflict,
             "claimants": [c.to_dict() for c in self.claimants],
@@ -262,8 +269,17 @@ class ExpectedPeers:
         s.connected, s.ever_connected, s.connected_since = True, True, self._clock()
         s.connected_multiaddr = multiaddr
         s.consecutive_failures = 0
+        s.failing_since = None
         if dial_latency_ms is not None:
             s.dial_latency_ms = round(dial_latency_ms, 1)
+
+    def count_failures(self, s: PeerState, errors: Sequence[dict[str, str]]) -> None:
+        """Record each failed attempt of a dial (succeeded or not) by its reason."""
+        now = self._clock()
+        for err in errors:
+            reason = err.get("reason", "dial_error")
+            s.failure_reasons[reason] += 1
+            s.last_failure[reason] = {**err, "at": now}
 
     def mark_skipped(self, s: PeerState, rejected: Sequence[RejectedAddr]) -> None:
         """Record which of its addresses the policy would not dial, and why."""
@@ -278,6 +294,8 @@ class ExpectedPeers:
         now = self._clock()
         s.dial_failures += 1
         s.consecutive_failures += 1
+        if s.consecutive_failures == 1:
+            s.failing_since = now
         s.last_error_reason, s.last_error_detail, s.last_error_at = reason, detail, now
         s.last_dial_errors = errors
         delay = self.backoff.jittered_s(s.consecutive_failures)

@@ -45,6 +45,10 @@ class AvailabilityReport:
     peer_id: str  # origin of the gossip message (signed), not the self-declared node_id
     message: AvailabilityMessage
     received_at: float
+    # Whether the message carried a ``peers`` field at all: CHORUS agents always do (an
+    # empty list when isolated); a peer of another implementation may send availability
+    # without it, and its silence says nothing about whom it is connected to.
+    reports_peers: bool = True
 
 
 class MessageStore:
@@ -74,6 +78,9 @@ class MessageStore:
         self._availability: dict[str, AvailabilityReport] = {}
         self._seqnos: dict[str, SeqnoTracker] = {}
         self._latency: dict[str, deque[float]] = {}
+        # topic -> sender -> last receive time: who publishes where (topics are the ones
+        # we subscribe to, so this is bounded by senders x 3).
+        self._topic_senders: dict[str, dict[str, float]] = {}
         self.total = 0
 
     # -- writes (trio thread) -----------------------------------------------------------
@@ -92,6 +99,7 @@ class MessageStore:
             stats.last_heard = max(stats.last_heard, received_at)
             stats.count += 1
             stats.by_topic[record.topic] += 1
+            self._topic_senders.setdefault(record.topic, {})[record.from_] = received_at
             self._track_seqno(record.from_, record.seqno, received_at)
 
     def add_availability(
@@ -101,11 +109,13 @@ class MessageStore:
         at: float,
         *,
         latency_ms: float | None = None,
+        reports_peers: bool = True,
     ) -> None:
-        """``latency_ms``: receive time minus the sender's own ``timestamp`` (sender clock)."""
+        """``latency_ms``: receive time minus the sender's own ``timestamp`` (sender clock);
+        ``reports_peers``: the message had a ``peers`` field."""
         with self._lock:
             self._sender(peer_id, at)  # keeps this map within the senders tracked
-            self._availability[peer_id] = AvailabilityReport(peer_id, message, at)
+            self._availability[peer_id] = AvailabilityReport(peer_id, message, at, reports_peers)
             if latency_ms is not None:
                 window = self._latency.get(peer_id)
                 if window is None:
@@ -192,6 +202,14 @@ class MessageStore:
     def heard_since(self, since: float) -> set[str]:
         with self._lock:
             return {pid for pid, s in self._senders.items() if s.count and s.last_heard >= since}
+
+    def topic_publishers(self, since: float) -> dict[str, set[str]]:
+        """Per topic, the senders of valid messages received at or after ``since``."""
+        with self._lock:
+            return {
+                topic: {pid for pid, at in senders.items() if at >= since}
+                for topic, senders in self._topic_senders.items()
+            }
 
     def rejected_counts(self) -> dict[str, int]:
         with self._lock:

@@ -119,6 +119,7 @@ class PeerConnector:
             {"multiaddr": f.multiaddr, "reason": f.reason, "detail": f.detail}
             for f in outcome.failures
         ]
+        self.expected.count_failures(s, errors)
         if outcome.connected:
             latency = None if outcome.already_connected else outcome.elapsed_ms
             self.expected.mark_connected(s, outcome.multiaddr, latency)

@@ -87,6 +87,13 @@ async def agents(directory: DirectoryDep) -> dict[str, Any]:
     return agents_view(directory.snapshot)
 
 
+@router.get("/api/v1/diagnosis")
+async def diagnosis(whoosh: WhooshDep) -> dict[str, Any]:
+    """Every fault WHOOSH can see (Swarm service and network, missing replicas, addresses,
+    identities, configured names), with its evidence and fix."""
+    return (await whoosh.diagnosis()).model_dump(mode="json")
+
+
 @router.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)
 async def metrics(whoosh: WhooshDep) -> Response:
     return metrics_response(whoosh.metrics.registry)

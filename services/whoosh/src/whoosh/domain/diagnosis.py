@@ -1,0 +1,576 @@
+"""WHOOSH's diagnosis: what discovery, health polling and the Swarm API show is wrong, as
+findings with their evidence and fix. Pure: ``WhooshFacts`` holds everything, read by
+``whoosh.adapters.swarm_inspect`` (the Swarm) and the directory's last round.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from meshcommon.diagnosis import Finding, Severity, capped, finding
+from meshcommon.multiaddr_policy import (
+    REASON_LINK_LOCAL,
+    REASON_LOOPBACK,
+    REASON_OUTSIDE_OVERLAY,
+    REASON_UNSPECIFIED,
+)
+from meshcommon.topic_names import near_miss
+from meshcommon.topics import ALL_TOPICS
+from whoosh.domain.agent_status import REASON_NO_ROUTABLE, AgentStatus
+from whoosh.domain.bootstrap_list import DuplicatePeerId
+
+# Check ids (each is also the id of the findings it produces).
+AGENT_SERVICE_NOT_FOUND = "agent_service_not_found"
+AGENT_SERVICE_VIP = "agent_service_vip"
+SWARM_NETWORK_NOT_FOUND = "swarm_network_not_found"
+AGENTS_MISSING = "agents_missing"
+AGENT_NO_ROUTABLE_ADDRESS = "agent_no_routable_address"
+AGENT_OFF_OVERLAY = "agent_off_overlay"
+ADDRESS_SHARED = "address_shared"
+PEER_ID_DUPLICATE = "peer_id_duplicate"
+AGENT_NAME_NOT_A_TASK = "agent_name_not_a_task"
+AGENT_NAME_FRONTS_SEVERAL = "agent_name_fronts_several"
+TOPIC_NEAR_MISS = "topic_near_miss"
+DISCOVERY_FAILED = "discovery_failed"
+SWARM_CHECKS = (
+    AGENT_SERVICE_NOT_FOUND,
+    AGENT_SERVICE_VIP,
+    SWARM_NETWORK_NOT_FOUND,
+    AGENT_NAME_NOT_A_TASK,
+)
+CHECKS = (
+    *SWARM_CHECKS,
+    AGENTS_MISSING,
+    AGENT_NO_ROUTABLE_ADDRESS,
+    AGENT_OFF_OVERLAY,
+    ADDRESS_SHARED,
+    PEER_ID_DUPLICATE,
+    AGENT_NAME_FRONTS_SEVERAL,
+    TOPIC_NEAR_MISS,
+    DISCOVERY_FAILED,
+)
+
+# Why a replica is not a healthy agent (the evidence's "why").
+WHY_NOT_RUNNING = "not_running"
+WHY_NO_ADDRESS = "no_address_on_network"
+WHY_HEALTH_FAILING = "health_failing"
+WHY_WRONG_PEER_ID = "wrong_peer_id"
+WHY_NOT_DISCOVERED = "not_discovered"
+
+# Reasons an address is not one other hosts can dial (meshcommon.multiaddr_policy).
+UNROUTABLE = (REASON_LOOPBACK, REASON_LINK_LOCAL, REASON_UNSPECIFIED, REASON_OUTSIDE_OVERLAY)
+
+
+@dataclass(frozen=True)
+class TaskFact:
+    """One task of the agent service (any state), as the Swarm API reports it."""
+
+    task_id: str
+    slot: int | None  # None in global mode
+    node_id: str
+    state: str  # running, starting, failed, rejected, pending, shutdown...
+    desired_state: str
+    error: str  # Status.Err: why it failed, empty when it did not
+    message: str  # Status.Message
+    updated_at: str  # ISO time of the last state change (sorts as text)
+    address: str | None  # its IP on the configured network (stack prefix tolerated)
+    addresses: dict[str, str] = field(default_factory=dict)  # network name -> IP
+
+
+@dataclass(frozen=True)
+class NetworkFact:
+    name: str
+    stack: str  # com.docker.stack.namespace label; "" when not from a stack
+    subnets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SwarmFacts:
+    """The agent service, its tasks (history included) and the engine's networks."""
+
+    service_wanted: str  # WHOOSH_AGENT_SERVICE
+    network_wanted: str  # WHOOSH_SWARM_NETWORK
+    services: tuple[str, ...]  # every service name (to suggest one)
+    service_name: str | None  # the agent service found (stack prefix tolerated)
+    endpoint_mode: str | None  # vip (also when unset) or dnsrr
+    virtual_ips: tuple[str, ...]  # the service's VIPs ("10.0.0.5/24")
+    replicas: int | None  # desired replicas; None in global mode
+    tasks: tuple[TaskFact, ...]
+    networks: tuple[NetworkFact, ...]
+    network_found: bool  # the configured network exists (stack prefix tolerated)
+
+
+@dataclass(frozen=True)
+class ResolvedName:
+    """A configured agent name (a static URL's host, the DNS discovery name) and what it
+    resolves to."""
+
+    name: str
+    configured_as: str  # the URL or setting that holds it
+    addresses: tuple[str, ...]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class WhooshFacts:
+    source: str  # discovery source of the last round
+    discovery_error: str | None
+    expected: int | None
+    statuses: tuple[AgentStatus, ...]
+    duplicates: tuple[DuplicatePeerId, ...]
+    overlay_cidrs: tuple[str, ...]  # WHOOSH_OVERLAY_CIDRS
+    agent_port: int
+    swarm: SwarmFacts | None
+    names: tuple[ResolvedName, ...] = ()
+
+    def healthy(self) -> list[AgentStatus]:
+        return [s for s in self.statuses if s.state == "healthy"]
+
+
+def diagnose(facts: WhooshFacts) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in (
+        _service,
+        _network,
+        _agents_missing,
+        _no_routable_address,
+        _off_overlay,
+        _shared_addresses,
+        _duplicate_peer_ids,
+        _names,
+        _topics,
+    ):
+        findings.extend(check(facts))
+    if facts.discovery_error and not facts.statuses and not findings:
+        findings.append(
+            Finding(
+                id=DISCOVERY_FAILED,
+                severity="critical",
+                title=f"Discovery ({facts.source}) finds no agent",
+                evidence={"source": facts.source, "error": facts.discovery_error},
+                fix="Fix the error above (WHOOSH_DISCOVERY, WHOOSH_DNS_NAME, "
+                "WHOOSH_STATIC_AGENTS or the Docker socket in WHOOSH_DOCKER_URL).",
+            )
+        )
+    return findings
+
+
+def _agent(status: AgentStatus) -> dict[str, object]:
+    name = (status.health.name if status.health else "") or status.target.name
+    return {"name": name, "url": status.target.url, "peer_id": status.peer_id}
+
+
+# -- the Swarm service and network -------------------------------------------------------
+def _service(facts: WhooshFacts) -> list[Finding]:
+    swarm = facts.swarm
+    if swarm is None:
+        return []
+    if swarm.service_name is None:
+        return [
+            finding(
+                AGENT_SERVICE_NOT_FOUND,
+                "critical",
+                f"No Swarm service named {swarm.service_wanted!r} (or '*_{swarm.service_wanted}')",
+                {"wanted": swarm.service_wanted, "services": list(swarm.services)},
+                "Set WHOOSH_AGENT_SERVICE to the agent service's name (without its stack "
+                "prefix), or deploy the agents.",
+            )
+        ]
+    if swarm.endpoint_mode != "vip":
+        return []
+    return [
+        finding(
+            AGENT_SERVICE_VIP,
+            "critical",
+            f"The agent service {swarm.service_name} runs with endpoint_mode vip",
+            {
+                "service": swarm.service_name,
+                "endpoint_mode": "vip",
+                "virtual_ips": list(swarm.virtual_ips),
+                "why_it_breaks": "a VIP hands each connection to some replica: a dial to the "
+                "service name reaches a random agent and ends in a peer-ID mismatch",
+            },
+            f"Set deploy.endpoint_mode: dnsrr on the agent service (docker service update "
+            f"--endpoint-mode dnsrr {swarm.service_name}).",
+        )
+    ]
+
+
+def _unprefixed(network: NetworkFact) -> str:
+    prefix = f"{network.stack}_"
+    return (
+        network.name[len(prefix) :]
+        if network.stack and network.name.startswith(prefix)
+        else (network.name)
+    )
+
+
+def _network(facts: WhooshFacts) -> list[Finding]:
+    swarm = facts.swarm
+    if swarm is None or swarm.network_found:
+        return []
+    wanted = swarm.network_wanted
+    wanted_base = wanted.split("_", 1)[1] if "_" in wanted else wanted
+    on_tasks = sorted(
+        {n for t in swarm.tasks if t.state == "running" for n in t.addresses} - {"ingress"}
+    )
+    similar = [
+        n
+        for n in swarm.networks
+        if n.name in on_tasks
+        or _unprefixed(n) in (wanted, wanted_base)
+        or n.name.endswith(f"_{wanted_base}")
+    ]
+    suggestion = _unprefixed(similar[0]) if similar else (on_tasks[0] if on_tasks else "")
+    evidence: dict[str, object] = {
+        "configured": wanted,
+        "similar_networks": [n.name for n in similar],
+        "agent_tasks_attached_to": on_tasks,
+        "agents_found": len(facts.statuses),
+    }
+    fix = (
+        f"Set WHOOSH_SWARM_NETWORK={suggestion} (WHOOSH accepts it with any stack prefix)."
+        if suggestion
+        else "Set WHOOSH_SWARM_NETWORK to the overlay network the agents are attached to."
+    )
+    return [
+        finding(
+            SWARM_NETWORK_NOT_FOUND,
+            "critical",
+            f"The Swarm network {wanted!r} does not exist"
+            + (f"; {similar[0].name!r} does" if similar else ""),
+            evidence,
+            fix,
+        )
+    ]
+
+
+# -- agents that should be there ---------------------------------------------------------
+def _agents_missing(facts: WhooshFacts) -> list[Finding]:
+    healthy = facts.healthy()
+    peers = {s.peer_id for s in healthy}
+    expected = facts.expected
+    if expected is None or len(peers) >= expected:
+        return []
+    if facts.swarm is not None and facts.swarm.service_name is not None:
+        rows = _missing_replicas(facts)
+    else:
+        rows = [
+            {**_agent(s), "why": WHY_HEALTH_FAILING, "reason": s.reason, "detail": s.detail}
+            for s in facts.statuses
+            if s.state != "healthy"
+        ]
+    shown, omitted = capped(rows)
+    severity: Severity = "critical" if not peers else "warning"
+    return [
+        finding(
+            AGENTS_MISSING,
+            severity,
+            f"{len(peers)} of {expected} agents are healthy",
+            {
+                "expected": expected,
+                "healthy": len(peers),
+                "missing": shown,
+                "missing_omitted": omitted,
+            },
+            "Fix each missing agent for the reason given: a task that is not running "
+            "(its error), no address on the network, a failing /api/health, or a peer ID "
+            "another agent also uses.",
+        )
+    ]
+
+
+def _missing_replicas(facts: WhooshFacts) -> list[dict[str, object]]:
+    """One row per replica slot that has no healthy agent of its own, with why."""
+    swarm = facts.swarm
+    assert swarm is not None
+    by_address = {s.target.address: s for s in facts.statuses}
+    duplicated = {d.peer_id: d for d in facts.duplicates}
+    # The first URL (sorted) of a duplicated peer ID keeps it; the others are "wrong".
+    owner = {d.peer_id: sorted(d.targets)[0] for d in facts.duplicates}
+    slots: dict[object, list[TaskFact]] = {}
+    for task in swarm.tasks:
+        slots.setdefault(task.slot if task.slot is not None else task.node_id, []).append(task)
+    if swarm.replicas is not None:
+        for slot in range(1, swarm.replicas + 1):
+            slots.setdefault(slot, [])
+    rows: list[dict[str, object]] = []
+    for slot, tasks in sorted(slots.items(), key=lambda kv: str(kv[0]).zfill(8)):
+        if swarm.replicas is not None and isinstance(slot, int) and slot > swarm.replicas:
+            continue  # a slot left over from a scale-down
+        running = [t for t in tasks if t.state == "running" and t.desired_state == "running"]
+        base: dict[str, object] = {"slot": slot, "task": f"{swarm.service_name}.{slot}"}
+        if not running:
+            latest = max(tasks, key=lambda t: t.updated_at, default=None)
+            failed = [t for t in tasks if t.state in ("failed", "rejected")]
+            last_failure = max(failed, key=lambda t: t.updated_at, default=None)
+            rows.append(
+                {
+                    **base,
+                    "why": WHY_NOT_RUNNING,
+                    "task_id": latest.task_id if latest else None,
+                    "state": latest.state if latest else "no task",
+                    "desired_state": latest.desired_state if latest else None,
+                    "message": latest.message if latest else "",
+                    # Why the slot's tasks keep failing (a crash loop shows "starting"
+                    # now and the exit code of the last attempt here).
+                    "error": last_failure.error
+                    if last_failure
+                    else (latest.error if latest else ""),
+                    "failed_tasks": len(failed),
+                }
+            )
+            continue
+        task = running[0]
+        base["task_id"] = task.task_id
+        if task.address is None:
+            rows.append(
+                {
+                    **base,
+                    "why": WHY_NO_ADDRESS,
+                    "network": swarm.network_wanted,
+                    "attached_to": sorted(task.addresses),
+                }
+            )
+            continue
+        status = by_address.get(task.address)
+        url = status.target.url if status else f"{task.address}:{facts.agent_port}"
+        if status is None:
+            rows.append({**base, "why": WHY_NOT_DISCOVERED, "url": url})
+        elif status.state != "healthy":
+            rows.append(
+                {
+                    **base,
+                    "why": WHY_HEALTH_FAILING,
+                    "url": url,
+                    "reason": status.reason,
+                    "detail": status.detail,
+                }
+            )
+        elif status.peer_id in duplicated and owner[status.peer_id] != url:
+            rows.append(
+                {
+                    **base,
+                    "why": WHY_WRONG_PEER_ID,
+                    "url": url,
+                    "peer_id": status.peer_id,
+                    "also_at": [u for u in duplicated[status.peer_id].targets if u != url],
+                }
+            )
+    return rows
+
+
+# -- addresses --------------------------------------------------------------------------
+def _no_routable_address(facts: WhooshFacts) -> list[Finding]:
+    rows = []
+    reasons: set[str] = set()
+    for s in facts.statuses:
+        if s.reason != REASON_NO_ROUTABLE:
+            continue
+        # What WHOOSH refused of what it was told, and what the agent itself left out.
+        refused = [{"multiaddr": r.multiaddr, "reason": r.reason} for r in s.rejected]
+        own = s.health.rejected_multiaddrs if s.health else []
+        reasons |= {str(r["reason"]) for r in [*refused, *own]}
+        rows.append(
+            {
+                **_agent(s),
+                "advertised": list(s.health.multiaddrs) if s.health else [],
+                "refused_by_whoosh": refused,
+                "not_advertised_by_agent": own,
+            }
+        )
+    if not rows:
+        return []
+    shown, omitted = capped(rows)
+    kinds = sorted(reasons & set(UNROUTABLE)) or sorted(reasons)
+    return [
+        finding(
+            AGENT_NO_ROUTABLE_ADDRESS,
+            "critical",
+            f"{len(rows)} agent(s) answer but advertise no address other hosts can dial"
+            + (f" (only {', '.join(kinds)})" if kinds else ""),
+            {"agents": shown, "agents_omitted": omitted, "reasons": sorted(reasons)},
+            "Make the agent listen on a routable address (AGENT_P2P_HOST=0.0.0.0 or its "
+            "overlay IP) or announce one (AGENT_ANNOUNCE_ADDRS); loopback, link-local and "
+            "0.0.0.0 cannot be dialled from another host.",
+        )
+    ]
+
+
+def _overlay_networks(facts: WhooshFacts) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """WHOOSH_OVERLAY_CIDRS, else the subnets of the configured Swarm network."""
+    cidrs: Sequence[str] = facts.overlay_cidrs
+    if not cidrs and facts.swarm is not None:
+        wanted = facts.swarm.network_wanted
+        cidrs = [
+            subnet
+            for n in facts.swarm.networks
+            if n.name == wanted or n.name.endswith(f"_{wanted}")
+            for subnet in n.subnets
+        ]
+    nets = []
+    for cidr in cidrs:
+        try:
+            nets.append(ipaddress.ip_network(cidr, strict=False))
+        except ValueError:
+            continue
+    return nets
+
+
+def _off_overlay(facts: WhooshFacts) -> list[Finding]:
+    nets = _overlay_networks(facts)
+    if not nets:
+        return []
+    rows = []
+    for s in facts.healthy():
+        if s.accepted and not any(a.ip in net for a in s.accepted for net in nets):
+            rows.append({**_agent(s), "multiaddrs": s.multiaddrs})
+    if not rows:
+        return []
+    shown, omitted = capped(rows)
+    overlay = [str(n) for n in nets]
+    return [
+        finding(
+            AGENT_OFF_OVERLAY,
+            "warning",
+            f"{len(rows)} agent(s) advertise no address on the overlay {', '.join(overlay)} "
+            "the others use",
+            {"agents": shown, "agents_omitted": omitted, "overlay": overlay},
+            "Set AGENT_OVERLAY_CIDRS (or AGENT_OVERLAY_INTERFACE) on these agents so they "
+            "advertise their overlay address, not a node-local one (such as "
+            "docker_gwbridge) other hosts cannot reach.",
+        )
+    ]
+
+
+def _transport(multiaddr: str) -> str:
+    return multiaddr.split("/p2p/", 1)[0]
+
+
+def _shared_addresses(facts: WhooshFacts) -> list[Finding]:
+    owners: dict[str, dict[str, AgentStatus]] = {}
+    for s in facts.healthy():
+        for addr in s.multiaddrs:
+            if s.peer_id:
+                owners.setdefault(_transport(addr), {})[s.peer_id] = s
+    out = []
+    for addr, by_peer in sorted(owners.items()):
+        if len(by_peer) < 2:
+            continue
+        out.append(
+            finding(
+                ADDRESS_SHARED,
+                "critical",
+                f"{addr} is advertised by {len(by_peer)} different peers",
+                {"address": addr, "peers": [_agent(s) for _, s in sorted(by_peer.items())]},
+                "Each agent must advertise its own address: drop the shared "
+                "AGENT_ANNOUNCE_ADDRS (a NAT or VIP address) so a dial reaches the peer it names.",
+            )
+        )
+    return out
+
+
+def _duplicate_peer_ids(facts: WhooshFacts) -> list[Finding]:
+    return [
+        finding(
+            PEER_ID_DUPLICATE,
+            "critical",
+            f"Peer ID {dup.peer_id} answers at {len(dup.targets)} hosts",
+            {"peer_id": dup.peer_id, "targets": list(dup.targets)},
+            "Give each agent its own identity (an AGENT_IDENTITY_PATH per task slot, never "
+            "a copied key): two hosts with one peer ID take over each other's connections.",
+        )
+        for dup in facts.duplicates
+    ]
+
+
+# -- configured names -------------------------------------------------------------------
+def _names(facts: WhooshFacts) -> list[Finding]:
+    out = []
+    swarm = facts.swarm
+    task_ips = (
+        {ip for t in swarm.tasks if t.state == "running" for ip in t.addresses.values()}
+        if swarm is not None
+        else set()
+    )
+    vips = {v.split("/", 1)[0] for v in swarm.virtual_ips} if swarm is not None else set()
+    for name in facts.names:
+        if not name.addresses:
+            continue
+        strangers = [a for a in name.addresses if a not in task_ips]
+        if swarm is not None and swarm.service_name is not None and task_ips and strangers:
+            out.append(
+                finding(
+                    AGENT_NAME_NOT_A_TASK,
+                    "critical",
+                    f"{name.name!r} resolves to {', '.join(strangers)}, which is no agent "
+                    "task's own address"
+                    + (" (the service's virtual IP)" if set(strangers) & vips else ""),
+                    {
+                        "name": name.name,
+                        "configured_as": name.configured_as,
+                        "resolves_to": list(name.addresses),
+                        "not_a_task": strangers,
+                        "service_virtual_ips": sorted(vips),
+                        "task_addresses": len(task_ips),
+                    },
+                    "Point WHOOSH at the tasks, not at a name in front of them: "
+                    "WHOOSH_DISCOVERY=swarm, or dns with tasks.<service> and endpoint_mode "
+                    "dnsrr.",
+                )
+            )
+        elif name.configured_as.startswith(("http://", "https://")) and len(name.addresses) > 1:
+            out.append(
+                finding(
+                    AGENT_NAME_FRONTS_SEVERAL,
+                    "warning",
+                    f"{name.configured_as} names {len(name.addresses)} hosts: each health "
+                    "check reaches one of them, a different one each time",
+                    {
+                        "name": name.name,
+                        "configured_as": name.configured_as,
+                        "resolves_to": list(name.addresses),
+                    },
+                    "List each agent instead of one name in front of several "
+                    "(WHOOSH_DISCOVERY=dns with tasks.<service>, or the Swarm API).",
+                )
+            )
+    return out
+
+
+# -- topics -----------------------------------------------------------------------------
+def _topics(facts: WhooshFacts) -> list[Finding]:
+    """Agents whose own topic list (``gossipsub_topics`` in their health) holds a name
+    that is almost a mesh topic: they publish and listen where nobody else does."""
+    by_topic: dict[tuple[str, str], list[AgentStatus]] = {}
+    differs: dict[tuple[str, str], tuple[str, ...]] = {}
+    for s in facts.statuses:
+        for topic in s.health.gossipsub_topics[: len(ALL_TOPICS) * 4] if s.health else []:
+            miss = near_miss(topic, ALL_TOPICS)
+            if miss is not None:
+                by_topic.setdefault((miss.topic, miss.known), []).append(s)
+                differs[(miss.topic, miss.known)] = miss.differs_by
+    out = []
+    for (topic, known), statuses in sorted(by_topic.items()):
+        shown, omitted = capped([_agent(s) for s in statuses])
+        out.append(
+            finding(
+                TOPIC_NEAR_MISS,
+                "warning",
+                f"{len(statuses)} agent(s) use the topic {topic!r}, which differs from "
+                f"{known!r} only by {' and '.join(differs[(topic, known)])}",
+                {
+                    "topic": topic,
+                    "known_topic": known,
+                    "differs_by": list(differs[(topic, known)]),
+                    "agents": shown,
+                    "agents_omitted": omitted,
+                    "seen_in": "the agents' gossipsub_topics in /api/health",
+                },
+                f"Use the topic {known!r} exactly (topic names are case-sensitive) in these "
+                "agents' build or configuration: they hear nothing the mesh publishes.",
+            )
+        )
+    return out
