@@ -267,13 +267,15 @@ def stack_leftovers(stack: str) -> dict[str, list[str]]:
     }
 
 
-def identity_volumes(stack: str) -> list[str]:
-    return lines("docker", "volume", "ls", "-q", "--filter", f"name={stack}_chorus-identity-")
+def stack_volumes(stack: str) -> list[str]:
+    return lines(
+        "docker", "volume", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={stack}"
+    )
 
 
 def remove_stack(stack: str, timeout: float = 120) -> dict[str, list[str]]:
-    """`docker stack rm`, wait until nothing of it is left, remove its identity volumes;
-    returns what is left (nothing, or the test fails on it)."""
+    """`docker stack rm`, wait until nothing of it is left, remove its volumes; returns
+    what is left (nothing, or the test fails on it)."""
     run("docker", "stack", "rm", stack, check=False)
     left = wait_until(
         f"stack {stack} to be gone",
@@ -282,7 +284,7 @@ def remove_stack(stack: str, timeout: float = 120) -> dict[str, list[str]]:
         timeout=timeout,
         interval=1,
     )
-    # Volumes outlive a stack on purpose (identities); the test's are removed here.
-    for volume in identity_volumes(stack):
+    # Volumes outlive a stack on purpose (Prometheus' data); the test's are removed here.
+    for volume in stack_volumes(stack):
         run("docker", "volume", "rm", volume, check=False)
-    return {**left, "volumes": identity_volumes(stack)}
+    return {**left, "volumes": stack_volumes(stack)}

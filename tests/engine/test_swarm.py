@@ -31,7 +31,9 @@ from .conftest import (
     free_port,
     get_json,
     lines,
+    remove_stack,
     run,
+    stack_leftovers,
     wait_until,
 )
 
@@ -41,67 +43,15 @@ STACK = f"chorustest{os.getpid()}"
 SECRET = f"{STACK}_identity"
 
 
-def _swarm_state() -> str:
-    return run("docker", "info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def swarm(engine: dict[str, str]) -> Iterator[None]:
-    """A Swarm this engine manages; initialised (and left afterwards) only if there was none."""
-    state = _swarm_state()
-    initialised = False
-    had_gwbridge = bool(
-        lines("docker", "network", "ls", "-q", "--filter", "name=^docker_gwbridge$")
-    )
-    if state == "inactive":
-        run("docker", "swarm", "init", "--advertise-addr", "127.0.0.1")
-        initialised = True
-    elif state != "active":
-        pytest.fail(f"Swarm state {state!r}: neither inactive nor active")
-    if run("docker", "info", "--format", "{{.Swarm.ControlAvailable}}").stdout.strip() != "true":
-        pytest.fail("this engine is in a Swarm but not a manager: cannot deploy a stack here")
-    try:
-        yield
-    finally:
-        if initialised:
-            run("docker", "swarm", "leave", "--force", check=False)
-            # `swarm init` created docker_gwbridge; leaving does not remove it.
-            if not had_gwbridge:
-                run("docker", "network", "rm", "docker_gwbridge", check=False)
-
-
-def _leftovers() -> dict[str, list[str]]:
-    label = f"label=com.docker.stack.namespace={STACK}"
-    return {
-        "services": lines("docker", "service", "ls", "-q", "--filter", label),
-        "containers": lines("docker", "ps", "-aq", "--filter", label),
-        "networks": lines("docker", "network", "ls", "-q", "--filter", label),
-    }
-
-
 def _secrets() -> list[str]:
     return lines("docker", "secret", "ls", "-q", "--filter", f"name={SECRET}")
 
 
-def _stack_volumes() -> list[str]:
-    return lines("docker", "volume", "ls", "-q", "--filter", f"name={STACK}_prometheus-data")
-
-
-def _remove_stack(timeout: float = 120) -> dict[str, list[str]]:
-    run("docker", "stack", "rm", STACK, check=False)
-    left = wait_until(
-        f"stack {STACK} to be gone",
-        _leftovers,
-        lambda left: not any(left.values()),
-        timeout=timeout,
-        interval=1,
-    )
-    # Prometheus' data volume and the identity secret outlive a stack on purpose; the
-    # test's are removed here.
-    for volume in _stack_volumes():
-        run("docker", "volume", "rm", volume, check=False)
+def _remove_stack() -> dict[str, list[str]]:
+    left = remove_stack(STACK)
+    # The identity secret outlives a stack on purpose (peer IDs); the test's is removed.
     run("docker", "secret", "rm", SECRET, check=False)
-    return {**left, "volumes": _stack_volumes(), "secrets": _secrets()}
+    return {**left, "secrets": _secrets()}
 
 
 @pytest.fixture
@@ -128,7 +78,7 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        if any(_leftovers().values()):
+        if any(stack_leftovers(STACK).values()):
             for svc in ("whoosh", "hmmm-monitor"):
                 logs = run(
                     "docker", "service", "logs", "--tail", "15", f"{STACK}_{svc}", check=False
