@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
 from meshlocal import LocalMesh, MeshLayout
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A tool a test needs (root, iptables, chromium) is missing: under `make test`
+    (CHORUS_REQUIRE_ENGINE=1) a failure, run by hand a skip that says why."""
+    if os.environ.get("CHORUS_REQUIRE_ENGINE") == "1":
+        pytest.fail(f"{reason} (`make test` requires it: CHORUS_REQUIRE_ENGINE=1)")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ from meshcommon.diagnosis import at_least
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
 from meshlocal import LocalMesh, MeshLayout, ServiceProcess
 
+from .conftest import unavailable
 from .firewall import iptables, remove_chain
 
 pytestmark = pytest.mark.integration
@@ -158,7 +159,7 @@ def dashboard_dom(url: str) -> str:
             )
         browser = shutil.which("chromium")
     if browser is None:
-        pytest.skip("chromium is not installed and apt-get could not install it")
+        unavailable("chromium is not installed and apt-get could not install it")
     proc = subprocess.run(
         [
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -425,7 +426,7 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
 # -- 3. a firewall in front of one agent's p2p port ------------------------------------------
 def test_blocked_p2p_port_is_named(dmesh: LocalMesh) -> None:
     if os.geteuid() != 0 or shutil.which("iptables") is None:
-        pytest.skip("needs root and iptables (a firewall rule for the monitor's group)")
+        unavailable("needs root and iptables (a firewall rule for the monitor's group)")
     mesh = dmesh
     mesh.wait_for(lambda: _clean(mesh), timeout=120, what="a clean mesh before the firewall")
     remove_chain(CHAIN)

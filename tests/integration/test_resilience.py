@@ -25,6 +25,7 @@ import pytest
 
 from meshlocal import LocalMesh, MeshLayout
 
+from .conftest import unavailable
 from .firewall import iptables, remove_chain
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,6 @@ GROUP_B = (4, 5, 6)
 GID_A, GID_B = 64_101, 64_102
 CHAIN = "CHORUS_TEST_PARTITION"
 # `make test` asks for every tier, root-level tools included: no silent skip then.
-REQUIRE_IPTABLES = os.environ.get("CHORUS_REQUIRE_ENGINE") == "1"
 LAYOUT = MeshLayout(
     agents=N,
     agent_net="127.0.100",
@@ -251,15 +251,9 @@ def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalM
 
 
 # -- 4. network partition -----------------------------------------------------------------
-def _unavailable(reason: str) -> None:
-    if REQUIRE_IPTABLES:
-        pytest.fail(f"{reason} (CHORUS_REQUIRE_ENGINE=1: the partition test must run)")
-    pytest.skip(reason)
-
-
 def _require_iptables() -> None:
     if os.geteuid() != 0:
-        _unavailable("partition test needs root (iptables, per-agent group IDs)")
+        unavailable("partition test needs root (iptables, per-agent group IDs)")
     if shutil.which("iptables") is None:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             subprocess.run(
@@ -269,7 +263,7 @@ def _require_iptables() -> None:
                 check=False,
             )
     if shutil.which("iptables") is None:
-        _unavailable("iptables is not installed and apt-get could not install it")
+        unavailable("iptables is not installed and apt-get could not install it")
     remove_chain(CHAIN)  # a leftover from a killed run of this test
     probe = iptables("-N", CHAIN, check=False)
     if probe.returncode == 0:
@@ -280,7 +274,7 @@ def _require_iptables() -> None:
         )  # fmt: skip
     remove_chain(CHAIN)
     if probe.returncode != 0:
-        _unavailable(f"iptables cannot filter here: {probe.stderr.strip()}")
+        unavailable(f"iptables cannot filter here: {probe.stderr.strip()}")
 
 
 @contextlib.contextmanager
