@@ -1,4 +1,6 @@
-"""Request dependencies: routes declare what they need with these ``Annotated`` types."""
+"""Request dependencies: routes declare what they need with these ``Annotated`` types
+(``async def``, so that FastAPI calls them on the event loop instead of hopping to its
+thread pool for each request)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ from fastapi import Depends, Request
 from hmmm_monitor.service import Monitor
 
 
-def get_monitor(request: Request) -> Monitor:
+async def get_monitor(request: Request) -> Monitor:
     monitor: Monitor = request.app.state.service
     return monitor
 
 
 async def get_synced_monitor(request: Request) -> Monitor:
     """The monitor with its view of the libp2p node refreshed for this request."""
-    monitor = get_monitor(request)
+    monitor = await get_monitor(request)
     await monitor.sync_node_state()
     return monitor
 
