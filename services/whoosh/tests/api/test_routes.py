@@ -13,6 +13,7 @@ import httpx
 import pytest
 from whoosh_testkit import PEER_A, PEER_B, PEER_C, health_body, make_settings
 
+from meshcommon.models import BootstrapResponse
 from whoosh.adapters.discovery.static import StaticSource
 from whoosh.app import create_app
 from whoosh.wiring import VERSION, build_whoosh
@@ -62,7 +63,10 @@ async def test_bootstrap_answers_from_cache() -> None:
             resp = await api.get("/api/v1/bootstrap-peers")
             assert resp.status_code == 200
         assert agents.calls == calls, "bootstrap reads must not poll agents"
+    # The pre-rendered body is the documented model, as JSON, with its entity tag.
+    assert resp.headers["content-type"] == "application/json" and resp.headers["etag"]
     body = resp.json()
+    assert BootstrapResponse.model_validate(body).model_dump(mode="json", by_alias=True) == body
     assert body["count"] == 2
     assert body["summary"] == {
         "expected": 3,

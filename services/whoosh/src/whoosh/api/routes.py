@@ -44,7 +44,6 @@ async def health(whoosh: WhooshDep) -> JSONResponse:
 async def bootstrap_peers(
     directory: DirectoryDep,
     check_admin: AdminCheck,
-    response: Response,
     refresh: Annotated[bool, Query(description="Run a discovery round first (admin)")] = False,
     if_none_match: Annotated[
         str | None, Header(description="The ETag of the list the client has")
@@ -56,7 +55,7 @@ async def bootstrap_peers(
             f"after N seconds (at most {MAX_WAIT_S:g})"
         ),
     ] = None,
-) -> BootstrapResponse | Response:
+) -> Response:
     if refresh:
         check_admin()
         snap = await directory.refresh()
@@ -67,8 +66,8 @@ async def bootstrap_peers(
             snap = await directory.wait_for_change(snap.etag, wait_s)
     if etag_matches(if_none_match, snap.etag):
         return Response(status_code=304, headers={"ETag": snap.etag})
-    response.headers["ETag"] = snap.etag
-    return snap.bootstrap
+    # The body as rendered for this snapshot (response_model still documents it).
+    return Response(snap.bootstrap_json, media_type="application/json", headers={"ETag": snap.etag})
 
 
 @router.post(

@@ -64,6 +64,13 @@ class Snapshot:
         changes (not with every round's timestamp)."""
         return bootstrap_etag(self.bootstrap.bootstrap_peers, self.bootstrap.left)
 
+    @cached_property
+    def bootstrap_json(self) -> bytes:
+        """The bootstrap list as the JSON ``GET /api/v1/bootstrap-peers`` answers, rendered
+        once per snapshot: every agent and monitor asks for it, and validating and
+        serialising the model again for each request is most of what the route costs."""
+        return self.bootstrap.model_dump_json(by_alias=True).encode()
+
 
 class AgentDirectory:
     """Every agent discovery found, its health, and the bootstrap list built from them."""
