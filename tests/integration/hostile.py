@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -274,7 +275,7 @@ def percentile(values: list[float], q: float) -> float:
 
 class LatencyProbe:
     """GET ``url`` every 20 ms from a process of its own (``latency_probe.py``) while the
-    ``with`` block runs; then ``latencies_ms`` and ``errors``."""
+    ``with`` block runs (or until ``stop``); then ``latencies_ms`` and ``errors``."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -289,8 +290,19 @@ class LatencyProbe:
         )
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    @property
+    def pid(self) -> int:
         assert self._proc is not None
+        return self._proc.pid
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop probing and read the latencies (again: nothing more)."""
+        assert self._proc is not None
+        if self._proc.returncode is not None:
+            return
         self._proc.terminate()
         try:
             out, _ = self._proc.communicate(timeout=15)
@@ -300,3 +312,56 @@ class LatencyProbe:
         if out:
             doc = json.loads(out)
             self.latencies_ms, self.errors = doc["latencies_ms"], doc["errors"]
+
+
+@contextlib.contextmanager
+def floor_server(host: str) -> Iterator[str]:
+    """``floor_server.py`` on ``host`` (a free port): yields its URL."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    script = Path(__file__).with_name("floor_server.py")
+    proc = subprocess.Popen([sys.executable, str(script), host, str(port)])
+    url = f"http://{host}:{port}/"
+    try:
+        for _ in range(200):  # up within 10 s
+            with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"floor server exited with {proc.returncode}")
+            threading.Event().wait(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _set_cpus(pid: int, cpus: set[int]) -> None:
+    """Every thread of process ``pid`` onto ``cpus`` (threads started later inherit it)."""
+    with contextlib.suppress(FileNotFoundError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(int(tid), cpus)
+
+
+@contextlib.contextmanager
+def cpu_of_its_own(own: list[int], others: list[int]) -> Iterator[None]:
+    """Processes ``own`` on the last CPU, ``others`` (and this process) on the rest, as
+    WHOOSH is in a deployment, where it is a container of its own and does not share its
+    CPU with ten agents; all back on every CPU afterwards."""
+    every = os.sched_getaffinity(0)
+    last = {max(every)}
+    rest = every - last
+    try:
+        for pid in own:
+            _set_cpus(pid, last)
+        for pid in [*others, os.getpid()]:
+            _set_cpus(pid, rest)
+        yield
+    finally:
+        for pid in [*own, *others, os.getpid()]:
+            _set_cpus(pid, every)
