@@ -4,7 +4,11 @@ claiming agent-01's peer ID; an agent whose libp2p addresses all hang; garbage g
 
 The good agents are discovered and heard as before, WHOOSH's bootstrap list keeps
 answering fast, the monitor's refresh rounds keep their pace, each bad agent is named with
-its reason, and the impostor is reported and never taken for agent-01."""
+its reason, and the impostor is reported and never taken for agent-01.
+
+The bootstrap list's latency is printed three ways: on the CPUs the whole mesh shares,
+next to the floor (a server answering fixed bytes, measured at the same time: what the
+machine allows then), and with WHOOSH on a CPU of its own, as it is in a deployment."""
 
 from __future__ import annotations
 
