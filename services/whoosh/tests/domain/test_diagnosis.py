@@ -3,6 +3,8 @@ statuses built the way the poller builds them."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -257,6 +259,36 @@ async def test_configured_names_a_vip_and_a_name_in_front_of_several() -> None:
     (several,) = found["agent_name_fronts_several"]
     assert several.severity == "warning"
     assert several.evidence["resolves_to"] == ["10.231.0.11", "10.231.0.12"]
+
+
+@pytest.mark.anyio
+async def test_a_configured_name_that_does_not_resolve_is_named_with_the_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("whoosh.adapters.swarm_inspect.RESOLVE_TIMEOUT_S", 0.05)
+
+    async def resolver(name: str) -> list[str]:
+        if name == "slow":
+            await asyncio.sleep(5)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    targets = [
+        AgentTarget("http://chorus:8080", "chorus:8080", "chorus"),
+        AgentTarget("http://slow:8080", "slow:8080", "slow"),
+    ]
+    names = await resolve_names(targets, None, resolver=resolver)
+    inspector = FakeInspector([_task(i) for i in (1, 2, 3)], mode="vip")
+    found = _ids(_facts(_three_healthy(), inspector, names=names))
+    assert "agent_name_not_a_task" not in found and "agent_name_fronts_several" not in found
+    gone, slow = found["agent_name_unresolved"]
+    assert gone.severity == "critical" and "does not resolve" in gone.title
+    assert gone.evidence == {
+        "name": "chorus",
+        "configured_as": "http://chorus:8080",
+        "error": "gaierror: [Errno -2] Name or service not known",
+    }
+    assert slow.evidence["error"] == "no answer within 0.05 s"
+    assert "WHOOSH_DISCOVERY=swarm" in gone.fix
 
 
 def test_an_agent_on_a_misspelt_topic() -> None:

@@ -142,7 +142,9 @@ async def resolve_names(
         try:
             async with asyncio.timeout(RESOLVE_TIMEOUT_S):
                 found = await resolver(host)
-        except (OSError, TimeoutError) as exc:
+        except TimeoutError:  # before OSError, its base class: it carries no message
+            return ResolvedName(host, url, (), f"no answer within {RESOLVE_TIMEOUT_S:g} s")
+        except OSError as exc:
             return ResolvedName(host, url, (), f"{type(exc).__name__}: {exc}")
         return ResolvedName(host, url, tuple(dict.fromkeys(a.split("%", 1)[0] for a in found)))
 

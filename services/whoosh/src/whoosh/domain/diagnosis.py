@@ -32,6 +32,7 @@ ADDRESS_SHARED = "address_shared"
 PEER_ID_DUPLICATE = "peer_id_duplicate"
 AGENT_NAME_NOT_A_TASK = "agent_name_not_a_task"
 AGENT_NAME_FRONTS_SEVERAL = "agent_name_fronts_several"
+AGENT_NAME_UNRESOLVED = "agent_name_unresolved"
 TOPIC_NEAR_MISS = "topic_near_miss"
 DISCOVERY_FAILED = "discovery_failed"
 SWARM_CHECKS = (
@@ -48,6 +49,7 @@ CHECKS = (
     ADDRESS_SHARED,
     PEER_ID_DUPLICATE,
     AGENT_NAME_FRONTS_SEVERAL,
+    AGENT_NAME_UNRESOLVED,
     TOPIC_NEAR_MISS,
     DISCOVERY_FAILED,
 )
@@ -497,6 +499,9 @@ def _names(facts: WhooshFacts) -> list[Finding]:
     )
     vips = {v.split("/", 1)[0] for v in swarm.virtual_ips} if swarm is not None else set()
     for name in facts.names:
+        if name.error is not None:
+            out.append(_unresolved(name))
+            continue
         if not name.addresses:
             continue
         strangers = [a for a in name.addresses if a not in task_ips]
@@ -538,6 +543,20 @@ def _names(facts: WhooshFacts) -> list[Finding]:
                 )
             )
     return out
+
+
+def _unresolved(name: ResolvedName) -> Finding:
+    # Without this, a name that resolves to nothing leaves only its effect (agents missing
+    # or not discovered), not the cause.
+    return finding(
+        AGENT_NAME_UNRESOLVED,
+        "critical",
+        f"{name.name!r} in {name.configured_as} does not resolve from WHOOSH",
+        {"name": name.name, "configured_as": name.configured_as, "error": name.error},
+        "Use a name WHOOSH resolves (the agent service's name or alias on a network WHOOSH "
+        "is attached to), or let WHOOSH find the agents itself (WHOOSH_DISCOVERY=swarm, or "
+        "dns with tasks.<service>).",
+    )
 
 
 # -- topics -----------------------------------------------------------------------------
