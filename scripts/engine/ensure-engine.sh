@@ -62,11 +62,24 @@ start_dockerd() {
     fi
 
     log "starting dockerd (log: $ENGINE_LOG_FILE)"
-    # setsid: the daemon must outlive this script and make's process group.
-    DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 setsid dockerd >"$ENGINE_LOG_FILE" 2>&1 </dev/null &
+    # setsid: the daemon must outlive this script and make's process group. The inherited
+    # descriptors are closed first: under `flock LOCK make ...` the daemon would otherwise
+    # hold the lock for as long as it runs, and every later `flock LOCK` would wait forever.
+    (
+        close_inherited_fds
+        DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 exec setsid dockerd >"$ENGINE_LOG_FILE" 2>&1 </dev/null
+    ) &
     local pid=$!
     echo "$pid" >"$ENGINE_PID_FILE"
     wait_engine "$pid"
+}
+
+close_inherited_fds() {
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+        fd=${fd##*/}
+        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done 2>/dev/null
 }
 
 wait_engine() {
