@@ -39,7 +39,12 @@ def free_port() -> int:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_serves_and_stops_at_once_on_a_signal(sig: signal.Signals) -> None:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", APP, HOST, str(port)])
+    # SIGINT as a terminal leaves it: a shell running this suite in the background without
+    # job control hands it down ignored, and uvicorn restores and re-raises what it found.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", APP, HOST, str(port)],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         resp, _ = wait_until(
             lambda: httpx.get(f"http://{HOST}:{port}/ping", timeout=2),
