@@ -481,8 +481,10 @@ def _duplicate_peer_ids(facts: WhooshFacts) -> list[Finding]:
             "critical",
             f"Peer ID {dup.peer_id} answers at {len(dup.targets)} hosts",
             {"peer_id": dup.peer_id, "targets": list(dup.targets)},
-            "Give each agent its own identity (an AGENT_IDENTITY_PATH per task slot, never "
-            "a copied key): two hosts with one peer ID take over each other's connections.",
+            "Give each agent its own identity (with the identity secret, an "
+            "AGENT_IDENTITY_SCOPE that includes the task slot; else an AGENT_IDENTITY_PATH "
+            "per agent, never a copied key): two hosts with one peer ID take over each "
+            "other's connections.",
         )
         for dup in facts.duplicates
     ]
