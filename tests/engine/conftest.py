@@ -12,6 +12,7 @@ removes what it created, also on failure.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -288,3 +289,39 @@ def remove_stack(stack: str, timeout: float = 120) -> dict[str, list[str]]:
     for volume in stack_volumes(stack):
         run("docker", "volume", "rm", volume, check=False)
     return {**left, "volumes": stack_volumes(stack)}
+
+
+@contextlib.contextmanager
+def stack_environment(
+    stack: str, engine_env: dict[str, str], settings: dict[str, str]
+) -> Iterator[dict[str, str]]:
+    """What `docker stack deploy -c stack.yml <stack>` needs: the images, ``settings``, WHOOSH
+    and the monitor published on free ports, and an identity secret of the stack's own
+    (``<stack>_identity``, created here). On the way out a stack the test left behind is
+    shown (WHOOSH's and the monitor's last log lines, the agent tasks) and removed, and the
+    secret is removed."""
+    secret = f"{stack}_identity"
+    env = {
+        **engine_env,
+        **settings,
+        "WHOOSH_PUBLISHED_PORT": str(free_port()),
+        "MONITOR_PUBLISHED_PORT": str(free_port()),
+        "CHORUS_IDENTITY_SECRET": secret,
+    }
+    create_identity_secret(secret)
+    try:
+        yield env
+    finally:
+        if any(stack_leftovers(stack).values()):
+            for service in ("whoosh", "hmmm-monitor"):
+                logs = run(
+                    "docker", "service", "logs", "--tail", "15", f"{stack}_{service}", check=False
+                )  # fmt: skip
+                print(f"--- {service} logs (tail)\n{(logs.stdout + logs.stderr)[-4000:]}")
+            ps = run("docker", "service", "ps", "--no-trunc", f"{stack}_chorus", check=False)
+            print(f"--- agent tasks\n{ps.stdout[-4000:]}")
+            try:
+                remove_stack(stack)
+            except AssertionError as exc:
+                print(f"cleanup: {exc}")
+        run("docker", "secret", "rm", secret, check=False)

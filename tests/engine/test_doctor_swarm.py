@@ -38,27 +38,23 @@ import pytest
 from .conftest import (
     REPO,
     Timings,
-    create_identity_secret,
-    free_port,
     get_json,
     lines,
     remove_stack,
     run,
-    stack_leftovers,
+    stack_environment,
     wait_until,
 )
 
 pytestmark = pytest.mark.engine
 
 STACK = f"chorusdoc{os.getpid()}"
-SECRET = f"{STACK}_identity"
 REPLICAS = 3
 
 
 @pytest.fixture
 def doctor_stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
-    env = {
-        **engine,
+    settings = {
         "CHORUS_REPLICAS": str(REPLICAS),
         "CHORUS_HEALTH_INTERVAL": "5s",
         "AGENT_BROADCAST_INTERVAL_S": "3",
@@ -66,19 +62,9 @@ def doctor_stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]
         "MONITOR_BOOTSTRAP_REFRESH_S": "2",
         "MONITOR_HEARD_WINDOW_S": "20",
         "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
-        "WHOOSH_PUBLISHED_PORT": str(free_port()),
-        "MONITOR_PUBLISHED_PORT": str(free_port()),
-        "CHORUS_IDENTITY_SECRET": SECRET,
     }
-    create_identity_secret(SECRET)
-    try:
+    with stack_environment(STACK, engine, settings) as env:
         yield env
-    finally:
-        if any(stack_leftovers(STACK).values()):
-            logs = run("docker", "service", "logs", "--tail", "20", f"{STACK}_whoosh", check=False)
-            print(f"--- whoosh logs (tail)\n{(logs.stdout + logs.stderr)[-3000:]}")
-            remove_stack(STACK)
-        run("docker", "secret", "rm", SECRET, check=False)
 
 
 def doctor(whoosh: str, monitor: str) -> tuple[int, dict[str, Any], str]:

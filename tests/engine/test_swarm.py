@@ -27,13 +27,12 @@ import pytest
 from .conftest import (
     REPO,
     Timings,
-    create_identity_secret,
     free_port,
     get_json,
     lines,
     remove_stack,
     run,
-    stack_leftovers,
+    stack_environment,
     wait_until,
 )
 
@@ -56,8 +55,7 @@ def _remove_stack() -> dict[str, list[str]]:
 
 @pytest.fixture
 def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
-    env = {
-        **engine,
+    settings = {
         "CHORUS_REPLICAS": "10",
         "CHORUS_HEALTH_INTERVAL": "5s",
         "AGENT_BROADCAST_INTERVAL_S": "5",
@@ -65,32 +63,14 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
         "MONITOR_BOOTSTRAP_REFRESH_S": "3",
         "MONITOR_HEARD_WINDOW_S": "30",
         "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
-        "WHOOSH_PUBLISHED_PORT": str(free_port()),
-        "MONITOR_PUBLISHED_PORT": str(free_port()),
         "PROMETHEUS_PUBLISHED_PORT": str(free_port()),
         "PROMETHEUS_SCRAPE_INTERVAL": "5s",
         "PROMETHEUS_DNS_REFRESH_INTERVAL": "5s",
         "GATEWAY_PUBLISHED_PORT": str(free_port()),
         "GATEWAY_P2P_PUBLISHED_PORT": str(free_port()),
-        "CHORUS_IDENTITY_SECRET": SECRET,
     }
-    create_identity_secret(SECRET)
-    try:
+    with stack_environment(STACK, engine, settings) as env:
         yield env
-    finally:
-        if any(stack_leftovers(STACK).values()):
-            for svc in ("whoosh", "hmmm-monitor"):
-                logs = run(
-                    "docker", "service", "logs", "--tail", "15", f"{STACK}_{svc}", check=False
-                )
-                print(f"--- {svc} logs (tail)\n{(logs.stdout + logs.stderr)[-4000:]}")
-            ps = run("docker", "service", "ps", "--no-trunc", f"{STACK}_chorus", check=False)
-            print(f"--- agent tasks\n{ps.stdout[-4000:]}")
-            try:
-                _remove_stack()
-            except AssertionError as exc:
-                print(f"cleanup: {exc}")
-        run("docker", "secret", "rm", SECRET, check=False)
 
 
 def _container_id(service: str) -> list[str]:

@@ -23,6 +23,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, NodeConfig
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
 
 from .fake_agents import FAKE_PEER_ID, GetHandler, serve_get_handlers
@@ -323,13 +324,15 @@ def floor_server(host: str) -> Iterator[str]:
     script = Path(__file__).with_name("floor_server.py")
     proc = subprocess.Popen([sys.executable, str(script), host, str(port)])
     url = f"http://{host}:{port}/"
+
+    def listening() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"floor server exited with {proc.returncode}")
+        with socket.create_connection((host, port), 0.2):
+            return True
+
     try:
-        for _ in range(200):  # up within 10 s
-            with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
-                break
-            if proc.poll() is not None:
-                raise RuntimeError(f"floor server exited with {proc.returncode}")
-            threading.Event().wait(0.05)
+        wait_until(listening, within_s=30, what="the floor server")
         yield url
     finally:
         proc.terminate()
