@@ -151,6 +151,9 @@ def test_per_sender_figures_are_capped_and_the_least_recent_sender_goes() -> Non
     assert store.tracked_senders() == 3 and store.senders_forgotten == 4
     assert set(store.senders()) == {"real", "s4", "s5"}  # the recently heard stay
     assert set(store.delivery()) <= {"real", "s4", "s5"}
+    # Who publishes where is kept for the tracked senders only (s5 sent nothing valid).
+    assert store.topic_publishers(since=0) == {"t": {"real", "s4"}}
+    assert store.topic_publishers(since=1004.5) == {"t": {"s4"}}
 
 
 def test_kept_messages_are_bounded_in_bytes_so_big_ones_cannot_fill_the_memory() -> None:

@@ -35,6 +35,7 @@ class SenderStats:
     last_heard: float
     count: int = 0
     by_topic: Counter[str] = field(default_factory=Counter)
+    last_by_topic: dict[str, float] = field(default_factory=dict)  # who publishes where
     rejected: int = 0
 
 
@@ -78,9 +79,6 @@ class MessageStore:
         self._availability: dict[str, AvailabilityReport] = {}
         self._seqnos: dict[str, SeqnoTracker] = {}
         self._latency: dict[str, deque[float]] = {}
-        # topic -> sender -> last receive time: who publishes where (topics are the ones
-        # we subscribe to, so this is bounded by senders x 3).
-        self._topic_senders: dict[str, dict[str, float]] = {}
         self.total = 0
 
     # -- writes (trio thread) -----------------------------------------------------------
@@ -99,7 +97,7 @@ class MessageStore:
             stats.last_heard = max(stats.last_heard, received_at)
             stats.count += 1
             stats.by_topic[record.topic] += 1
-            self._topic_senders.setdefault(record.topic, {})[record.from_] = received_at
+            stats.last_by_topic[record.topic] = received_at
             self._track_seqno(record.from_, record.seqno, received_at)
 
     def add_availability(
@@ -205,11 +203,13 @@ class MessageStore:
 
     def topic_publishers(self, since: float) -> dict[str, set[str]]:
         """Per topic, the senders of valid messages received at or after ``since``."""
+        publishers: dict[str, set[str]] = {}
         with self._lock:
-            return {
-                topic: {pid for pid, at in senders.items() if at >= since}
-                for topic, senders in self._topic_senders.items()
-            }
+            for pid, stats in self._senders.items():
+                for topic, at in stats.last_by_topic.items():
+                    if at >= since:
+                        publishers.setdefault(topic, set()).add(pid)
+        return publishers
 
     def rejected_counts(self) -> dict[str, int]:
         with self._lock:
