@@ -9,6 +9,13 @@ import pytest
 import meshcommon.p2p  # noqa: F401
 
 
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """The services, the peer kit and MeshRuntime's callers run on asyncio (uvicorn);
+    a module testing trio code (the libp2p node itself) says ``trio`` for itself."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def peer_id() -> str:
     """A real Ed25519 peer ID (the policy compares /p2p/ components as text)."""

@@ -16,11 +16,6 @@ from meshcommon.metrics import BoundedLabel, TotalsCounter
 from meshcommon.waiting import wait_until, wait_until_async
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # the services run on uvicorn (asyncio)
-
-
 def test_rate_limited_log_says_how_many_it_suppressed(caplog) -> None:
     now = [0.0]
     limited = RateLimitedLog(logging.getLogger("t"), interval_s=10, clock=lambda: now[0])

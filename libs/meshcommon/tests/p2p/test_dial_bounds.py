@@ -21,11 +21,6 @@ from meshcommon.waiting import wait_until_async
 HOST = "127.0.0.1"
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))

@@ -24,11 +24,6 @@ HOST = "127.0.0.1"
 TYPO = "chorus/coordination/v1"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))

@@ -27,11 +27,6 @@ HOST = "127.0.0.1"
 DEADLINE_S = 15.0
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"  # the services run on uvicorn (asyncio)
-
-
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))

@@ -10,11 +10,6 @@ import pytest
 from meshcommon.peer.dialing import DialPool
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_a_hanging_dial_costs_the_round_its_settle_time_only() -> None:
     pool = DialPool(concurrency=4)

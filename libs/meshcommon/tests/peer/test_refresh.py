@@ -13,11 +13,6 @@ from meshcommon.peer.refresh import run_refresh_rounds
 from meshcommon.waiting import wait_until_async
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_rounds_follow_news_and_are_paced_without_it(monkeypatch) -> None:
     monkeypatch.setattr(refresh, "MIN_ROUND_GAP_S", 0.01)
