@@ -154,8 +154,10 @@ def teardown_on_sigterm() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def engine() -> dict[str, str]:
-    """The engine answers and the images exist; returns the image env for compose/stack."""
+def engine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The engine answers and the images exist; returns the env for compose/stack: the
+    images, and the private-network key file compose mounts (a fresh swarm.key of this
+    session, ``CHORUS_PNET_KEY_FILE``; stacks get a secret of their own)."""
     try:
         info = run("docker", "info", "--format", "{{json .}}", check=False, timeout=20)
     except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
@@ -165,7 +167,11 @@ def engine() -> dict[str, str]:
     for image in IMAGES.values():
         if run("docker", "image", "inspect", image, check=False).returncode != 0:
             skip_or_fail(f"image {image} missing (scripts/engine/build-images.sh)")
-    return dict(IMAGES)
+    key_file = tmp_path_factory.mktemp("pnet") / "swarm.key"
+    key_file.write_text(swarm_key_text())
+    # Compose bind-mounts a file secret as it is: the images' unprivileged users must read it.
+    key_file.chmod(0o644)
+    return {**IMAGES, "CHORUS_PNET_KEY_FILE": str(key_file)}
 
 
 def create_identity_secret(name: str, env: dict[str, str] | None = None) -> None:
@@ -183,6 +189,30 @@ def create_identity_secret(name: str, env: dict[str, str] | None = None) -> None
     )
     if proc.returncode != 0:
         raise AssertionError(f"docker secret create {name} -> {proc.stderr.strip()}")
+
+
+def swarm_key_text() -> str:
+    """A fresh private-network key in the standard swarm.key format (what the README's
+    `printf ... openssl rand -hex 32` makes)."""
+    return f"/key/swarm/psk/1.0.0/\n/base16/\n{os.urandom(32).hex()}\n"
+
+
+def create_pnet_secret(name: str, env: dict[str, str] | None = None, key: str = "") -> str:
+    """The Swarm secret stack.yml's libp2p hosts read their private-network key from
+    (``CHORUS_PNET_SECRET``); returns the key file's text, for a host outside the stack."""
+    key = key or swarm_key_text()
+    proc = subprocess.run(
+        ["docker", "secret", "create", name, "-"],
+        input=key,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"docker secret create {name} -> {proc.stderr.strip()}")
+    return key
 
 
 def compose_cmd() -> list[str]:
@@ -297,18 +327,21 @@ def stack_environment(
 ) -> Iterator[dict[str, str]]:
     """What `docker stack deploy -c stack.yml <stack>` needs: the images, ``settings``, WHOOSH
     and the monitor published on free ports, and an identity secret of the stack's own
-    (``<stack>_identity``, created here). On the way out a stack the test left behind is
+    (``<stack>_identity``, created here), and a private-network key (``<stack>_pnet``; the
+    key's text is ``env["CHORUS_PNET_KEY"]``, for a host outside the stack). On the way out a stack the test left behind is
     shown (WHOOSH's and the monitor's last log lines, the agent tasks) and removed, and the
     secret is removed."""
-    secret = f"{stack}_identity"
+    secret, pnet_secret = f"{stack}_identity", f"{stack}_pnet"
     env = {
         **engine_env,
         **settings,
         "WHOOSH_PUBLISHED_PORT": str(free_port()),
         "MONITOR_PUBLISHED_PORT": str(free_port()),
         "CHORUS_IDENTITY_SECRET": secret,
+        "CHORUS_PNET_SECRET": pnet_secret,
     }
     create_identity_secret(secret)
+    env["CHORUS_PNET_KEY"] = create_pnet_secret(pnet_secret)
     try:
         yield env
     finally:
@@ -324,4 +357,4 @@ def stack_environment(
                 remove_stack(stack)
             except AssertionError as exc:
                 print(f"cleanup: {exc}")
-        run("docker", "secret", "rm", secret, check=False)
+        run("docker", "secret", "rm", secret, pnet_secret, check=False)

@@ -15,7 +15,9 @@ Each test starts from the state the previous one left, in file order:
    longer than one heard window, no two tasks with one peer ID, by WHOOSH's
    `duplicate_peer_ids` sampled through the update and by the monitor's message log.
    (`--force` replaces the tasks through the same stop-first policy; a second full update
-   would add about 90 s to the suite.)
+   would add about 90 s to the suite.) Then the private network's key is rotated on the
+   running stack (three rolling updates and one of the monitor, the README's runbook), with
+   the same bound on every agent's silence.
 5. an update to an image whose health check fails: Swarm rolls it back, 8/8 again.
 6. a worker loses power: its agents stay expected (unreachable, then missing; never `left`)
    until Swarm runs their slots on the other nodes, with the same peer IDs; the node comes
@@ -54,6 +56,7 @@ from .conftest import (
     REPO,
     Timings,
     create_identity_secret,
+    create_pnet_secret,
     run,
     skip_or_fail,
     wait_until,
@@ -72,6 +75,7 @@ STACK = "CHORUS"
 AGENTS = f"{STACK}_chorus"
 GATEWAYS = f"{STACK}_chorus-gateway"
 SECRET = "chorus_identity"
+PNET_SECRET = "chorus_pnet"
 # Short enough that a lost node's agents are named missing before Swarm replaces them
 # (about 25 s here), long enough for a rolling update's stop + start (about 10 s here).
 HEARD_WINDOW_S = 20.0
@@ -86,6 +90,7 @@ STACK_ENV = {
     "MONITOR_HEARD_WINDOW_S": f"{HEARD_WINDOW_S:g}",
     "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
     "CHORUS_IDENTITY_SECRET": SECRET,
+    "CHORUS_PNET_SECRET": PNET_SECRET,
 }
 OUTSIDE_MONITOR_PORT = 8090
 
@@ -342,6 +347,7 @@ def day2(
     the logs are printed and the fixture removes it."""
     env = {**engine, **cluster.env, **STACK_ENV, "CHORUS_REPLICAS": "10"}
     create_identity_secret(SECRET, cluster.env)
+    env["CHORUS_PNET_KEY"] = create_pnet_secret(PNET_SECRET, cluster.env)
     failed_before = request.session.testsfailed
     m = Mesh(cluster, env)
     try:
@@ -549,6 +555,59 @@ def test_rolling_update_keeps_every_agent_heard(day2: Mesh, timings: Timings) ->
         "service", "ps", AGENTS, "--filter", "desired-state=running", "--format", "{{.Image}}"
     ).split()
     assert images == ["chorus-agent:next"] * 8
+
+
+# -- 4b. the private network's key is rotated on the running stack -------------------------
+NEXT_PNET_SECRET = "chorus_pnet_next"
+
+
+def _update_service(day2: Mesh, service: str, *args: str) -> None:
+    """``docker service update`` of another service than the agents' (the monitor, the
+    gateways); waits for it to complete when it has tasks to replace."""
+    cluster = day2.cluster
+    before = day2.update_status(service).get("StartedAt")
+    cluster.docker("service", "update", "--detach", *args, service)
+    if not cluster.running(service):
+        return  # no task (gateways scaled to 0): the spec alone changed
+    wait_until(
+        f"the update of {service} to complete",
+        lambda: day2.update_status(service),
+        lambda u: u.get("StartedAt") != before and u.get("State") == "completed",
+        timeout=300,
+    )
+
+
+def test_pnet_key_rotation_keeps_every_agent_heard(day2: Mesh, timings: Timings) -> None:
+    """The README's rotation runbook, on the running stack: every agent first accepts the
+    new key as well (its listener tells the keys apart by the first bytes of multistream),
+    then dials with it, then drops the old one. The monitor switches to the new key once
+    every agent accepts it. No agent may be unheard longer than a heard window in any phase."""
+    cluster = day2.cluster
+    day2.wait(8, timeout=120)
+    new_key = create_pnet_secret(NEXT_PNET_SECRET, cluster.env)
+    nxt, old = "/run/secrets/chorus_pnet_next", "/run/secrets/chorus_pnet"
+    mount = f"source={NEXT_PNET_SECRET},target=chorus_pnet_next,uid=10001,mode=0400"
+    accept_new = ("--secret-add", mount, "--env-add", f"AGENT_PNET_ACCEPT_KEY_FILES={nxt}")
+    dial_new = (
+        "--env-add", f"AGENT_PNET_KEY_FILE={nxt}",
+        "--env-add", f"AGENT_PNET_ACCEPT_KEY_FILES={old}",
+    )  # fmt: skip
+    new_only = ("--env-rm", "AGENT_PNET_ACCEPT_KEY_FILES", "--secret-rm", PNET_SECRET)
+
+    _rolling_update(day2, timings, "pnet rotation 1/3 (accept the new key)", *accept_new)
+    _update_service(day2, GATEWAYS, *accept_new)
+    _update_service(
+        day2, f"{STACK}_hmmm-monitor",
+        "--secret-add", mount, "--env-add", f"MONITOR_PNET_KEY_FILE={nxt}",
+    )  # fmt: skip
+    day2.wait(8, timeout=180)
+    timings.mark("pnet rotation: the monitor dials with the new key, hears 8/8")
+    _rolling_update(day2, timings, "pnet rotation 2/3 (dial with the new key)", *dial_new)
+    _update_service(day2, GATEWAYS, *dial_new)
+    _rolling_update(day2, timings, "pnet rotation 3/3 (the new key only)", *new_only)
+    _update_service(day2, GATEWAYS, *new_only)
+    # From now on the mesh's key is the new one (the outside monitor below needs it).
+    day2.env["CHORUS_PNET_KEY"] = new_key
 
 
 # -- 5. a failed update is rolled back ---------------------------------------------------
