@@ -55,6 +55,15 @@ class AgentHealth(WireModel):
     problems: list[str] = Field(
         default_factory=list, description="Each problem as 'code: what it means here'"
     )
+    # Added for the closed mesh: proof that the addresses above are this peer's own.
+    peer_record: str | None = Field(
+        default=None,
+        description="The agent's libp2p signed peer record, base64: a signed envelope "
+        "(RFC 0002, domain libp2p-peer-record, payload type 0x0301) of a PeerRecord "
+        "(RFC 0003: peer_id, seq = unix ns when made, addresses = multiaddrs without "
+        "/p2p/), signed with the key of peer_id. WHOOSH lists only the addresses it signs. "
+        "None: an agent that predates signed records",
+    )
 
 
 class Claimant(WireModel):
