@@ -72,6 +72,13 @@ class Claimant(WireModel):
     name: str
     url: str = Field(description="Where WHOOSH found it (its health endpoint's base URL)")
     multiaddrs: list[str] = Field(description="The routable multiaddrs this host reported")
+    signed: bool | None = Field(
+        default=None,
+        description="True: this host proved the peer ID with a signed peer record (a "
+        "cloned key); False: listed without one (WHOOSH_UNSIGNED_HEALTH=accept); None: a "
+        "WHOOSH that predates signed records",
+    )
+    record_seq: int | None = Field(default=None, description="seq of the host's record")
 
 
 class BootstrapPeer(WireModel):
@@ -92,6 +99,17 @@ class BootstrapPeer(WireModel):
     )
     claimants: list[Claimant] = Field(
         default_factory=list, description="With conflict: every host claiming the peer ID"
+    )
+    signed: bool | None = Field(
+        default=None,
+        description="True: every address listed is signed by the peer ID's key (its "
+        "signed peer record); False: listed without a record (WHOOSH_UNSIGNED_HEALTH="
+        "accept); None: a WHOOSH that predates signed records",
+    )
+    record_seq: int | None = Field(
+        default=None,
+        description="seq of the newest signed peer record listed (unix ns when the agent "
+        "made it); None without one",
     )
 
 
