@@ -3,15 +3,42 @@ answering ``/api/health`` wrongly in its own way."""
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from meshcommon.peer_record import peer_id_of_private_key, seal_peer_record, transport_address
+
 # A real peer ID that belongs to none of the agents.
 FOREIGN_PEER_ID = "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
-FAKE_PEER_ID = "12D3KooWMYndRNDDW5C4RLTbQKPn19Xg2vjA9Wtq3RCDdcCr98HF"
+# A fake agent's identity: a real Ed25519 key (fixed seed), so that a fake standing for a
+# real agent can sign its peer record (``signed_health``).
+FAKE_KEY = Ed25519PrivateKey.from_private_bytes(b"chorus-fake-agent-identity-seed!")
+FAKE_PEER_ID = peer_id_of_private_key(FAKE_KEY)
+
+
+def signed_health(
+    key: Ed25519PrivateKey, multiaddrs: list[str], name: str, **extra: object
+) -> bytes:
+    """A health answer with a valid signed peer record of ``multiaddrs`` (what a real
+    agent with ``key`` serves)."""
+    peer_id = peer_id_of_private_key(key)
+    record = seal_peer_record(key, [transport_address(a) for a in multiaddrs], time.time_ns())
+    doc = {
+        "peer_id": peer_id,
+        "multiaddrs": multiaddrs,
+        "name": name,
+        "gossipsub_topics": [],
+        "peer_record": base64.b64encode(record).decode(),
+        **extra,
+    }
+    return json.dumps(doc).encode()
 
 
 def _health(multiaddrs: list[str]) -> bytes:

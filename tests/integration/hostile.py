@@ -1,7 +1,8 @@
 """Hostile peers for process tests and the soak, all at once: agents whose /api/health is
-huge, slow, of the wrong types or lists thousands of addresses; an impostor claiming a
-real agent's peer ID (with a libp2p host of its own, holding another key); an agent whose
-libp2p addresses are black holes; and a gossip sender publishing garbage."""
+huge, slow, of the wrong types or lists thousands of addresses; two impostors claiming a
+real agent's peer ID without its key (one with a libp2p host of its own holding another
+key and no signed record, one replaying the real agent's health answer, record included);
+an agent whose libp2p addresses are black holes; and a gossip sender publishing garbage."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from meshcommon import topics
@@ -26,7 +28,7 @@ from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
 
-from .fake_agents import FAKE_PEER_ID, GetHandler, serve_get_handlers
+from .fake_agents import FAKE_KEY, FAKE_PEER_ID, GetHandler, serve_get_handlers, signed_health
 
 # What WHOOSH must call each misbehaving health endpoint (its /api/v1/agents reason).
 EXPECTED_REASONS = {
@@ -34,7 +36,12 @@ EXPECTED_REASONS = {
     "huge_body": "oversized_health",
     "slow": "timeout",
     "wrong_types": "invalid_health",
+    # Claims to the victim's peer ID that no signed record proves (never listed).
+    "impostor": "record_missing",
+    "replay": "record_replayed",
 }
+# Their reason under WHOOSH's /api/v1/agents "impostors".
+IMPOSTOR_REASONS = {"impostor": "missing", "replay": "replayed"}
 HUGE_BODY_BYTES = 20 * 1024 * 1024
 
 
@@ -118,15 +125,19 @@ class _BlackHoles:
 
 
 @contextlib.contextmanager
-def hostile_peers(ip_prefix: str, victim_peer_id: str) -> Iterator[HostilePeers]:
+def hostile_peers(
+    ip_prefix: str, victim_peer_id: str, victim_url: str | None = None
+) -> Iterator[HostilePeers]:
     """Hostile agents on ``<ip_prefix>.1...``: every behaviour of ``EXPECTED_REASONS``, an
-    impostor claiming ``victim_peer_id`` (its own libp2p host on ``<ip_prefix>.10``) and a
-    black hole (healthy answer; 32 libp2p addresses that hang)."""
+    impostor claiming ``victim_peer_id`` (its own libp2p host on ``<ip_prefix>.10``, no
+    signed record), a replay of the health answer at ``victim_url`` (the victim's record
+    included), and a black hole (a valid signed answer whose 32 libp2p addresses, on its
+    own address ``<ip_prefix>.6``, hang)."""
     impostor = BackgroundNode(f"{ip_prefix}.10")
     impostor.start()
-    holes = _BlackHoles(f"{ip_prefix}.11", 32)
+    holes = _BlackHoles(f"{ip_prefix}.6", 32)  # the black hole's HTTP address (6th below)
     black_hole_id = FAKE_PEER_ID
-    hole_addrs = [f"/ip4/{ip_prefix}.11/tcp/{p}/p2p/{black_hole_id}" for p in holes.ports]
+    hole_addrs = [f"/ip4/{ip_prefix}.6/tcp/{p}/p2p/{black_hole_id}" for p in holes.ports]
     impostor_addr = f"/ip4/{ip_prefix}.10/tcp/9000/p2p/{victim_peer_id}"
     # 600 addresses fit the 64 KiB health budget (5,000 would be refused as oversized).
     many = [f"/ip4/{ip_prefix}.99/tcp/{10000 + i}/p2p/{FAKE_PEER_ID}" for i in range(600)]
@@ -164,6 +175,17 @@ def hostile_peers(ip_prefix: str, victim_peer_id: str) -> Iterator[HostilePeers]
                 handler.wfile.write(bytes([byte]))
                 handler.wfile.flush()
 
+    def replay(handler: BaseHTTPRequestHandler) -> None:
+        # The real agent's answer, byte for byte, fetched afresh: a valid record, served
+        # from another address than the ones it signs.
+        try:
+            body = httpx.get(f"{victim_url}/api/health", timeout=2).content
+        except httpx.HTTPError:
+            handler.send_response(503)
+            handler.end_headers()
+            return
+        respond(handler, body)
+
     behaviours: dict[str, GetHandler] = {
         "many_addrs": lambda h: respond(h, _health(FAKE_PEER_ID, many, "many-addrs")),
         "huge_body": huge,
@@ -172,7 +194,8 @@ def hostile_peers(ip_prefix: str, victim_peer_id: str) -> Iterator[HostilePeers]
             h, b'{"peer_id": 12345, "multiaddrs": "not a list", "connected_peers": "many"}'
         ),
         "impostor": lambda h: respond(h, _health(victim_peer_id, [impostor_addr], "impostor")),
-        "black_hole": lambda h: respond(h, _health(black_hole_id, hole_addrs, "black-hole")),
+        "black_hole": lambda h: respond(h, signed_health(FAKE_KEY, hole_addrs, "black-hole")),
+        "replay": replay,
     }
     try:
         with serve_get_handlers(ip_prefix, behaviours) as urls:
@@ -194,7 +217,7 @@ def mesh_with_hostile_peers(
     peers and that peer ID."""
     # agent-01's identity exists before it starts, so that the impostor can claim it.
     victim = peer_id_of(load_or_create_key_pair(str(run_dir / "agent-01.key")))
-    with hostile_peers(hostile_net, victim) as bad:
+    with hostile_peers(hostile_net, victim, layout.agent_url(1)) as bad:
         good = [layout.agent_url(i) for i in range(1, layout.agents + 1)]
         mesh = LocalMesh(
             layout,

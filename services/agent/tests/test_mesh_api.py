@@ -90,3 +90,30 @@ async def test_mesh_view_names_a_peer_on_a_misspelt_topic(tmp_path: Path) -> Non
     assert conn["peer_id"] == typo.peer_id and conn["direction"] == "inbound"
     assert conn["remote_addr"].startswith(f"/ip4/{HOST}/tcp/")
     assert conn["rtt_ms"] > 0 and conn["age_s"] >= 0
+
+
+async def test_health_carries_a_signed_record_of_the_advertised_addresses() -> None:
+    """What WHOOSH verifies: the record is of the agent's peer ID and signs exactly the
+    addresses ``multiaddrs`` advertises (without /p2p/)."""
+    import base64
+    import time
+
+    from meshcommon.peer_record import open_peer_record, transport_address
+
+    settings = Settings(name="agent-r", p2p_host=HOST, p2p_port=free_port(), allow_loopback=True)
+    agent = build_agent(settings, bootstrap=NoBootstrap())
+    app = create_app(agent=agent)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a") as http,
+    ):
+        first = (await http.get("/api/health")).json()
+        again = (await http.get("/api/health")).json()
+    rec = open_peer_record(
+        base64.b64decode(first["peer_record"]),
+        expected_peer_id=agent.peer_id,
+        now_ns=time.time_ns(),
+    )
+    assert first["multiaddrs"] and rec.peer_id == first["peer_id"]
+    assert list(rec.addresses) == [transport_address(a) for a in first["multiaddrs"]]
+    assert again["peer_record"] == first["peer_record"]  # unchanged addresses, same record

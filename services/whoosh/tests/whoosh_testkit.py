@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import base64
+import time
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import MultiaddrPolicy
+from meshcommon.peer_record import (
+    PeerRecordVerifier,
+    RecordRejected,
+    peer_id_of_private_key,
+    seal_peer_record,
+    transport_address,
+)
 from whoosh.adapters.health_poller import HealthPoller
+from whoosh.domain.peer_claims import RecordCheck, check_claim
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
 
-PEER_A = "12D3KooWA1111111111111111111111111111111111111111111"
-PEER_B = "12D3KooWB2222222222222222222222222222222222222222222"
-PEER_C = "12D3KooWC3333333333333333333333333333333333333333333"
+# Real Ed25519 identities (fixed seeds): their health answers carry valid signed records.
+KEYS = {
+    peer_id_of_private_key(key): key
+    for key in (Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32) for n in (0xA, 0xB, 0xC))
+}
+PEER_A, PEER_B, PEER_C = sorted(KEYS)  # in this order, as peer IDs sort
 
 
 def make_settings(**overrides: Any) -> Settings:
@@ -33,14 +48,45 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def health_body(peer_id: str, *ips: str, name: str = "", port: int = 9000) -> dict[str, Any]:
-    return {
+def signed_record(peer_id: str, multiaddrs: list[str], seq: int | None = None) -> str:
+    """The base64 peer record the key of ``peer_id`` (one of KEYS) signs for these."""
+    addrs = [transport_address(a) for a in multiaddrs]
+    return base64.b64encode(
+        seal_peer_record(KEYS[peer_id], addrs, seq if seq is not None else time.time_ns())
+    ).decode()
+
+
+def health_body(
+    peer_id: str, *ips: str, name: str = "", port: int = 9000, signed: bool = True
+) -> dict[str, Any]:
+    """An agent's answer; with a valid signed record of its addresses when ``peer_id``
+    is one of KEYS and ``signed``."""
+    doc: dict[str, Any] = {
         "peer_id": peer_id,
         "name": name,
         "multiaddrs": [f"/ip4/{ip}/tcp/{port}/p2p/{peer_id}" for ip in ips],
         "connected_peers": 0,
         "gossipsub_topics": ["CHORUS/coordination/v1"],
     }
+    if signed and peer_id in KEYS:
+        doc["peer_record"] = signed_record(peer_id, doc["multiaddrs"])
+    return doc
+
+
+_VERIFIER = PeerRecordVerifier()
+
+
+def record_check(health: AgentHealth, reached_ip: str | None) -> RecordCheck:
+    """What WHOOSH's poller decides about ``health``'s record, reached at ``reached_ip``."""
+    opened: Any = None
+    if health.peer_record is not None:
+        try:
+            opened = _VERIFIER.open_base64(
+                health.peer_record, expected_peer_id=health.peer_id, now_ns=time.time_ns()
+            )
+        except RecordRejected as exc:
+            opened = exc
+    return check_claim(health, opened, reached_ip)
 
 
 def make_poller(

@@ -55,6 +55,15 @@ class AgentHealth(WireModel):
     problems: list[str] = Field(
         default_factory=list, description="Each problem as 'code: what it means here'"
     )
+    # Added for the closed mesh: proof that the addresses above are this peer's own.
+    peer_record: str | None = Field(
+        default=None,
+        description="The agent's libp2p signed peer record, base64: a signed envelope "
+        "(RFC 0002, domain libp2p-peer-record, payload type 0x0301) of a PeerRecord "
+        "(RFC 0003: peer_id, seq = unix ns when made, addresses = multiaddrs without "
+        "/p2p/), signed with the key of peer_id. WHOOSH lists only the addresses it signs. "
+        "None: an agent that predates signed records",
+    )
 
 
 class Claimant(WireModel):
@@ -63,6 +72,13 @@ class Claimant(WireModel):
     name: str
     url: str = Field(description="Where WHOOSH found it (its health endpoint's base URL)")
     multiaddrs: list[str] = Field(description="The routable multiaddrs this host reported")
+    signed: bool | None = Field(
+        default=None,
+        description="True: this host proved the peer ID with a signed peer record (a "
+        "cloned key); False: listed without one (WHOOSH_UNSIGNED_HEALTH=accept); None: a "
+        "WHOOSH that predates signed records",
+    )
+    record_seq: int | None = Field(default=None, description="seq of the host's record")
 
 
 class BootstrapPeer(WireModel):
@@ -83,6 +99,17 @@ class BootstrapPeer(WireModel):
     )
     claimants: list[Claimant] = Field(
         default_factory=list, description="With conflict: every host claiming the peer ID"
+    )
+    signed: bool | None = Field(
+        default=None,
+        description="True: every address listed is signed by the peer ID's key (its "
+        "signed peer record); False: listed without a record (WHOOSH_UNSIGNED_HEALTH="
+        "accept); None: a WHOOSH that predates signed records",
+    )
+    record_seq: int | None = Field(
+        default=None,
+        description="seq of the newest signed peer record listed (unix ns when the agent "
+        "made it); None without one",
     )
 
 

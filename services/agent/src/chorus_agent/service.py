@@ -18,6 +18,7 @@ from meshcommon.aio import cancel_and_wait
 from meshcommon.health import stuck_limit_s
 from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
+from meshcommon.p2p.records import PeerRecordSigner
 from meshcommon.p2p.runtime import MeshRuntime
 from meshcommon.p2p.types import NodeSnapshot
 from meshcommon.peer.addresses import advertised_multiaddrs
@@ -39,6 +40,8 @@ class Agent:
     broadcaster: Broadcaster
     pinger: PeerPinger
     version: str
+    # Signs the advertised addresses for /api/health (None: no record, as older agents).
+    records: PeerRecordSigner | None = None
     started: float = field(default_factory=time.monotonic)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -85,6 +88,7 @@ class Agent:
             uptime_s=self.uptime_s(),
             known_peers=len(self.book),
             judged=judged,
+            peer_record=self.records.record_for(addrs.multiaddrs) if self.records else None,
         )
 
     async def start(self) -> None:

@@ -17,6 +17,7 @@ from chorus_agent.workers.broadcaster import Broadcaster
 from chorus_agent.workers.peering import Peering
 from chorus_agent.workers.pinger import PeerPinger
 from meshcommon.p2p.node import MeshNode
+from meshcommon.p2p.records import PeerRecordSigner
 from meshcommon.p2p.runtime import MeshRuntime
 from meshcommon.p2p.types import NodeConfig
 from meshcommon.peer.addresses import advertised_multiaddrs, policy_for
@@ -80,4 +81,5 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
         broadcaster,
         pinger,
         VERSION,
+        records=PeerRecordSigner(node.key_pair),
     )

@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from meshcommon.metrics import export_runtime_metrics
 from whoosh.domain.labels.report import BaseReport, SyncReport
+from whoosh.domain.peer_claims import CLAIM_REASONS
 
 
 class WhooshMetrics:
@@ -64,6 +65,33 @@ class WhooshMetrics:
             "whoosh_agents_left",
             "Agents listed as left on purpose (scale-down, drain, update), by reason",
             ["reason"],
+            registry=r,
+        )
+        self.peer_records_rejected = Counter(
+            "whoosh_peer_records_rejected",
+            "Health answers whose peer ID claim a signed peer record did not prove, by "
+            "reason (missing, garbled, bad_signature, wrong_peer_id, unsupported_key_type, "
+            "wrong_payload_type, too_large, from_the_future, replayed)",
+            ["reason"],
+            registry=r,
+        )
+        for reason in CLAIM_REASONS:  # every known reason exported from the start, at 0
+            self.peer_records_rejected.labels(reason=reason)
+        self.peer_record_verifications = Counter(
+            "whoosh_peer_record_verifications",
+            "Signed peer records actually verified (an unchanged record is verified once)",
+            registry=r,
+        )
+        self.claims_refused = Gauge(
+            "whoosh_claims_refused",
+            "Targets whose claim to a peer ID was refused in the last round, by reason "
+            "(never listed)",
+            ["reason"],
+            registry=r,
+        )
+        self.agents_unsigned = Gauge(
+            "whoosh_agents_unsigned",
+            "Targets listed without a signed peer record (WHOOSH_UNSIGNED_HEALTH=accept)",
             registry=r,
         )
         export_runtime_metrics(r, "whoosh")

@@ -92,6 +92,21 @@ class Settings(ServiceSettings):
     backoff_max_s: float = Field(default=2.0, description="Longest retry delay")
     max_concurrency: int = Field(default=64, description="Health checks in flight at once")
 
+    # Signed peer records: membership is proven by keys, never by an address
+    unsigned_health: Literal["reject", "accept"] = Field(
+        default="reject",
+        description="A health answer without a signed peer record (a foreign or older "
+        "agent): reject (not listed; named under impostors with reason missing) or accept "
+        "(listed with signed: false, for a mixed fleet during an upgrade; never next to a "
+        "host that proves the same peer ID with a record)",
+    )
+    record_max_skew_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A peer record whose seq, read as unix nanoseconds, is further ahead of "
+        "WHOOSH's clock is refused (from_the_future): it would outrank every later record",
+    )
+
     # Multiaddr policy applied to what agents report
     overlay_cidrs: CommaList = Field(
         default_factory=list, description="Preferred networks, comma-separated CIDRs (listed first)"

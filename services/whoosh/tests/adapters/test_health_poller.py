@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import respx
-from whoosh_testkit import PEER_A, PEER_B, health_body, make_poller, make_settings
+from whoosh_testkit import PEER_A, PEER_B, health_body, make_poller, make_settings, signed_record
 
 from whoosh.domain.targets import AgentTarget
 from whoosh.metrics import WhooshMetrics
@@ -139,8 +139,28 @@ async def test_real_timeout_against_silent_server(client: httpx.AsyncClient) -> 
     assert (status.state, status.reason, status.attempts) == ("unreachable", "timeout", 2)
 
 
+async def test_only_signed_addresses_are_listed(client: httpx.AsyncClient) -> None:
+    body = health_body(PEER_A, "10.0.13.9", "10.0.13.10")
+    body["peer_record"] = signed_record(
+        PEER_A, ["/ip4/10.0.13.9/tcp/9000", "/ip4/127.0.0.1/tcp/9000"]
+    )
+    metrics = WhooshMetrics()
+    with respx.mock() as mock:
+        mock.get("http://10.0.13.9:8080/api/health").respond(json=body)
+        [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.9")])
+    assert (status.state, status.signed) == ("healthy", True)
+    assert status.multiaddrs == [f"/ip4/10.0.13.9/tcp/9000/p2p/{PEER_A}"]
+    reasons = {r.multiaddr: r.reason for r in status.rejected}
+    assert reasons == {
+        f"/ip4/10.0.13.10/tcp/9000/p2p/{PEER_A}": "not_in_signed_record",
+        f"/ip4/127.0.0.1/tcp/9000/p2p/{PEER_A}": "loopback",  # signed, and still the policy
+    }
+    assert sample(metrics, "whoosh_peer_record_verifications_total") == 1
+
+
 async def test_bad_multiaddrs_rejected_rest_kept(client: httpx.AsyncClient) -> None:
-    body = health_body(PEER_A, "10.0.13.9")
+    """Unsigned answers (WHOOSH_UNSIGNED_HEALTH=accept): the policy still applies."""
+    body = health_body(PEER_A, "10.0.13.9", signed=False)
     body["multiaddrs"] += [
         "not-a-multiaddr",
         f"/ip4/10.0.13.9/tcp/9000/p2p/{PEER_B}",  # someone else's peer id (Swarm VIP)
@@ -150,8 +170,9 @@ async def test_bad_multiaddrs_rejected_rest_kept(client: httpx.AsyncClient) -> N
     metrics = WhooshMetrics()
     with respx.mock() as mock:
         mock.get("http://10.0.13.9:8080/api/health").respond(json=body)
-        [status] = await make_poller(make_settings(), client, metrics).poll([target("10.0.13.9")])
-    assert status.state == "healthy"
+        settings = make_settings(unsigned_health="accept")
+        [status] = await make_poller(settings, client, metrics).poll([target("10.0.13.9")])
+    assert (status.state, status.signed) == ("healthy", False)
     assert status.multiaddrs == [
         f"/ip4/10.0.13.9/tcp/9000/p2p/{PEER_A}",
         f"/ip4/192.168.1.20/tcp/9000/p2p/{PEER_A}",

@@ -86,8 +86,11 @@ async def test_bootstrap_answers_from_cache() -> None:
         "multiaddrs",
         "conflict",
         "claimants",
+        "signed",
+        "record_seq",
     }
     assert first["conflict"] is False and first["claimants"] == []
+    assert first["signed"] is True and first["record_seq"] > 0
     assert {(p["name"], p["priority"]) for p in body["bootstrap_peers"]} == {
         ("alpha", 1),
         ("bravo", 2),

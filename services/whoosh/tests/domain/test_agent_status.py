@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from whoosh_testkit import PEER_A, PEER_B, health_body
+from whoosh_testkit import PEER_A, PEER_B, health_body, record_check, signed_record
 
 from meshcommon.models import AgentHealth, utcnow
 from meshcommon.multiaddr_policy import MultiaddrPolicy
@@ -58,8 +58,9 @@ def test_a_valid_answer_is_the_agents_health() -> None:
 def test_healthy_keeps_the_routable_multiaddrs_and_names_the_rejected_ones() -> None:
     health = AgentHealth.model_validate(health_body(PEER_A, "10.0.13.5", "127.0.0.1"))
     status = status_from_health(
-        TARGET, health, POLICY, attempts=2, latency_ms=3.5, previous=None, now=T0
-    )
+        TARGET, health, POLICY, attempts=2, latency_ms=3.5, previous=None, now=T0,
+        record=record_check(health, "10.0.13.5"),
+    )  # fmt: skip
     assert (status.state, status.reason, status.last_seen) == ("healthy", None, T0)
     assert status.multiaddrs == [f"/ip4/10.0.13.5/tcp/9000/p2p/{PEER_A}"]
     assert [r.reason for r in status.rejected] == ["loopback"]
@@ -71,10 +72,11 @@ def test_nothing_dialable_is_unreachable_and_keeps_the_last_healthy_time() -> No
     health = AgentHealth.model_validate(health_body(PEER_A, "127.0.0.1"))
     health.multiaddrs.append(f"/ip4/10.0.13.5/tcp/9000/p2p/{PEER_B}")  # someone else's id
     status = status_from_health(
-        TARGET, health, POLICY, attempts=1, latency_ms=None, previous=before, now=T1
-    )
+        TARGET, health, POLICY, attempts=1, latency_ms=None, previous=before, now=T1,
+        record=record_check(health, "127.0.0.1"),
+    )  # fmt: skip
     assert (status.state, status.reason) == ("unreachable", "no_routable_multiaddrs")
-    assert status.detail == "2 reported, rejected: loopback, peer_id_mismatch"
+    assert status.detail == "2 reported, rejected: loopback, not_in_signed_record"
     assert status.last_seen == T0
     assert status.peer_id == PEER_A  # what it answered is still shown
 
@@ -94,7 +96,7 @@ def test_a_failure_keeps_the_last_healthy_time() -> None:
 def test_a_gateway_is_also_listed_at_its_node_address() -> None:
     from whoosh.domain.agent_status import published_multiaddrs
 
-    pid = "12D3KooWLdRq9rGCYQMB7mpbAQuC2ZB1QxqC9LHXAmJ9FCJdwSKE"
+    pid = PEER_A
     target = AgentTarget(
         "http://10.0.13.9:8080",
         "CHORUS_chorus-gateway.1",
@@ -109,9 +111,11 @@ def test_a_gateway_is_also_listed_at_its_node_address() -> None:
     plain = AgentTarget("http://10.0.13.9:8080", "CHORUS_chorus.1", "10.0.13.9")
     assert published_multiaddrs(plain, reported, pid) == []
     health = AgentHealth(peer_id=pid, multiaddrs=reported[:1])
+    health.peer_record = signed_record(pid, reported[:1])
     policy = MultiaddrPolicy.from_settings(["10.0.13.0/24"])
     status = status_from_health(
-        target, health, policy, attempts=1, latency_ms=1.0, previous=None, now=utcnow()
-    )
+        target, health, policy, attempts=1, latency_ms=1.0, previous=None, now=utcnow(),
+        record=record_check(health, "10.0.13.9"),
+    )  # fmt: skip
     # The overlay address first (preferred inside), the node address after it.
     assert status.multiaddrs == [reported[0], f"/ip4/192.168.7.2/tcp/9001/p2p/{pid}"]

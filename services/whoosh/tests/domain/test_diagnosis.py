@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from whoosh_testkit import record_check
 
 from meshcommon.diagnosis import at_least
 from meshcommon.models import AgentHealth
@@ -100,7 +101,7 @@ def _healthy(url: str, peer: str, *ips: str, name: str = "", **health: Any) -> A
     )
     return status_from_health(
         AgentTarget(url, name or host, host), body, POLICY, attempts=1, latency_ms=1.0,
-        previous=None, now=NOW,
+        previous=None, now=NOW, record=record_check(body, host), unsigned="accept",
     )  # fmt: skip
 
 

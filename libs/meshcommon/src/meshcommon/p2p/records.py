@@ -10,17 +10,21 @@ is still verified.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from libp2p.crypto.serialization import deserialize_public_key
-from libp2p.peer.envelope import consume_envelope
+from libp2p.peer.envelope import consume_envelope, seal_record
 from libp2p.peer.id import ID
+from libp2p.peer.peer_record import PeerRecord
 from libp2p.peer.peerstore import env_to_send_in_RPC
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
+from multiaddr import Multiaddr
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +144,39 @@ class SignatureVerifier:
             return bool(key.verify(_SIGNING_PREFIX + unsigned.SerializeToString(), msg.signature))
         except Exception:
             return False
+
+
+class PeerRecordSigner:
+    """This node's signed peer record (RFC 0003 in an RFC 0002 envelope) of the addresses
+    it advertises, for ``/api/health``: base64 of the envelope py-libp2p seals. ``seq`` is
+    unix time in nanoseconds when the record is made (as go-libp2p), and a new record, with
+    a higher seq, is made only when the advertised addresses change; otherwise the same
+    bytes are served (a verifier caches them)."""
+
+    def __init__(self, key_pair: Any) -> None:
+        self._key = key_pair.private_key
+        self._peer_id = ID.from_pubkey(key_pair.public_key)
+        self._addrs: tuple[str, ...] | None = None
+        self._seq = 0
+        self._text = ""
+
+    @property
+    def seq(self) -> int:
+        return self._seq
+
+    def record_for(self, multiaddrs: Sequence[str]) -> str:
+        """The base64 envelope of ``multiaddrs`` (``/p2p/<id>`` suffixes are dropped:
+        a record carries transport addresses)."""
+        addrs = tuple(dict.fromkeys(_transport(a) for a in multiaddrs))
+        if addrs != self._addrs:
+            seq = max(time.time_ns(), self._seq + 1)
+            record = PeerRecord(self._peer_id, [Multiaddr(a) for a in addrs], seq)
+            envelope = seal_record(record, self._key).marshal_envelope()
+            self._addrs, self._seq = addrs, seq
+            self._text = base64.b64encode(envelope).decode()
+        return self._text
+
+
+def _transport(multiaddr: str) -> str:
+    head, sep, _ = multiaddr.rpartition("/p2p/")
+    return head if sep else multiaddr

@@ -66,6 +66,7 @@ def build_health(
     uptime_s: float,
     known_peers: int,
     judged: HealthVerdict | None = None,
+    peer_record: str | None = None,
 ) -> AgentHealth:
     connected = len(snapshot.connected_peers)
     if not addrs.accepted:
@@ -95,4 +96,5 @@ def build_health(
         health=judged.status,
         reasons=judged.reasons,
         problems=[str(p) for p in judged.problems],
+        peer_record=peer_record,
     )

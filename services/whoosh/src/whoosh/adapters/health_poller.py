@@ -8,6 +8,8 @@ answer means is decided in ``whoosh.domain.agent_status``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -23,6 +25,7 @@ from tenacity import (
 from meshcommon.limits import BodyTooLarge, read_capped
 from meshcommon.models import AgentHealth, utcnow
 from meshcommon.multiaddr_policy import MultiaddrPolicy
+from meshcommon.peer_record import PeerRecordVerifier, RecordRejected, SignedPeerRecord
 from whoosh.domain.agent_status import (
     REASON_CONNECT,
     REASON_OVERSIZED_HEALTH,
@@ -35,6 +38,7 @@ from whoosh.domain.agent_status import (
     status_from_failure,
     status_from_health,
 )
+from whoosh.domain.peer_claims import check_claim
 from whoosh.domain.targets import AgentTarget
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
@@ -55,6 +59,9 @@ class HealthPoller:
         self.metrics = metrics
         self.policy = policy
         self._previous: dict[str, AgentStatus] = {}
+        # Signed peer records, verified once per distinct bytes (1,000 agents answering
+        # the same record every poll cost a lookup each).
+        self.records = PeerRecordVerifier(max_skew_s=settings.record_max_skew_s)
 
     async def poll(
         self, targets: Iterable[AgentTarget], reuse: Mapping[str, AgentStatus] | None = None
@@ -99,7 +106,7 @@ class HealthPoller:
                     attempts = attempt.retry_state.attempt_number
                     if attempts > 1:
                         self.metrics.health_check_retries.inc()
-                    health = await self._fetch(target, latency)
+                    health, reached_ip = await self._fetch(target, latency)
             status = status_from_health(
                 target,
                 health,
@@ -109,7 +116,11 @@ class HealthPoller:
                 previous=previous,
                 now=utcnow(),
                 max_multiaddrs=self.settings.max_multiaddrs,
+                record=check_claim(health, self._open_record(health), reached_ip),
+                unsigned=self.settings.unsigned_health,
             )
+            if status.record is not None and status.record.reason:
+                self.metrics.peer_records_rejected.labels(reason=status.record.reason).inc()
             for rejected in status.rejected:
                 self.metrics.multiaddrs_rejected.labels(reason=rejected.reason).inc()
         except CheckFailed as exc:
@@ -124,10 +135,26 @@ class HealthPoller:
         self._log_transition(previous, status)
         return status
 
-    async def _fetch(self, target: AgentTarget, latency: list[float]) -> AgentHealth:
+    def _open_record(self, health: AgentHealth) -> SignedPeerRecord | RecordRejected | None:
+        if health.peer_record is None:
+            return None
+        before = self.records.verified
+        try:
+            return self.records.open_base64(
+                health.peer_record, expected_peer_id=health.peer_id, now_ns=time.time_ns()
+            )
+        except RecordRejected as exc:
+            return exc
+        finally:
+            self.metrics.peer_record_verifications.inc(self.records.verified - before)
+
+    async def _fetch(
+        self, target: AgentTarget, latency: list[float]
+    ) -> tuple[AgentHealth, str | None]:
         """One ``GET /api/health`` within budgets: ``health_timeout_s`` for the whole
         exchange (a peer trickling its answer byte by byte is cut off, not waited for),
-        ``max_health_bytes`` for the body (refused unread)."""
+        ``max_health_bytes`` for the body (refused unread). Also the IP address the
+        connection reached (what a signed record must name)."""
         timeout_s, limit = self.settings.health_timeout_s, self.settings.max_health_bytes
         started = time.perf_counter()
         try:
@@ -136,6 +163,7 @@ class HealthPoller:
                 self.client.stream("GET", f"{target.url}/api/health", timeout=timeout_s) as resp,
             ):
                 content = await read_capped(resp, limit)
+                reached_ip = _reached_ip(resp, target)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise RetryableCheckFailed(
                 REASON_TIMEOUT,
@@ -147,7 +175,7 @@ class HealthPoller:
             raise CheckFailed(REASON_OVERSIZED_HEALTH, str(exc)) from exc
         finally:
             latency.append(round((time.perf_counter() - started) * 1000, 1))
-        return read_health(resp.status_code, resp.reason_phrase, content)
+        return read_health(resp.status_code, resp.reason_phrase, content), reached_ip
 
     def _log_transition(self, previous: AgentStatus | None, status: AgentStatus) -> None:
         if previous is not None and (previous.state, previous.reason) == (
@@ -175,3 +203,18 @@ class HealthPoller:
                 status.attempts,
                 plural,
             )
+
+
+def _reached_ip(resp: httpx.Response, target: AgentTarget) -> str | None:
+    """The peer address of the connection that answered (whatever name the URL has);
+    the target's own address when the transport does not say (an in-process fake)."""
+    stream = resp.extensions.get("network_stream")
+    if stream is not None:
+        with contextlib.suppress(Exception):
+            addr = stream.get_extra_info("server_addr")
+            if addr:
+                return str(addr[0])
+    try:
+        return str(ipaddress.ip_address(target.address))
+    except ValueError:
+        return None

@@ -44,7 +44,8 @@ class AgentView(BaseModel):
     state: str = Field(description="healthy or unreachable")
     reason: str | None = Field(
         description="Why not healthy: timeout, connect_error, http_<status>, malformed_json, "
-        "invalid_health, oversized_health, too_many_multiaddrs, no_routable_multiaddrs"
+        "invalid_health, oversized_health, too_many_multiaddrs, no_routable_multiaddrs, or "
+        "record_<reason> (its peer ID not proven by a signed peer record: see impostors)"
     )
     detail: str | None
     peer_id: str | None
@@ -53,6 +54,23 @@ class AgentView(BaseModel):
     last_seen: str | None
     attempts: int
     latency_ms: float | None
+    signed: bool | None = Field(
+        description="True: listed addresses signed by the peer ID's key; False: no valid "
+        "record (refused, or listed unsigned with WHOOSH_UNSIGNED_HEALTH=accept); None: no "
+        "usable answer"
+    )
+    record_seq: int | None = Field(description="seq of its signed peer record")
+
+
+class ImpostorView(BaseModel):
+    url: str
+    name: str = Field(description="What discovery calls the target (not what it answered)")
+    peer_id: str | None = Field(description="The peer ID it claims")
+    reason: str | None = Field(
+        description="missing, garbled, bad_signature, wrong_peer_id, unsupported_key_type, "
+        "wrong_payload_type, too_large, from_the_future or replayed"
+    )
+    detail: str | None
 
 
 class DuplicateView(BaseModel):
@@ -64,6 +82,10 @@ class AgentsView(RoundView):
     agents: list[AgentView]
     unhealthy: list[str]
     duplicate_peer_ids: list[DuplicateView]
+    impostors: list[ImpostorView] = Field(
+        description="Hosts claiming a peer ID without proving it with a signed peer record "
+        "(none of their addresses is listed), each with the reason"
+    )
     left: list[LeftPeer] = Field(
         description="Agents that left on purpose recently (scale-down, drain, update), with why"
     )

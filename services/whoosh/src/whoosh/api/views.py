@@ -25,6 +25,20 @@ def agent_view(status: AgentStatus) -> dict[str, Any]:
         "last_seen": status.last_seen.isoformat() if status.last_seen else None,
         "attempts": status.attempts,
         "latency_ms": status.latency_ms,
+        "signed": status.signed,
+        "record_seq": status.record.seq if status.record else None,
+    }
+
+
+def impostor_view(status: AgentStatus) -> dict[str, Any]:
+    """A host whose claim to a peer ID its signed peer record did not prove."""
+    record = status.record
+    return {
+        "url": status.target.url,
+        "name": status.target.name,  # discovery's name: the answer's own is not trusted
+        "peer_id": status.peer_id,
+        "reason": record.reason if record else status.reason,
+        "detail": status.detail,
     }
 
 
@@ -60,5 +74,6 @@ def agents_view(snap: Snapshot) -> dict[str, Any]:
         "agents": [agent_view(s) for s in statuses],
         "unhealthy": [s.target.name for s in statuses if s.state != "healthy"],
         "duplicate_peer_ids": [d.as_dict() for d in snap.duplicates],
+        "impostors": [impostor_view(s) for s in statuses if s.claim_refused],
         "left": [p.model_dump(mode="json") for p in snap.bootstrap.left],
     }

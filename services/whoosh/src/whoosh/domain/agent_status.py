@@ -19,6 +19,15 @@ from pydantic import ValidationError
 from meshcommon import limits
 from meshcommon.models import AgentHealth, utcnow
 from meshcommon.multiaddr_policy import AcceptedAddr, MultiaddrPolicy, RejectedAddr
+from whoosh.domain.peer_claims import (
+    REASON_MISSING,
+    STATUS_PREFIX,
+    RecordCheck,
+    UnsignedPolicy,
+    accepted_unsigned,
+    refused_health,
+    unsigned_ok,
+)
 from whoosh.domain.targets import AgentTarget
 
 REASON_TIMEOUT: Final = "timeout"
@@ -28,6 +37,8 @@ REASON_INVALID_HEALTH: Final = "invalid_health"
 REASON_NO_ROUTABLE: Final = "no_routable_multiaddrs"
 REASON_OVERSIZED_HEALTH: Final = "oversized_health"
 REASON_TOO_MANY_MULTIADDRS: Final = limits.REASON_TOO_MANY_MULTIADDRS
+# A reported multiaddr that the agent's signed record does not sign (not listed).
+REASON_UNSIGNED_ADDR: Final = "not_in_signed_record"
 
 State = Literal["healthy", "unreachable"]
 
@@ -59,6 +70,19 @@ class AgentStatus:
     latency_ms: float | None = None
     last_seen: datetime | None = None  # last time it answered healthy
     checked_at: datetime = field(default_factory=utcnow)
+    # What its signed peer record proved (None: the answer never got that far).
+    record: RecordCheck | None = None
+
+    @property
+    def signed(self) -> bool | None:
+        """True: its addresses are signed by its peer ID's key; False: not (refused, or
+        listed unsigned); None: no usable answer."""
+        return self.record.signed if self.record else None
+
+    @property
+    def claim_refused(self) -> bool:
+        """A host claiming a peer ID it did not prove (its reason is ``record_*``)."""
+        return bool(self.reason and self.reason.startswith(STATUS_PREFIX))
 
     @property
     def peer_id(self) -> str | None:
@@ -140,10 +164,16 @@ def status_from_health(
     latency_ms: float | None,
     previous: AgentStatus | None,
     now: datetime,
+    record: RecordCheck,
+    unsigned: UnsignedPolicy = "reject",
     max_multiaddrs: int = limits.MAX_MULTIADDRS_PER_PEER,
 ) -> AgentStatus:
-    """Healthy if at least one reported multiaddr passes ``policy``; otherwise unreachable
-    (``no_routable_multiaddrs``). ``rejected`` holds every multiaddr the policy refused.
+    """Healthy if at least one address the agent's signed record signs (``record``, see
+    ``whoosh.domain.peer_claims``) passes ``policy``; otherwise unreachable
+    (``no_routable_multiaddrs``). A claim the record does not prove is unreachable with
+    ``record_<reason>`` and nothing of the answer but its peer ID is kept; an answer
+    without a record is listed from its ``multiaddrs`` only with ``unsigned="accept"``.
+    ``rejected`` holds every multiaddr refused (by the policy, or reported but not signed).
     An agent claiming more than ``max_multiaddrs`` is refused before any is looked at
     (``too_many_multiaddrs``): no address list costs WHOOSH more than the budget."""
     if len(health.multiaddrs) > max_multiaddrs:
@@ -157,22 +187,48 @@ def status_from_health(
             latency_ms=latency_ms,
             last_seen=previous.last_seen if previous else None,
         )
-    published = published_multiaddrs(target, health.multiaddrs, health.peer_id)
-    verdict = policy.filter([*health.multiaddrs, *published], health.peer_id)
+    unsigned_rejects: list[RejectedAddr] = []
+    if record.signed:
+        # Only what the key holder signed; the node address of a published port (gateway)
+        # comes from WHOOSH's own Swarm API, for a port the record signs.
+        reported = [f"{a}/p2p/{health.peer_id}" for a in record.addresses]
+        signed = {*record.addresses, *reported}
+        unsigned_rejects = [
+            RejectedAddr(a, REASON_UNSIGNED_ADDR, "reported, but not in the signed peer record")
+            for a in health.multiaddrs
+            if a not in signed
+        ]
+    elif accepted_unsigned(record, unsigned):
+        reported, record = list(health.multiaddrs), unsigned_ok()
+    else:
+        return AgentStatus(
+            target,
+            "unreachable",
+            record.status_reason,
+            record.detail,
+            health=refused_health(health),
+            attempts=attempts,
+            latency_ms=latency_ms,
+            last_seen=previous.last_seen if previous else None,
+            record=record,
+        )
+    published = published_multiaddrs(target, reported, health.peer_id)
+    verdict = policy.filter([*reported, *published], health.peer_id)
     status = AgentStatus(
         target,
         "healthy",
         health=health,
         accepted=verdict.accepted,
-        rejected=verdict.rejected,
+        rejected=(*verdict.rejected, *unsigned_rejects),
         attempts=attempts,
         latency_ms=latency_ms,
         last_seen=now,
+        record=record,
     )
     if verdict.accepted:
         return status
     # It answered, but nothing it reported can be dialled: useless as a bootstrap peer.
-    reasons = ", ".join(sorted({r.reason for r in verdict.rejected})) or "none reported"
+    reasons = ", ".join(sorted({r.reason for r in status.rejected})) or "none reported"
     return replace(
         status,
         state="unreachable",
@@ -180,6 +236,33 @@ def status_from_health(
         detail=f"{len(health.multiaddrs)} reported, rejected: {reasons}",
         last_seen=previous.last_seen if previous else None,
     )
+
+
+def shadow_unsigned(statuses: Sequence[AgentStatus]) -> list[AgentStatus]:
+    """Answers listed without a record (``WHOOSH_UNSIGNED_HEALTH=accept``) whose peer ID
+    a host proves with a signed record: refused (``record_missing``), so a key holder is
+    never listed next to a host that merely names its peer ID."""
+    proven = {s.peer_id: s.target.url for s in statuses if s.state == "healthy" and s.signed}
+    out = []
+    for s in statuses:
+        if s.state == "healthy" and s.signed is False and s.peer_id in proven:
+            record = RecordCheck(
+                False,
+                REASON_MISSING,
+                f"no peer_record, and {proven[s.peer_id]} proves this peer ID with one",
+            )
+            s = replace(
+                s,
+                state="unreachable",
+                reason=record.status_reason,
+                detail=record.detail,
+                health=refused_health(s.health) if s.health else None,
+                accepted=(),
+                rejected=(),
+                record=record,
+            )
+        out.append(s)
+    return out
 
 
 def status_from_failure(

@@ -5,12 +5,14 @@ routable multiaddr it reported, best first (never loopback unless allowed). Prio
 ordered by when a peer was first seen healthy, so clients that dial "the first few" get the
 same peers poll after poll.
 
-One peer ID claimed by several hosts is not one agent: a cloned key, or an impostor. Its
-entry says ``conflict`` and lists each host as a claimant with its own addresses; WHOOSH
-cannot tell which one holds the key (a libp2p handshake can, and whoever dials finds out).
-The entry's ``multiaddrs`` interleave the claimants' addresses, so a client that does not
-know about claimants still tries every host's best address first and the handshake keeps
-it from taking an impostor for the agent.
+Only healthy statuses are listed, and a status is healthy only with the addresses its
+signed peer record proves (``whoosh.domain.peer_claims``): a host that names a peer ID
+without its key is never here. One peer ID on several hosts that each prove it is a cloned
+key: its entry says ``conflict`` and lists each host as a claimant with its own addresses;
+the entry's ``multiaddrs`` interleave the claimants' addresses, so a client that does not
+know about claimants still tries every host's best address first. (With
+``WHOOSH_UNSIGNED_HEALTH=accept``, unsigned claimants of one peer ID conflict the same way,
+and the libp2p handshake tells the impostor.)
 """
 
 from __future__ import annotations
@@ -79,9 +81,16 @@ def _claimants(group: Sequence[AgentStatus]) -> list[Claimant]:
             name=_name(host) or host[0].target.name,
             url=host[0].target.url,
             multiaddrs=_sorted_addrs(host),
+            signed=all(s.signed for s in host),
+            record_seq=_record_seq(host),
         )
         for host in list(by_host.values())[:MAX_CLAIMANTS_PER_PEER]
     ]
+
+
+def _record_seq(group: Sequence[AgentStatus]) -> int | None:
+    seqs = [s.record.seq for s in group if s.record and s.record.signed and s.record.seq]
+    return max(seqs) if seqs else None
 
 
 def _interleaved(claimants: Sequence[Claimant]) -> list[str]:
@@ -123,6 +132,8 @@ def build_bootstrap(
                 multiaddrs=addrs,
                 conflict=conflict,
                 claimants=claimants,
+                signed=all(s.signed for s in group),
+                record_seq=_record_seq(group),
             )
         )
         if conflict:

@@ -32,9 +32,10 @@ from meshcommon.health import LoopProgress
 from meshcommon.models import BootstrapResponse, DiscoverySummary, utcnow
 from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.health_poller import HealthPoller
-from whoosh.domain.agent_status import AgentStatus
+from whoosh.domain.agent_status import AgentStatus, shadow_unsigned
 from whoosh.domain.bootstrap_list import DuplicatePeerId, bootstrap_etag, build_bootstrap
 from whoosh.domain.departures import Departures
+from whoosh.domain.peer_claims import CLAIM_REASONS
 from whoosh.domain.targets import AgentTarget, DiscoveryResult
 from whoosh.metrics import WhooshMetrics
 
@@ -104,6 +105,7 @@ class AgentDirectory:
         self._last_error: str | None = None
         self._last_duplicates: set[DuplicatePeerId] = set()
         self._left_reasons: set[str] = set()
+        self._shadowed: set[str] = set()  # unsigned answers not listed (logged once)
         self._inflight: asyncio.Task[Snapshot] | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self.progress = LoopProgress(started_at=clock())
@@ -199,7 +201,15 @@ class AgentDirectory:
                 self.converge("targets changed")  # start-up converges already
             self._last_targets = targets
 
-        statuses = await self.poller.poll(targets, reuse=reuse)
+        polled = await self.poller.poll(targets, reuse=reuse)
+        statuses = shadow_unsigned(polled)
+        shadowed = {
+            new.target.url for old, new in zip(polled, statuses, strict=True) if old is not new
+        }
+        for url in shadowed - self._shadowed:  # the poller logged them healthy: say why not
+            status = next(s for s in statuses if s.target.url == url)
+            log.warning("agent %s not listed: %s (%s)", url, status.reason, status.detail)
+        self._shadowed = shadowed
         now = utcnow()
         view = build_bootstrap(statuses, result.expected, self._first_seen, now)
         self._first_seen = view.first_seen
@@ -259,6 +269,12 @@ class AgentDirectory:
         m.agents_healthy.set(s.healthy)
         m.agents_unreachable.set(s.unreachable)
         m.duplicate_peer_ids.set(len(snap.duplicates))
+        refused = Counter(s.record.reason for s in snap.statuses if s.claim_refused and s.record)
+        for reason in CLAIM_REASONS:
+            m.claims_refused.labels(reason=reason).set(refused[reason])
+        m.agents_unsigned.set(
+            sum(1 for s in snap.statuses if s.state == "healthy" and s.signed is False)
+        )
         by_reason = Counter(p.reason for p in snap.bootstrap.left)
         for reason in {*by_reason, *self._left_reasons}:  # a reason that emptied goes to 0
             m.agents_left.labels(reason=reason).set(by_reason[reason])
