@@ -4,17 +4,34 @@ A finding names one fault: a stable ``id`` (scripts match on it), a ``severity``
 one-line ``title``, the ``evidence`` that shows it (peer IDs, addresses, names, counts) and
 the ``fix`` in one sentence. Both services serve ``GET /api/v1/diagnosis`` as a
 ``Diagnosis``; the doctor command (``python -m hmmm_monitor doctor``) gathers both.
+
+A service diagnoses with a ``Checks`` registry over its facts, a frozen dataclass that
+holds everything the checks read (no check does I/O). A check is an id (also the id of the
+findings it produces), a function ``facts -> findings`` and the facts it ``needs``: a
+field of the facts that the service could not read holds ``Unavailable(reason)``, and every
+check that needs it is listed as skipped with that reason, so "no finding" is never
+mistaken for "fine". ``Checks.diagnosis()`` runs them and builds the ``Diagnosis``::
+
+    CHECKS = Checks(WhooshFacts)
+    CHECKS.add(AGENT_SERVICE_VIP, _service_vip, needs=("swarm",))
+    CHECKS.add(PEER_ID_DUPLICATE, _duplicate_peer_ids)
+    ...
+    CHECKS.diagnosis("whoosh", version, facts)  # checks, skipped, findings, summary
+
+Findings both services make are built here once (``topic_near_miss_finding``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from pydantic import Field
 
 from meshcommon.models import WireModel, utcnow
+from meshcommon.topic_names import NearMiss
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -27,6 +44,10 @@ SEVERITY_ORDER: Final[tuple[Severity, ...]] = ("critical", "warning", "info")
 MAX_EVIDENCE_ITEMS: Final = 50
 
 T = TypeVar("T")
+F = TypeVar("F")
+
+# A finding both services make (from what each sees of the topics peers use).
+TOPIC_NEAR_MISS: Final = "topic_near_miss"
 
 
 def severity_rank(severity: Severity) -> int:
@@ -116,4 +137,157 @@ def build_diagnosis(
         skipped=list(skipped),
         findings=ordered,
         summary=count_by_severity(ordered),
+    )
+
+
+# -- checks and the runner ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Unavailable:
+    """A fact the service could not read, and why (``"Swarm API: ConnectionError: ..."``).
+    The checks that need it are skipped with this reason; the others still run."""
+
+    reason: str
+
+
+def available(value: T | Unavailable) -> T | None:
+    """The fact, or None when it could not be read (for checks that use it if present)."""
+    return None if isinstance(value, Unavailable) else value
+
+
+@dataclass(frozen=True)
+class Check(Generic[F]):
+    """One check: its id (also the id of the findings it produces), the function that
+    finds them in the facts, and the fields of the facts it cannot do without."""
+
+    id: str
+    find: Callable[[F], Iterable[Finding]]
+    needs: tuple[str, ...] = ()
+    # Runs after the others and reports only when they found nothing: a catch-all
+    # ("discovery finds no agent") that a more precise cause makes redundant.
+    last_resort: bool = False
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What one run of the checks found, which ran and which were skipped and why."""
+
+    ran: tuple[str, ...]
+    skipped: tuple[SkippedCheck, ...]
+    findings: tuple[Finding, ...]
+
+
+class Checks(Generic[F]):
+    """A service's checks over its facts ``F`` (a dataclass), in the order they run.
+
+    Registering a check that needs a field ``F`` does not have, or an id twice, fails at
+    import, not at the first diagnosis.
+    """
+
+    def __init__(self, facts_type: type[F]) -> None:
+        fields = getattr(facts_type, "__dataclass_fields__", None)
+        if not isinstance(fields, dict):
+            raise TypeError(f"{facts_type.__name__} is not a dataclass")
+        self.facts_type = facts_type
+        self._fields: frozenset[str] = frozenset(fields)
+        self._checks: list[Check[F]] = []
+
+    def add(
+        self,
+        check_id: str,
+        find: Callable[[F], Iterable[Finding]],
+        *,
+        needs: Sequence[str] = (),
+        last_resort: bool = False,
+    ) -> None:
+        """Register a check; ``needs`` names fields of the facts that may be
+        ``Unavailable`` (the check is skipped then, with the field's reason)."""
+        if check_id in self.ids:
+            raise ValueError(f"check {check_id!r} is registered twice")
+        unknown = sorted(set(needs) - self._fields)
+        if unknown:
+            raise ValueError(
+                f"check {check_id!r} needs {unknown}, not fields of {self.facts_type.__name__}"
+            )
+        self._checks.append(Check(check_id, find, tuple(needs), last_resort))
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self._checks)
+
+    def __iter__(self) -> Iterator[Check[F]]:
+        return iter(self._checks)
+
+    def skip_reason(self, check: Check[F], facts: F) -> str | None:
+        """Why ``check`` cannot run on ``facts`` (the first fact it needs that is
+        unavailable), or None when it can."""
+        for name in check.needs:
+            value = getattr(facts, name)
+            if isinstance(value, Unavailable):
+                return value.reason
+        return None
+
+    def run(self, facts: F) -> CheckRun:
+        """Every check whose facts are available, in registration order (last-resort
+        checks last, and only if nothing else was found)."""
+        ran: list[str] = []
+        skipped: list[SkippedCheck] = []
+        findings: list[Finding] = []
+        runnable: list[Check[F]] = []
+        for check in self._checks:
+            reason = self.skip_reason(check, facts)
+            if reason is None:
+                ran.append(check.id)
+                runnable.append(check)
+            else:
+                skipped.append(SkippedCheck(check=check.id, reason=reason))
+        for check in runnable:
+            if not check.last_resort:
+                findings.extend(check.find(facts))
+        if not findings:
+            for check in runnable:
+                if check.last_resort:
+                    findings.extend(check.find(facts))
+        return CheckRun(tuple(ran), tuple(skipped), tuple(findings))
+
+    def diagnosis(
+        self, service: str, version: str, facts: F, now: datetime | None = None
+    ) -> Diagnosis:
+        """The service's ``Diagnosis``: the checks run over ``facts``."""
+        result = self.run(facts)
+        return build_diagnosis(
+            service, version, result.ran, result.findings, result.skipped, now=now
+        )
+
+
+# -- findings both services make ----------------------------------------------------------
+def topic_near_miss_finding(
+    miss: NearMiss,
+    *,
+    count: int,
+    users: str,
+    who_key: str,
+    who: list[Any],
+    omitted: int,
+    seen_in: str,
+    fix_where: str,
+) -> Finding:
+    """``count`` peers use ``miss.topic``, almost the mesh topic ``miss.known``: they hear
+    nothing the mesh publishes. ``users`` says how they use it ("agent(s) use the topic",
+    "peer(s) subscribed to"); ``who_key`` names them in the evidence (``who``, capped, and
+    ``<who_key>_omitted``); ``fix_where`` is where to correct the name."""
+    return finding(
+        TOPIC_NEAR_MISS,
+        "warning",
+        f"{count} {users} {miss.topic!r}, which differs from {miss.known!r} only by "
+        f"{' and '.join(miss.differs_by)}",
+        {
+            "topic": miss.topic,
+            "known_topic": miss.known,
+            "differs_by": list(miss.differs_by),
+            who_key: who,
+            f"{who_key}_omitted": omitted,
+            "seen_in": seen_in,
+        },
+        f"Use the topic {miss.known!r} exactly (topic names are case-sensitive) in "
+        f"{fix_where}: they hear nothing the mesh publishes.",
     )

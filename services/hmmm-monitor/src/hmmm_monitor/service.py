@@ -12,18 +12,18 @@ from typing import Any, Protocol
 
 from hmmm_monitor.consumer import MessageConsumer
 from hmmm_monitor.domain.coverage import build_coverage
-from hmmm_monitor.domain.diagnosis import CHECKS, TOPIC_NEAR_MISS, MonitorFacts, diagnose
+from hmmm_monitor.domain.diagnosis import CHECKS, BootstrapFacts, MonitorFacts
 from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report
 from hmmm_monitor.domain.health import assess_health
 from hmmm_monitor.domain.peer_report import peer_rows
 from hmmm_monitor.domain.store import MessageStore
-from hmmm_monitor.domain.topology import build_topology
+from hmmm_monitor.domain.topology import Topology, build_topology
 from hmmm_monitor.metrics import MonitorMetrics
 from hmmm_monitor.settings import Settings
 from hmmm_monitor.workers.connector import PeerConnector
 from hmmm_monitor.workers.link_prober import LinkProber
 from meshcommon.aio import cancel_and_wait
-from meshcommon.diagnosis import Diagnosis, SkippedCheck, build_diagnosis
+from meshcommon.diagnosis import Diagnosis, Unavailable
 from meshcommon.health import HealthVerdict, LoopProgress, stuck_limit_s
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
 from meshcommon.p2p.types import DialOutcome, KeyProof, MeshView, NodeSnapshot
@@ -165,8 +165,7 @@ class Monitor:
         self.metrics.peers_connected.set(sum(1 for s in expected.values() if s.connected))
         self.metrics.peers_heard.set(len(heard & set(expected)))
         self.metrics.set_peer_heard({pid: s.name for pid, s in expected.items()}, heard)
-        components = self.topology()["components"]
-        self.metrics.mesh_components.set(len(components) if isinstance(components, list) else 0)
+        self.metrics.mesh_components.set(len(self._topology().components))
         self.metrics.peers_left.set(len(self.expected.left))
         age = self.bootstrap_result.age_s()
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
@@ -212,6 +211,9 @@ class Monitor:
 
     def topology(self) -> dict[str, object]:
         """Call ``read_mesh()`` first: the first-hand edges come from the mesh view."""
+        return self._topology().view
+
+    def _topology(self) -> Topology:
         senders = self.store.senders()
         return build_topology(
             monitor_peer_id=self.runtime.peer_id,
@@ -230,6 +232,7 @@ class Monitor:
         window = self.settings.heard_window_s
         names = {pid: r.message.name for pid, r in self.store.availability().items()}
         names.update({pid: s.name for pid, s in self.expected.peers.items()})
+        topology = self._topology()
         facts = MonitorFacts(
             now=now,
             uptime_s=now - self.started_at,
@@ -239,18 +242,15 @@ class Monitor:
             expected=self.expected.peers,
             heard=frozenset(self.store.heard_since(now - window)),
             names={pid: n for pid, n in names.items() if n},
-            mesh=self._mesh,
-            topology=self.topology(),
+            mesh=Unavailable("libp2p node not answering") if self._mesh is None else self._mesh,
+            components=topology.components,
+            foreign=topology.foreign,
             topic_publishers=self.store.topic_publishers(now - window),
             delivery=self.store.delivery(),
-            bootstrap=self.bootstrap_result.info(),
+            bootstrap=BootstrapFacts.of(self.bootstrap_result, now),
             whoosh_configured=bool(self.settings.whoosh_url),
         )
-        skipped = []
-        if self._mesh is None:  # no view of announced subscriptions: say so
-            skipped.append(SkippedCheck(check=TOPIC_NEAR_MISS, reason="libp2p node not answering"))
-        ran = [c for c in CHECKS if c not in {s.check for s in skipped}]
-        return build_diagnosis("monitor", self.version, ran, diagnose(facts), skipped)
+        return CHECKS.diagnosis("monitor", self.version, facts)
 
     def impostors(self) -> list[dict[str, object]]:
         return impostor_report(self.expected.peers.values())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hmmm_monitor.domain.delivery import DeliveryView
-from hmmm_monitor.domain.diagnosis import MonitorFacts, diagnose
+from hmmm_monitor.domain.diagnosis import BootstrapFacts, MonitorFacts, diagnose
 from hmmm_monitor.domain.expected_peers import PeerState
 from meshcommon.diagnosis import at_least
 from meshcommon.p2p.types import ConnectionView, MeshView, TopicMesh
@@ -57,10 +57,11 @@ def healthy() -> MonitorFacts:
         heard=frozenset(agents),
         names=agents,
         mesh=_mesh(),
-        topology={"components": [sorted(agents)], "partitioned": False, "foreign": []},
+        components=(tuple(sorted(agents)),),
+        foreign=(),
         topic_publishers={COORDINATION: set(agents)},
         delivery={p: _delivery(3.0) for p in agents},
-        bootstrap={"source": "whoosh", "count": 3, "error": None},
+        bootstrap=BootstrapFacts("whoosh", None, 3),
     )
 
 
@@ -119,7 +120,7 @@ def test_agents_not_heard_with_the_split() -> None:
     facts = replace(
         healthy(),
         heard=frozenset({A1, A2}),
-        topology={"components": [sorted([A1, A2]), [A3]], "partitioned": True, "foreign": []},
+        components=(tuple(sorted([A1, A2])), (A3,)),
     )
     found = _by_id(facts)
     (f,) = found["agents_not_heard"]
@@ -141,7 +142,7 @@ def test_no_expected_agent_is_critical_with_the_bootstrap_error() -> None:
         healthy(),
         expected={},
         heard=frozenset(),
-        bootstrap={"source": "none", "count": 0, "error": "unreachable: ConnectError"},
+        bootstrap=BootstrapFacts("none", "unreachable: ConnectError", 0),
     )
     found = _by_id(facts)
     (f,) = found["no_expected_agents"]
@@ -212,6 +213,6 @@ def test_peer_id_mismatch_names_who_answered() -> None:
 
 
 def test_foreign_peers_are_information() -> None:
-    facts = replace(healthy(), topology={"components": [[A1]], "foreign": [TYPO_PEER]})
+    facts = replace(healthy(), components=((A1,),), foreign=(TYPO_PEER,))
     (f,) = _by_id(facts)["foreign_peers"]
     assert f.severity == "info" and f.evidence["peers"][0]["peer_id"] == TYPO_PEER

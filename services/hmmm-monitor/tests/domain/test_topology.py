@@ -53,7 +53,7 @@ def _topology(**overrides: object) -> dict:
         heard_window_s=45,
     )
     kwargs.update(overrides)
-    return build_topology(**kwargs)
+    return build_topology(**kwargs).view
 
 
 def test_a_partition_among_agents_is_detected_and_heals() -> None:

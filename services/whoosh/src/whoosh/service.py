@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from meshcommon.diagnosis import Diagnosis, SkippedCheck, build_diagnosis
+from meshcommon.diagnosis import Diagnosis, Unavailable
 from meshcommon.health import HealthVerdict, stuck_limit_s
 from whoosh.adapters.discovery.base import Watcher, watch
 from whoosh.adapters.discovery.dns import Resolver, getaddrinfo_resolver
 from whoosh.adapters.swarm_inspect import SwarmInspectApi, read_swarm_facts, resolve_names
-from whoosh.domain.diagnosis import CHECKS, SWARM_CHECKS, SwarmFacts, WhooshFacts, diagnose
+from whoosh.domain.diagnosis import CHECKS, SwarmFacts, WhooshFacts
 from whoosh.domain.health import assess_health
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
@@ -89,7 +89,7 @@ class Whoosh:
         """What discovery, health polling and the Swarm API show is wrong (no agent is
         contacted: the last round's results are used)."""
         settings, snap = self.settings, self.directory.snapshot
-        swarm, skip_reason = await self._swarm_facts()
+        swarm = await self._swarm_facts()
         dns_name = None
         if snap.source == "dns":
             dns_name = settings.dns_name or f"tasks.{settings.agent_service}"
@@ -110,18 +110,12 @@ class Whoosh:
             swarm=swarm,
             names=names,
         )
-        skipped = (
-            []
-            if swarm is not None
-            else [SkippedCheck(check=c, reason=skip_reason) for c in SWARM_CHECKS]
-        )
-        ran = [c for c in CHECKS if swarm is not None or c not in SWARM_CHECKS]
-        return build_diagnosis("whoosh", self.version, ran, diagnose(facts), skipped)
+        return CHECKS.diagnosis("whoosh", self.version, facts)
 
-    async def _swarm_facts(self) -> tuple[SwarmFacts | None, str]:
+    async def _swarm_facts(self) -> SwarmFacts | Unavailable:
         inspector = self.swarm_inspector
         if inspector is None:
-            return None, self.no_swarm_reason
+            return Unavailable(self.no_swarm_reason)
         settings = self.settings
         try:
             async with asyncio.timeout(SWARM_READ_TIMEOUT_S):
@@ -129,5 +123,5 @@ class Whoosh:
                     read_swarm_facts, inspector, settings.agent_service, settings.swarm_network
                 )
         except Exception as exc:  # not a manager, socket gone, engine wedged: a skipped check
-            return None, f"Swarm API: {type(exc).__name__}: {str(exc)[:200]}"
-        return facts, ""
+            return Unavailable(f"Swarm API: {type(exc).__name__}: {str(exc)[:200]}")
+        return facts

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from whoosh_testkit import record_check
 
-from meshcommon.diagnosis import at_least
+from meshcommon.diagnosis import Unavailable, at_least
 from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.adapters.swarm_inspect import read_swarm_facts, resolve_names
@@ -110,7 +110,7 @@ def _facts(statuses: list[AgentStatus], inspector: FakeInspector | None, **kw: A
     swarm = (
         read_swarm_facts(inspector, "chorus", kw.pop("network", "chorus_net"))
         if inspector
-        else None
+        else Unavailable("no Docker Engine API configured")
     )
     return WhooshFacts(
         source="swarm",

@@ -5,6 +5,19 @@ What the monitor sees first-hand: the subscriptions its peers announce (GossipSu
 every connected peer), who publishes where, the sender's timestamp against the receive
 time, every dial and its root cause. What WHOOSH sees (the Swarm, agents' HTTP health) is
 its own diagnosis; the doctor command shows both.
+
+Every check is registered in ``CHECKS`` (end of module) with the facts it cannot do
+without; ``meshcommon.diagnosis.Checks`` reports which ran and which were skipped, and
+why. To report graylisted peers: add ``graylisted: tuple[str, ...] | Unavailable`` to
+``MonitorFacts`` (filled by ``service.py``), then::
+
+    PEER_GRAYLISTED = "peer_graylisted"
+
+    def _graylisted(facts: MonitorFacts) -> list[Finding]:
+        peers = available(facts.graylisted) or ()
+        return [finding(PEER_GRAYLISTED, "warning", ..., {"peers": facts.who(peers)}, ...)]
+
+    CHECKS.add(PEER_GRAYLISTED, _graylisted, needs=("graylisted",))
 """
 
 from __future__ import annotations
@@ -12,16 +25,28 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.expected_peers import PeerState
-from meshcommon.diagnosis import Finding, Severity, capped, finding
+from meshcommon.diagnosis import (
+    TOPIC_NEAR_MISS,
+    Checks,
+    Finding,
+    Severity,
+    Unavailable,
+    available,
+    capped,
+    finding,
+    topic_near_miss_finding,
+)
 from meshcommon.p2p.types import MeshView
+from meshcommon.peer.bootstrap_client import BootstrapResult
 from meshcommon.topic_names import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
 
-# Check ids (each is also the id of the findings it produces).
-TOPIC_NEAR_MISS = "topic_near_miss"
+# Check ids (each is also the id of the findings it produces; TOPIC_NEAR_MISS, imported
+# above, is shared with WHOOSH and built by meshcommon).
 TOPIC_WITHOUT_PUBLISHER = "topic_without_publisher"
 NO_EXPECTED_AGENTS = "no_expected_agents"
 AGENTS_NOT_HEARD = "agents_not_heard"
@@ -31,18 +56,6 @@ P2P_PORT_UNREACHABLE = "p2p_port_unreachable"
 PEER_ID_MISMATCH = "peer_id_mismatch"
 FOREIGN_PEERS = "foreign_peers"
 BOOTSTRAP_UNAVAILABLE = "bootstrap_unavailable"
-CHECKS = (
-    TOPIC_NEAR_MISS,
-    TOPIC_WITHOUT_PUBLISHER,
-    NO_EXPECTED_AGENTS,
-    AGENTS_NOT_HEARD,
-    MESH_PARTITIONED,
-    CLOCK_SKEW,
-    P2P_PORT_UNREACHABLE,
-    PEER_ID_MISMATCH,
-    FOREIGN_PEERS,
-    BOOTSTRAP_UNAVAILABLE,
-)
 
 # Dial failures that mean "the host answers, the libp2p port does not".
 PORT_FAILURES = ("connection_refused", "timeout", "unreachable")
@@ -60,6 +73,22 @@ _ANSWERED_BY = re.compile(r"remote_peer_id_from_pubkey=(\w+)")
 
 
 @dataclass(frozen=True)
+class BootstrapFacts:
+    """Where the monitor's bootstrap list came from, and how old it is."""
+
+    source: str  # whoosh, static, cache or none
+    error: str | None  # why WHOOSH was not used, when it was configured
+    count: int
+    age_s: float | None = None
+
+    @classmethod
+    def of(cls, result: BootstrapResult, now: float) -> BootstrapFacts:
+        age = result.age_s(datetime.fromtimestamp(now, UTC))
+        rounded = round(age, 1) if age is not None else None
+        return cls(result.source, result.error, len(result.peers), rounded)
+
+
+@dataclass(frozen=True)
 class MonitorFacts:
     now: float  # unix time
     uptime_s: float
@@ -69,11 +98,12 @@ class MonitorFacts:
     expected: Mapping[str, PeerState]
     heard: frozenset[str]  # peers with a valid message within the window
     names: Mapping[str, str]  # peer ID -> name (expected and self-declared)
-    mesh: MeshView | None  # the monitor's own libp2p view
-    topology: Mapping[str, object]  # domain.topology.build_topology()
+    mesh: MeshView | Unavailable  # the monitor's own libp2p view
+    components: tuple[tuple[str, ...], ...]  # live agents split in groups (topology.py)
+    foreign: tuple[str, ...]  # live peers that are not agents (topology.py)
     topic_publishers: Mapping[str, set[str]]  # within the window
     delivery: Mapping[str, DeliveryView]
-    bootstrap: Mapping[str, object]  # BootstrapResult.info()
+    bootstrap: BootstrapFacts
     whoosh_configured: bool = True
     known_topics: Sequence[str] = field(default=ALL_TOPICS)
 
@@ -90,49 +120,31 @@ class MonitorFacts:
 
 
 def diagnose(facts: MonitorFacts) -> list[Finding]:
-    findings: list[Finding] = []
-    for check in (
-        _topic_near_misses,
-        _topics_without_publisher,
-        _agents_not_heard,
-        _partition,
-        _clock_skew,
-        _p2p_ports,
-        _peer_id_mismatches,
-        _foreign_peers,
-        _bootstrap,
-    ):
-        findings.extend(check(facts))
-    return findings
+    """The findings of every check that can run on ``facts``."""
+    return list(CHECKS.run(facts).findings)
 
 
 # -- topics ---------------------------------------------------------------------------
 def _topic_near_misses(facts: MonitorFacts) -> list[Finding]:
-    if facts.mesh is None:
+    mesh = available(facts.mesh)
+    if mesh is None:
         return []
     out = []
-    for topic in facts.mesh.topics:
+    for topic in mesh.topics:
         miss = near_miss(topic.topic, facts.known_topics)
         if miss is None or not topic.subscribers:
             continue
         shown, omitted = capped(topic.subscribers)
-        names = ", ".join(facts.name(p) for p in shown[:5])
         out.append(
-            finding(
-                TOPIC_NEAR_MISS,
-                "warning",
-                f"{len(topic.subscribers)} peer(s) subscribed to {miss.topic!r}, which differs "
-                f"from {miss.known!r} only by {' and '.join(miss.differs_by)}",
-                {
-                    "topic": miss.topic,
-                    "known_topic": miss.known,
-                    "differs_by": list(miss.differs_by),
-                    "peers": facts.who(shown),
-                    "peers_omitted": omitted,
-                    "seen_in": "GossipSub subscription announcements to the monitor",
-                },
-                f"Use the topic {miss.known!r} exactly (topic names are case-sensitive) in "
-                f"the configuration of {names}: they hear nothing the mesh publishes.",
+            topic_near_miss_finding(
+                miss,
+                count=len(topic.subscribers),
+                users="peer(s) subscribed to",
+                who_key="peers",
+                who=facts.who(shown),
+                omitted=omitted,
+                seen_in="GossipSub subscription announcements to the monitor",
+                fix_where="the configuration of " + ", ".join(facts.name(p) for p in shown[:5]),
             )
         )
     return out
@@ -140,7 +152,8 @@ def _topic_near_misses(facts: MonitorFacts) -> list[Finding]:
 
 def _topics_without_publisher(facts: MonitorFacts) -> list[Finding]:
     out = []
-    announced = {t.topic: t.subscribers for t in facts.mesh.topics} if facts.mesh else {}
+    mesh = available(facts.mesh)
+    announced = {t.topic: t.subscribers for t in mesh.topics} if mesh else {}
     for topic in facts.known_topics:
         if facts.topic_publishers.get(topic):
             continue
@@ -181,24 +194,30 @@ def _topics_without_publisher(facts: MonitorFacts) -> list[Finding]:
 
 
 # -- coverage and partition --------------------------------------------------------------
+def _no_expected_agents(facts: MonitorFacts) -> list[Finding]:
+    if facts.expected:
+        return []
+    info = facts.bootstrap
+    return [
+        finding(
+            NO_EXPECTED_AGENTS,
+            "critical",
+            "The monitor expects no agent: its bootstrap list is empty",
+            {
+                "bootstrap_source": info.source,
+                "bootstrap_error": info.error,
+                "bootstrap_count": info.count,
+            },
+            "Point MONITOR_WHOOSH_URL at WHOOSH (or set MONITOR_BOOTSTRAP_PEERS) and "
+            "fix what WHOOSH's diagnosis reports.",
+        )
+    ]
+
+
 def _agents_not_heard(facts: MonitorFacts) -> list[Finding]:
     expected = facts.expected
     if not expected:
-        info = facts.bootstrap
-        return [
-            finding(
-                NO_EXPECTED_AGENTS,
-                "critical",
-                "The monitor expects no agent: its bootstrap list is empty",
-                {
-                    "bootstrap_source": info.get("source"),
-                    "bootstrap_error": info.get("error"),
-                    "bootstrap_count": info.get("count"),
-                },
-                "Point MONITOR_WHOOSH_URL at WHOOSH (or set MONITOR_BOOTSTRAP_PEERS) and "
-                "fix what WHOOSH's diagnosis reports.",
-            )
-        ]
+        return []  # no_expected_agents says why
     missing = [s for pid, s in sorted(expected.items()) if pid not in facts.heard]
     if not missing:
         return []
@@ -225,7 +244,7 @@ def _agents_not_heard(facts: MonitorFacts) -> list[Finding]:
         "missing": rows,
         "missing_omitted": omitted,
     }
-    comps = _components(facts)
+    comps = facts.components
     if len(comps) > 1:
         evidence["split"] = [facts.who(c) for c in comps]
     not_connected = [s for s in missing if not s.connected]
@@ -252,13 +271,8 @@ def _agents_not_heard(facts: MonitorFacts) -> list[Finding]:
     ]
 
 
-def _components(facts: MonitorFacts) -> list[list[str]]:
-    comps = facts.topology.get("components", [])
-    return [list(c) for c in comps] if isinstance(comps, list) else []
-
-
 def _partition(facts: MonitorFacts) -> list[Finding]:
-    comps = _components(facts)
+    comps = facts.components
     if len(comps) < 2:
         return []
     return [
@@ -354,7 +368,7 @@ def _p2p_ports(facts: MonitorFacts) -> list[Finding]:
         )
     if not rows:
         return []
-    from_whoosh = facts.bootstrap.get("source") == "whoosh"
+    from_whoosh = facts.bootstrap.source == "whoosh"
     shown, omitted = capped(rows)
     return [
         finding(
@@ -415,12 +429,13 @@ def _peer_id_mismatches(facts: MonitorFacts) -> list[Finding]:
 
 # -- who else is here ------------------------------------------------------------------
 def _foreign_peers(facts: MonitorFacts) -> list[Finding]:
-    foreign = facts.topology.get("foreign", [])
-    if not isinstance(foreign, list) or not foreign:
+    foreign = facts.foreign
+    if not foreign:
         return []
-    shown, omitted = capped([str(p) for p in foreign])
-    connected = {c.peer_id for c in facts.mesh.connections} if facts.mesh else set()
-    subs = facts.mesh.subscriptions() if facts.mesh else {}
+    shown, omitted = capped(foreign)
+    mesh = available(facts.mesh)
+    connected = {c.peer_id for c in mesh.connections} if mesh else set()
+    subs = mesh.subscriptions() if mesh else {}
     return [
         finding(
             FOREIGN_PEERS,
@@ -447,21 +462,29 @@ def _foreign_peers(facts: MonitorFacts) -> list[Finding]:
 
 def _bootstrap(facts: MonitorFacts) -> list[Finding]:
     info = facts.bootstrap
-    if not facts.whoosh_configured or info.get("source") == "whoosh":
+    if not facts.whoosh_configured or info.source == "whoosh":
         return []
     return [
         finding(
             BOOTSTRAP_UNAVAILABLE,
             "warning",
-            f"The monitor cannot use WHOOSH's bootstrap list; it uses its {info.get('source')} "
-            "list",
-            {
-                "source": info.get("source"),
-                "error": info.get("error"),
-                "age_s": info.get("age_s"),
-                "count": info.get("count"),
-            },
+            f"The monitor cannot use WHOOSH's bootstrap list; it uses its {info.source} list",
+            {"source": info.source, "error": info.error, "age_s": info.age_s, "count": info.count},
             "Bring WHOOSH back or fix MONITOR_WHOOSH_URL: until then new agents are not "
             "dialled by the monitor.",
         )
     ]
+
+
+# -- the checks, in the order they run ---------------------------------------------------
+CHECKS = Checks(MonitorFacts)
+CHECKS.add(TOPIC_NEAR_MISS, _topic_near_misses, needs=("mesh",))
+CHECKS.add(TOPIC_WITHOUT_PUBLISHER, _topics_without_publisher)
+CHECKS.add(NO_EXPECTED_AGENTS, _no_expected_agents)
+CHECKS.add(AGENTS_NOT_HEARD, _agents_not_heard)
+CHECKS.add(MESH_PARTITIONED, _partition)
+CHECKS.add(CLOCK_SKEW, _clock_skew)
+CHECKS.add(P2P_PORT_UNREACHABLE, _p2p_ports)
+CHECKS.add(PEER_ID_MISMATCH, _peer_id_mismatches)
+CHECKS.add(FOREIGN_PEERS, _foreign_peers)
+CHECKS.add(BOOTSTRAP_UNAVAILABLE, _bootstrap)

@@ -68,6 +68,15 @@ class _Edge:
     claimed_by: set[str]
 
 
+@dataclass(frozen=True)
+class Topology:
+    """The topology as the diagnosis reads it (typed) and as the API serves it (``view``)."""
+
+    components: tuple[tuple[str, ...], ...]  # live agents, split in groups, largest first
+    foreign: tuple[str, ...]  # live peers that are not agents
+    view: dict[str, object]  # GET /api/v1/topology
+
+
 def build_topology(
     *,
     monitor_peer_id: str,
@@ -77,7 +86,7 @@ def build_topology(
     availability: Mapping[str, AvailabilityReport],
     now: float,
     heard_window_s: float,
-) -> dict[str, object]:
+) -> Topology:
     since = now - heard_window_s
     connected: set[str] = set()
     in_mesh: set[str] = set()
@@ -168,7 +177,7 @@ def build_topology(
     foreign = sorted(p for p in peers if kinds[p] == KIND_FOREIGN and states[p] == STATE_LIVE)
     departed = sorted(p for p in peers if states[p] == STATE_DEPARTED)
     departed_shown, departed_omitted = capped(departed)
-    return {
+    view: dict[str, object] = {
         "nodes": nodes,
         "edges": [
             {
@@ -189,3 +198,4 @@ def build_topology(
         "departed": departed_shown,
         "departed_omitted": departed_omitted,
     }
+    return Topology(tuple(tuple(c) for c in comps), tuple(foreign), view)

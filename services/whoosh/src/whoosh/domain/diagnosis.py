@@ -1,6 +1,21 @@
 """WHOOSH's diagnosis: what discovery, health polling and the Swarm API show is wrong, as
 findings with their evidence and fix. Pure: ``WhooshFacts`` holds everything, read by
 ``whoosh.adapters.swarm_inspect`` (the Swarm) and the directory's last round.
+
+Adding a check: name its facts (a field of ``WhooshFacts``; ``X | Unavailable`` when
+reading it can fail, and ``service.py`` fills it in), write one function, register it in
+``CHECKS`` at the end of this module. A health answer without a valid signed record, say::
+
+    HEALTH_UNSIGNED = "health_unsigned"
+
+    def _health_unsigned(facts: WhooshFacts) -> list[Finding]:
+        bad = [_agent(s) for s in facts.statuses if ...]
+        return [finding(HEALTH_UNSIGNED, "critical", title, {"agents": bad}, fix)] if bad else []
+
+    CHECKS.add(HEALTH_UNSIGNED, _health_unsigned)  # needs=("swarm",) if it reads the Swarm
+
+The id is also the id of its findings. ``meshcommon.diagnosis.Checks`` runs them, lists
+what ran, and skips (with the reason) the checks whose facts are ``Unavailable``.
 """
 
 from __future__ import annotations
@@ -9,14 +24,24 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from meshcommon.diagnosis import Finding, Severity, capped, finding
+from meshcommon.diagnosis import (
+    TOPIC_NEAR_MISS,
+    Checks,
+    Finding,
+    Severity,
+    Unavailable,
+    available,
+    capped,
+    finding,
+    topic_near_miss_finding,
+)
 from meshcommon.multiaddr_policy import (
     REASON_LINK_LOCAL,
     REASON_LOOPBACK,
     REASON_OUTSIDE_OVERLAY,
     REASON_UNSPECIFIED,
 )
-from meshcommon.topic_names import near_miss
+from meshcommon.topic_names import NearMiss, near_miss
 from meshcommon.topics import ALL_TOPICS
 from whoosh.domain.agent_status import REASON_NO_ROUTABLE, AgentStatus
 from whoosh.domain.bootstrap_list import DuplicatePeerId
@@ -33,26 +58,8 @@ PEER_ID_DUPLICATE = "peer_id_duplicate"
 AGENT_NAME_NOT_A_TASK = "agent_name_not_a_task"
 AGENT_NAME_FRONTS_SEVERAL = "agent_name_fronts_several"
 AGENT_NAME_UNRESOLVED = "agent_name_unresolved"
-TOPIC_NEAR_MISS = "topic_near_miss"
 DISCOVERY_FAILED = "discovery_failed"
-SWARM_CHECKS = (
-    AGENT_SERVICE_NOT_FOUND,
-    AGENT_SERVICE_VIP,
-    SWARM_NETWORK_NOT_FOUND,
-    AGENT_NAME_NOT_A_TASK,
-)
-CHECKS = (
-    *SWARM_CHECKS,
-    AGENTS_MISSING,
-    AGENT_NO_ROUTABLE_ADDRESS,
-    AGENT_OFF_OVERLAY,
-    ADDRESS_SHARED,
-    PEER_ID_DUPLICATE,
-    AGENT_NAME_FRONTS_SEVERAL,
-    AGENT_NAME_UNRESOLVED,
-    TOPIC_NEAR_MISS,
-    DISCOVERY_FAILED,
-)
+# TOPIC_NEAR_MISS (imported above) is shared with the monitor and built by meshcommon.
 
 # Why a replica is not a healthy agent (the evidence's "why").
 WHY_NOT_RUNNING = "not_running"
@@ -124,7 +131,7 @@ class WhooshFacts:
     duplicates: tuple[DuplicatePeerId, ...]
     overlay_cidrs: tuple[str, ...]  # WHOOSH_OVERLAY_CIDRS
     agent_port: int
-    swarm: SwarmFacts | None
+    swarm: SwarmFacts | Unavailable  # no Docker socket, not a manager, engine wedged
     names: tuple[ResolvedName, ...] = ()
 
     def healthy(self) -> list[AgentStatus]:
@@ -132,31 +139,8 @@ class WhooshFacts:
 
 
 def diagnose(facts: WhooshFacts) -> list[Finding]:
-    findings: list[Finding] = []
-    for check in (
-        _service,
-        _network,
-        _agents_missing,
-        _no_routable_address,
-        _off_overlay,
-        _shared_addresses,
-        _duplicate_peer_ids,
-        _names,
-        _topics,
-    ):
-        findings.extend(check(facts))
-    if facts.discovery_error and not facts.statuses and not findings:
-        findings.append(
-            Finding(
-                id=DISCOVERY_FAILED,
-                severity="critical",
-                title=f"Discovery ({facts.source}) finds no agent",
-                evidence={"source": facts.source, "error": facts.discovery_error},
-                fix="Fix the error above (WHOOSH_DISCOVERY, WHOOSH_DNS_NAME, "
-                "WHOOSH_STATIC_AGENTS or the Docker socket in WHOOSH_DOCKER_URL).",
-            )
-        )
-    return findings
+    """The findings of every check that can run on ``facts``."""
+    return list(CHECKS.run(facts).findings)
 
 
 def _agent(status: AgentStatus) -> dict[str, object]:
@@ -165,22 +149,25 @@ def _agent(status: AgentStatus) -> dict[str, object]:
 
 
 # -- the Swarm service and network -------------------------------------------------------
-def _service(facts: WhooshFacts) -> list[Finding]:
-    swarm = facts.swarm
-    if swarm is None:
+def _service_not_found(facts: WhooshFacts) -> list[Finding]:
+    swarm = available(facts.swarm)
+    if swarm is None or swarm.service_name is not None:
         return []
-    if swarm.service_name is None:
-        return [
-            finding(
-                AGENT_SERVICE_NOT_FOUND,
-                "critical",
-                f"No Swarm service named {swarm.service_wanted!r} (or '*_{swarm.service_wanted}')",
-                {"wanted": swarm.service_wanted, "services": list(swarm.services)},
-                "Set WHOOSH_AGENT_SERVICE to the agent service's name (without its stack "
-                "prefix), or deploy the agents.",
-            )
-        ]
-    if swarm.endpoint_mode != "vip":
+    return [
+        finding(
+            AGENT_SERVICE_NOT_FOUND,
+            "critical",
+            f"No Swarm service named {swarm.service_wanted!r} (or '*_{swarm.service_wanted}')",
+            {"wanted": swarm.service_wanted, "services": list(swarm.services)},
+            "Set WHOOSH_AGENT_SERVICE to the agent service's name (without its stack "
+            "prefix), or deploy the agents.",
+        )
+    ]
+
+
+def _service_vip(facts: WhooshFacts) -> list[Finding]:
+    swarm = available(facts.swarm)
+    if swarm is None or swarm.service_name is None or swarm.endpoint_mode != "vip":
         return []
     return [
         finding(
@@ -210,7 +197,7 @@ def _unprefixed(network: NetworkFact) -> str:
 
 
 def _network(facts: WhooshFacts) -> list[Finding]:
-    swarm = facts.swarm
+    swarm = available(facts.swarm)
     if swarm is None or swarm.network_found:
         return []
     wanted = swarm.network_wanted
@@ -256,8 +243,9 @@ def _agents_missing(facts: WhooshFacts) -> list[Finding]:
     expected = facts.expected
     if expected is None or len(peers) >= expected:
         return []
-    if facts.swarm is not None and facts.swarm.service_name is not None:
-        rows = _missing_replicas(facts)
+    swarm = available(facts.swarm)
+    if swarm is not None and swarm.service_name is not None:
+        rows = _missing_replicas(facts, swarm)
     else:
         rows = [
             {**_agent(s), "why": WHY_HEALTH_FAILING, "reason": s.reason, "detail": s.detail}
@@ -284,10 +272,8 @@ def _agents_missing(facts: WhooshFacts) -> list[Finding]:
     ]
 
 
-def _missing_replicas(facts: WhooshFacts) -> list[dict[str, object]]:
+def _missing_replicas(facts: WhooshFacts, swarm: SwarmFacts) -> list[dict[str, object]]:
     """One row per replica slot that has no healthy agent of its own, with why."""
-    swarm = facts.swarm
-    assert swarm is not None
     by_address = {s.target.address: s for s in facts.statuses}
     duplicated = {d.peer_id: d for d in facts.duplicates}
     # The first URL (sorted) of a duplicated peer ID keeps it; the others are "wrong".
@@ -404,11 +390,12 @@ def _no_routable_address(facts: WhooshFacts) -> list[Finding]:
 def _overlay_networks(facts: WhooshFacts) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """WHOOSH_OVERLAY_CIDRS, else the subnets of the configured Swarm network."""
     cidrs: Sequence[str] = facts.overlay_cidrs
-    if not cidrs and facts.swarm is not None:
-        wanted = facts.swarm.network_wanted
+    swarm = available(facts.swarm)
+    if not cidrs and swarm is not None:
+        wanted = swarm.network_wanted
         cidrs = [
             subnet
-            for n in facts.swarm.networks
+            for n in swarm.networks
             if n.name == wanted or n.name.endswith(f"_{wanted}")
             for subnet in n.subnets
         ]
@@ -491,107 +478,149 @@ def _duplicate_peer_ids(facts: WhooshFacts) -> list[Finding]:
 
 
 # -- configured names -------------------------------------------------------------------
-def _names(facts: WhooshFacts) -> list[Finding]:
+def _not_a_task(facts: WhooshFacts, name: ResolvedName) -> list[str]:
+    """The addresses ``name`` resolves to that are no running agent task's own (empty
+    when the Swarm, the agent service or its tasks are not known)."""
+    swarm = available(facts.swarm)
+    if swarm is None or swarm.service_name is None:
+        return []
+    task_ips = {ip for t in swarm.tasks if t.state == "running" for ip in t.addresses.values()}
+    return [a for a in name.addresses if a not in task_ips] if task_ips else []
+
+
+def _name_not_a_task(facts: WhooshFacts) -> list[Finding]:
+    swarm = available(facts.swarm)
+    if swarm is None:
+        return []
+    task_ips = {ip for t in swarm.tasks if t.state == "running" for ip in t.addresses.values()}
+    vips = {v.split("/", 1)[0] for v in swarm.virtual_ips}
     out = []
-    swarm = facts.swarm
-    task_ips = (
-        {ip for t in swarm.tasks if t.state == "running" for ip in t.addresses.values()}
-        if swarm is not None
-        else set()
-    )
-    vips = {v.split("/", 1)[0] for v in swarm.virtual_ips} if swarm is not None else set()
     for name in facts.names:
-        if name.error is not None:
-            out.append(_unresolved(name))
+        strangers = _not_a_task(facts, name) if name.error is None else []
+        if not strangers:
             continue
-        if not name.addresses:
-            continue
-        strangers = [a for a in name.addresses if a not in task_ips]
-        if swarm is not None and swarm.service_name is not None and task_ips and strangers:
-            out.append(
-                finding(
-                    AGENT_NAME_NOT_A_TASK,
-                    "critical",
-                    f"{name.name!r} resolves to {', '.join(strangers)}, which is no agent "
-                    "task's own address"
-                    + (" (the service's virtual IP)" if set(strangers) & vips else ""),
-                    {
-                        "name": name.name,
-                        "configured_as": name.configured_as,
-                        "resolves_to": list(name.addresses),
-                        "not_a_task": strangers,
-                        "service_virtual_ips": sorted(vips),
-                        "task_addresses": len(task_ips),
-                    },
-                    "Point WHOOSH at the tasks, not at a name in front of them: "
-                    "WHOOSH_DISCOVERY=swarm, or dns with tasks.<service> and endpoint_mode "
-                    "dnsrr.",
-                )
+        out.append(
+            finding(
+                AGENT_NAME_NOT_A_TASK,
+                "critical",
+                f"{name.name!r} resolves to {', '.join(strangers)}, which is no agent "
+                "task's own address"
+                + (" (the service's virtual IP)" if set(strangers) & vips else ""),
+                {
+                    "name": name.name,
+                    "configured_as": name.configured_as,
+                    "resolves_to": list(name.addresses),
+                    "not_a_task": strangers,
+                    "service_virtual_ips": sorted(vips),
+                    "task_addresses": len(task_ips),
+                },
+                "Point WHOOSH at the tasks, not at a name in front of them: "
+                "WHOOSH_DISCOVERY=swarm, or dns with tasks.<service> and endpoint_mode "
+                "dnsrr.",
             )
-        elif name.configured_as.startswith(("http://", "https://")) and len(name.addresses) > 1:
-            out.append(
-                finding(
-                    AGENT_NAME_FRONTS_SEVERAL,
-                    "warning",
-                    f"{name.configured_as} names {len(name.addresses)} hosts: each health "
-                    "check reaches one of them, a different one each time",
-                    {
-                        "name": name.name,
-                        "configured_as": name.configured_as,
-                        "resolves_to": list(name.addresses),
-                    },
-                    "List each agent instead of one name in front of several "
-                    "(WHOOSH_DISCOVERY=dns with tasks.<service>, or the Swarm API).",
-                )
-            )
+        )
     return out
 
 
-def _unresolved(name: ResolvedName) -> Finding:
+def _name_fronts_several(facts: WhooshFacts) -> list[Finding]:
+    # A name that is no task's address is agent_name_not_a_task, the graver finding.
+    return [
+        finding(
+            AGENT_NAME_FRONTS_SEVERAL,
+            "warning",
+            f"{name.configured_as} names {len(name.addresses)} hosts: each health "
+            "check reaches one of them, a different one each time",
+            {
+                "name": name.name,
+                "configured_as": name.configured_as,
+                "resolves_to": list(name.addresses),
+            },
+            "List each agent instead of one name in front of several "
+            "(WHOOSH_DISCOVERY=dns with tasks.<service>, or the Swarm API).",
+        )
+        for name in facts.names
+        if name.error is None
+        and name.configured_as.startswith(("http://", "https://"))
+        and len(name.addresses) > 1
+        and not _not_a_task(facts, name)
+    ]
+
+
+def _name_unresolved(facts: WhooshFacts) -> list[Finding]:
     # Without this, a name that resolves to nothing leaves only its effect (agents missing
     # or not discovered), not the cause.
-    return finding(
-        AGENT_NAME_UNRESOLVED,
-        "critical",
-        f"{name.name!r} in {name.configured_as} does not resolve from WHOOSH",
-        {"name": name.name, "configured_as": name.configured_as, "error": name.error},
-        "Use a name WHOOSH resolves (the agent service's name or alias on a network WHOOSH "
-        "is attached to), or let WHOOSH find the agents itself (WHOOSH_DISCOVERY=swarm, or "
-        "dns with tasks.<service>).",
-    )
+    return [
+        finding(
+            AGENT_NAME_UNRESOLVED,
+            "critical",
+            f"{name.name!r} in {name.configured_as} does not resolve from WHOOSH",
+            {"name": name.name, "configured_as": name.configured_as, "error": name.error},
+            "Use a name WHOOSH resolves (the agent service's name or alias on a network "
+            "WHOOSH is attached to), or let WHOOSH find the agents itself "
+            "(WHOOSH_DISCOVERY=swarm, or dns with tasks.<service>).",
+        )
+        for name in facts.names
+        if name.error is not None
+    ]
 
 
 # -- topics -----------------------------------------------------------------------------
 def _topics(facts: WhooshFacts) -> list[Finding]:
     """Agents whose own topic list (``gossipsub_topics`` in their health) holds a name
     that is almost a mesh topic: they publish and listen where nobody else does."""
-    by_topic: dict[tuple[str, str], list[AgentStatus]] = {}
-    differs: dict[tuple[str, str], tuple[str, ...]] = {}
+    by_miss: dict[tuple[str, str], tuple[NearMiss, list[AgentStatus]]] = {}
     for s in facts.statuses:
         for topic in s.health.gossipsub_topics[: len(ALL_TOPICS) * 4] if s.health else []:
             miss = near_miss(topic, ALL_TOPICS)
             if miss is not None:
-                by_topic.setdefault((miss.topic, miss.known), []).append(s)
-                differs[(miss.topic, miss.known)] = miss.differs_by
+                by_miss.setdefault((miss.topic, miss.known), (miss, []))[1].append(s)
     out = []
-    for (topic, known), statuses in sorted(by_topic.items()):
+    for _, (miss, statuses) in sorted(by_miss.items(), key=lambda kv: kv[0]):
         shown, omitted = capped([_agent(s) for s in statuses])
         out.append(
-            finding(
-                TOPIC_NEAR_MISS,
-                "warning",
-                f"{len(statuses)} agent(s) use the topic {topic!r}, which differs from "
-                f"{known!r} only by {' and '.join(differs[(topic, known)])}",
-                {
-                    "topic": topic,
-                    "known_topic": known,
-                    "differs_by": list(differs[(topic, known)]),
-                    "agents": shown,
-                    "agents_omitted": omitted,
-                    "seen_in": "the agents' gossipsub_topics in /api/health",
-                },
-                f"Use the topic {known!r} exactly (topic names are case-sensitive) in these "
-                "agents' build or configuration: they hear nothing the mesh publishes.",
+            topic_near_miss_finding(
+                miss,
+                count=len(statuses),
+                users="agent(s) use the topic",
+                who_key="agents",
+                who=shown,
+                omitted=omitted,
+                seen_in="the agents' gossipsub_topics in /api/health",
+                fix_where="these agents' build or configuration",
             )
         )
     return out
+
+
+# -- when nothing else explains it ---------------------------------------------------------
+def _discovery_failed(facts: WhooshFacts) -> list[Finding]:
+    if not facts.discovery_error or facts.statuses:
+        return []
+    return [
+        finding(
+            DISCOVERY_FAILED,
+            "critical",
+            f"Discovery ({facts.source}) finds no agent",
+            {"source": facts.source, "error": facts.discovery_error},
+            "Fix the error above (WHOOSH_DISCOVERY, WHOOSH_DNS_NAME, "
+            "WHOOSH_STATIC_AGENTS or the Docker socket in WHOOSH_DOCKER_URL).",
+        )
+    ]
+
+
+# -- the checks, in the order they run ---------------------------------------------------
+CHECKS = Checks(WhooshFacts)
+CHECKS.add(AGENT_SERVICE_NOT_FOUND, _service_not_found, needs=("swarm",))
+CHECKS.add(AGENT_SERVICE_VIP, _service_vip, needs=("swarm",))
+CHECKS.add(SWARM_NETWORK_NOT_FOUND, _network, needs=("swarm",))
+CHECKS.add(AGENT_NAME_NOT_A_TASK, _name_not_a_task, needs=("swarm",))
+CHECKS.add(AGENTS_MISSING, _agents_missing)
+CHECKS.add(AGENT_NO_ROUTABLE_ADDRESS, _no_routable_address)
+CHECKS.add(AGENT_OFF_OVERLAY, _off_overlay)
+CHECKS.add(ADDRESS_SHARED, _shared_addresses)
+CHECKS.add(PEER_ID_DUPLICATE, _duplicate_peer_ids)
+CHECKS.add(AGENT_NAME_FRONTS_SEVERAL, _name_fronts_several)
+CHECKS.add(AGENT_NAME_UNRESOLVED, _name_unresolved)
+CHECKS.add(TOPIC_NEAR_MISS, _topics)
+# A cause the other checks name is better than "finds no agent".
+CHECKS.add(DISCOVERY_FAILED, _discovery_failed, last_resort=True)
