@@ -47,6 +47,7 @@ from libp2p.network.connection.raw_connection import RawConnection
 from multiaddr import Multiaddr
 
 from meshcommon.p2p.tcp import acquire
+from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS
 
 NONCE_BYTES = 24
 KEY_BYTES = 32
@@ -55,13 +56,8 @@ KEY_BYTES = 32
 MSS_HEADER = b"\x13/multistream/1.0.0\n"
 GREETING_BYTES = NONCE_BYTES + len(MSS_HEADER)
 
-INBOUND, OUTBOUND = "inbound", "outbound"
-WRONG_KEY = "wrong_key"  # the peer has a private network, with another key
-NO_KEY = "no_key"  # the peer has no private network: multistream in clear
-CLOSED = "closed"  # EOF before the nonce and header were complete
-TIMEOUT = "timeout"  # the nonce and header did not come within the budget (inbound)
-REFUSAL_REASONS = (WRONG_KEY, NO_KEY, CLOSED, TIMEOUT)
-DIRECTIONS = (INBOUND, OUTBOUND)
+INBOUND, OUTBOUND = PNET_DIRECTIONS
+WRONG_KEY, NO_KEY, CLOSED, TIMEOUT = PNET_REFUSAL_REASONS
 ACCEPT_BUDGET_S = 10.0
 
 # (direction, reason, remote "ip:port") for every refused connection

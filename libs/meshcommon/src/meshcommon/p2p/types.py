@@ -8,6 +8,14 @@ from dataclasses import dataclass, field, fields
 from meshcommon.config import PeerSettings
 from meshcommon.topics import ALL_TOPICS
 
+# Why the private network (meshcommon.p2p.pnet) refused a connection, and which way.
+PNET_WRONG_KEY = "wrong_key"  # the peer has a private network, with another key
+PNET_NO_KEY = "no_key"  # the peer has no private network: multistream in clear
+PNET_CLOSED = "closed"  # EOF before the nonce and multistream header were complete
+PNET_TIMEOUT = "timeout"  # they did not come within the budget (inbound)
+PNET_REFUSAL_REASONS = (PNET_WRONG_KEY, PNET_NO_KEY, PNET_CLOSED, PNET_TIMEOUT)
+PNET_DIRECTIONS = ("inbound", "outbound")
+
 
 @dataclass(frozen=True)
 class P2POverrides:
