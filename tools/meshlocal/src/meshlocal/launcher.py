@@ -154,7 +154,14 @@ class LocalMesh:
         return self.run_dir / "swarm.key"
 
     def _pnet_env(self, prefix: str) -> dict[str, str]:
-        return {f"{prefix}PNET_KEY_FILE": str(self.swarm_key_path)} if self.private_network else {}
+        if not self.private_network:
+            return {}
+        if not self.swarm_key_path.exists():
+            # Fresh per run directory, owner-only; one already there is kept (a restart of
+            # the same run, or a test that gave its own peers the key before the mesh).
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_swarm_key(self.swarm_key_path)
+        return {f"{prefix}PNET_KEY_FILE": str(self.swarm_key_path)}
 
     # -- process set ----------------------------------------------------------------
     def agent_process(self, index: int, **env: str) -> ServiceProcess:
@@ -187,10 +194,6 @@ class LocalMesh:
     def build(self) -> None:
         lay = self.layout
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.private_network and not self.swarm_key_path.exists():
-            # Fresh per run directory, owner-only; one already there is kept (a restart of
-            # the same run, or a test that gave its own peers the key before the mesh).
-            write_swarm_key(self.swarm_key_path)
         static = ",".join(lay.agent_url(i) for i in range(1, lay.agents + 1))
         self.processes = [
             ServiceProcess(
