@@ -165,8 +165,9 @@ def _classify(buf: bytes, eof: bool, keys: Sequence[bytes]) -> tuple[str, bytes,
 
 
 class PnetStream(ReadWriteCloser):
-    """A raw byte stream under a private network. Writes: our nonce first (in the same
-    write as the first data), then data XORed with our keystream. Reads: the dialer checks
+    """A raw byte stream under a private network. Writes: our nonce first (the dialer
+    sends it as soon as it is connected, the listener as soon as it accepts), then data
+    XORed with our keystream. Reads: the dialer checks
     the listener's nonce and header on its first read; the listener's check was done
     before this stream was made (``PnetTransport``), and the header is handed on."""
 
@@ -178,12 +179,15 @@ class PnetStream(ReadWriteCloser):
         read_cipher: Any = None,
         pending: bytes = b"",
         on_refused: OnRefused | None = None,
+        sent_nonce: bytes | None = None,
     ) -> None:
+        """``sent_nonce``: the nonce this side already sent (the listener sends its own
+        before it knows the dialer's key); None: sent with the first write."""
         self.inner = inner
         self._key = key
-        self._nonce = secrets.token_bytes(NONCE_BYTES)
+        self._nonce = sent_nonce or secrets.token_bytes(NONCE_BYTES)
         self._write_cipher = xsalsa20(key, self._nonce)
-        self._nonce_sent = False
+        self._nonce_sent = sent_nonce is not None
         self._read_cipher = read_cipher  # None: the dialer, before the listener's greeting
         self._pending = pending  # decrypted bytes not yet handed out
         self._on_refused = on_refused
@@ -211,6 +215,12 @@ class PnetStream(ReadWriteCloser):
                 raise
         finally:
             self._write_lock.release()
+
+    async def send_nonce(self) -> None:
+        """Send our nonce now if it has not gone yet (js-libp2p exchanges nonces before
+        anything else and gives up after 1 s; go-libp2p sends its own with its first
+        write; the spec allows both)."""
+        await self.write(b"")
 
     async def read(self, n: int | None = None) -> bytes:
         if n is not None and n <= 0:
@@ -313,18 +323,25 @@ class PnetTransport(ITransport):
     def can_listen(self, maddr: Multiaddr) -> bool:
         return self.inner.can_listen(maddr)
 
-    def _protect_dialled(self, raw: IRawConnection) -> IRawConnection:
+    async def _protect_dialled(self, raw: IRawConnection) -> IRawConnection:
         if not isinstance(raw, RawConnection):
             raise TypeError(f"private network: cannot protect a {type(raw).__name__}")
-        raw.stream = PnetStream(raw.stream, self._keys[0], on_refused=self._on_refused)
+        stream = PnetStream(raw.stream, self._keys[0], on_refused=self._on_refused)
+        raw.stream = stream
+        try:
+            await stream.send_nonce()
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await _close_quietly(stream)
+            raise
         return raw
 
     async def dial(self, maddr: Multiaddr) -> IRawConnection:
-        return self._protect_dialled(await self.inner.dial(maddr))
+        return await self._protect_dialled(await self.inner.dial(maddr))
 
     async def dial_with_source(self, maddr: Multiaddr, source: tuple[str, int]) -> IRawConnection:
         dial: Any = self.inner.dial_with_source  # type: ignore[attr-defined]
-        return self._protect_dialled(await dial(maddr, source))
+        return await self._protect_dialled(await dial(maddr, source))
 
     def create_listener(self, handler_function: Any) -> IListener:
         handler: Callable[[ReadWriteCloser], Awaitable[None]] = handler_function
@@ -341,12 +358,20 @@ class PnetTransport(ITransport):
         with each accepted key. The stream under the key that yields the multistream
         header, or None (refused: counted, closed)."""
         buf, eof = b"", False
+        # Our nonce first, at once: it does not depend on which key the dialer uses, and
+        # js-libp2p's dialer waits for it (1 s) before it sends anything else.
+        nonce = secrets.token_bytes(NONCE_BYTES)
         with trio.move_on_after(self._accept_budget_s):
-            buf, eof = await _read_greeting(stream)
+            try:
+                await stream.write(nonce)
+            except (IOException, OSError):
+                eof = True
+            else:
+                buf, eof = await _read_greeting(stream)
         reason, key, cipher = _classify(buf, eof, self._keys)
         if reason:
             if self._on_refused is not None:
                 self._on_refused(INBOUND, reason, _remote_text(stream))
             await _close_quietly(stream)
             return None
-        return PnetStream(stream, key, read_cipher=cipher, pending=MSS_HEADER)
+        return PnetStream(stream, key, read_cipher=cipher, pending=MSS_HEADER, sent_nonce=nonce)
