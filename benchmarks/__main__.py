@@ -18,6 +18,7 @@ from benchmarks.procs import Interpreter
 from benchmarks.report import Row, render
 
 GROUPS = ("startup", "ping", "receive", "mesh", "swarm", "overrides")
+PNET_RATE = 1000  # msg/s: the private network's cost is quoted here (issue 17)
 OVERRIDE_RATE = 1000  # msg/s: the per-override figures, below saturation for all variants
 
 
@@ -28,6 +29,10 @@ def rows() -> dict[str, Row]:
         Row("ping_call", "  same: the whole ping call from asyncio (opens a stream)", "ms", None),
         Row("cost", "monitor CPU per received message (500 msg/s)", "µs", 400),
         Row("maxrate", "monitor: highest rate, zero loss, p99 < 100 ms", "msg/s", 2000, False),
+        Row("cost1k", "monitor CPU per received message (1,000 msg/s)", "µs", None),
+        Row(
+            "cost1k_pnet", "  same, closed mesh (swarm.key): limit +15 % over the above", "µs", None
+        ),
         Row("run10", "time to 10/10 heard (make run defaults)", "s", 15),
         Row("agent_cpu", "one idle agent in a 20-agent mesh (30 s broadcasts)", "% core", 1.0),
         Row("agent_rss", "one idle agent's RSS (same mesh)", "MiB", 80),
@@ -55,6 +60,14 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
         table["cost"].add(out["cost_us"])
         table["maxrate"].add(out["max_rate"])
         print("    receive:", ", ".join(f"{k} {v:.0f}" for k, v in out.items()), flush=True)
+        # The private network's price, in the same sitting and the same single-rate run
+        # shape with and without the key (issue 17: at most +15 %).
+        open_1k = receive.run_once(interp, rates=(PNET_RATE,))
+        table["cost1k"].add(open_1k[f"{PNET_RATE}/s cost us"])
+        keyed = receive.run_once(interp, rates=(PNET_RATE,), private_network=True)
+        table["cost1k_pnet"].add(keyed[f"{PNET_RATE}/s cost us"])
+        print("    receive, private network:",
+              ", ".join(f"{k} {v:.0f}" for k, v in keyed.items()), flush=True)  # fmt: skip
     elif group == "mesh":
         run10 = mesh.run_once(interp, 10, broadcast_s=10.0, idle=False)
         table["run10"].add(run10.heard_after_s)

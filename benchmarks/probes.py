@@ -17,6 +17,7 @@ from typing import Any
 
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
+from meshcommon.swarm_key import read_swarm_key
 
 PAD = "x" * 200  # a ~300-byte JSON message, like an availability broadcast
 
@@ -57,10 +58,12 @@ async def ping(host: str, count: int) -> None:
         await b.stop()
 
 
-async def publisher(host: str) -> None:
-    """A mesh member that publishes paced bursts on command."""
+async def publisher(host: str, pnet_key_file: str = "") -> None:
+    """A mesh member that publishes paced bursts on command (under the private network of
+    ``pnet_key_file`` when given)."""
     port = free_port(host)
-    rt = MeshRuntime(MeshNode(NodeConfig(listen_host=host, port=port)))
+    keys = (read_swarm_key(pnet_key_file).key,) if pnet_key_file else ()
+    rt = MeshRuntime(MeshNode(NodeConfig(listen_host=host, port=port, pnet_keys=keys)))
     await rt.start()
     node = rt.node
     say({"peer_id": rt.peer_id, "addr": f"/ip4/{host}/tcp/{port}/p2p/{rt.peer_id}"})
@@ -123,11 +126,12 @@ def main() -> None:
     ping_p.add_argument("--count", type=int, default=50)
     pub_p = sub.add_parser("publisher")
     pub_p.add_argument("--host", required=True)
+    pub_p.add_argument("--pnet-key-file", default="", help="swarm.key: a closed mesh")
     a = p.parse_args()
     if a.probe == "ping":
         asyncio.run(ping(a.host, a.count))
     else:
-        asyncio.run(publisher(a.host))
+        asyncio.run(publisher(a.host, a.pnet_key_file))
 
 
 if __name__ == "__main__":

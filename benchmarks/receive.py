@@ -17,6 +17,7 @@ from pathlib import Path
 from benchmarks.messages import Delivery, bench_latencies, summarize
 from benchmarks.procs import TOOLS, Interpreter, cpu_seconds, spawned, wait_http
 from benchmarks.publisher import PublisherProbe
+from meshcommon.swarm_key import write_swarm_key
 
 HOST = "127.0.94"
 RATES = (250, 500, 1000, 2000, 4000)
@@ -26,16 +27,26 @@ P99_BOUND_MS = 100.0
 
 
 def run_once(
-    interp: Interpreter, rates: tuple[int, ...] = RATES, overrides: str = "all"
+    interp: Interpreter,
+    rates: tuple[int, ...] = RATES,
+    overrides: str = "all",
+    private_network: bool = False,
 ) -> dict[str, float]:
-    """One monitor, every rate in turn: per-message cost and the highest clean rate."""
+    """One monitor, every rate in turn: per-message cost and the highest clean rate.
+    ``private_network``: publisher and monitor share a fresh swarm.key (a closed mesh:
+    every frame also XORed with XSalsa20 both ways)."""
     work = Path(tempfile.mkdtemp(prefix="bench-receive-"))
     log = work / "messages.jsonl"
     results: dict[int, tuple[Delivery, float]] = {}
+    key_args: list[str] = []
+    pnet_env: dict[str, str] = {}
+    if private_network:
+        key = str(write_swarm_key(work / "swarm.key"))
+        key_args, pnet_env = ["--pnet-key-file", key], {"MONITOR_PNET_KEY_FILE": key}
     with contextlib.ExitStack() as stack:
         pub = PublisherProbe(
             stack.enter_context(
-                spawned(TOOLS.probe("publisher", "--host", f"{HOST}.1"), pipes=True)
+                spawned(TOOLS.probe("publisher", "--host", f"{HOST}.1", *key_args), pipes=True)
             )
         )
         mon_ip = f"{HOST}.100"
@@ -48,6 +59,7 @@ def run_once(
             "MONITOR_BOOTSTRAP_CACHE_PATH": str(work / "cache.json"),
             "MONITOR_LOG_LEVEL": "WARNING",
             "MONITOR_P2P_OVERRIDES": overrides,
+            **pnet_env,
         }
         monitor = stack.enter_context(
             spawned(interp.module("hmmm_monitor"), env, stdout=stack.enter_context(log.open("wb")))

@@ -25,6 +25,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, NodeConfig
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
+from meshcommon.swarm_key import read_swarm_key, write_swarm_key
 from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
 
@@ -48,8 +49,11 @@ HUGE_BODY_BYTES = 20 * 1024 * 1024
 class BackgroundNode:
     """A libp2p node (MeshNode) in its own trio thread, driven from synchronous test code."""
 
-    def __init__(self, host: str, port: int = 9000) -> None:
-        self.node = MeshNode(NodeConfig(listen_host=host, port=port))
+    def __init__(self, host: str, port: int = 9000, pnet_key_file: Path | None = None) -> None:
+        """``pnet_key_file``: the mesh's swarm.key (a mesh member); None: an open node,
+        which every keyed agent and monitor refuses."""
+        keys = (read_swarm_key(pnet_key_file).key,) if pnet_key_file else ()
+        self.node = MeshNode(NodeConfig(listen_host=host, port=port, pnet_keys=keys))
         self.addr = f"/ip4/{host}/tcp/{port}/p2p/{self.node.peer_id}"
         self._cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
@@ -126,14 +130,18 @@ class _BlackHoles:
 
 @contextlib.contextmanager
 def hostile_peers(
-    ip_prefix: str, victim_peer_id: str, victim_url: str | None = None
+    ip_prefix: str,
+    victim_peer_id: str,
+    victim_url: str | None = None,
+    pnet_key_file: Path | None = None,
 ) -> Iterator[HostilePeers]:
     """Hostile agents on ``<ip_prefix>.1...``: every behaviour of ``EXPECTED_REASONS``, an
-    impostor claiming ``victim_peer_id`` (its own libp2p host on ``<ip_prefix>.10``, no
-    signed record), a replay of the health answer at ``victim_url`` (the victim's record
-    included), and a black hole (a valid signed answer whose 32 libp2p addresses, on its
-    own address ``<ip_prefix>.6``, hang)."""
-    impostor = BackgroundNode(f"{ip_prefix}.10")
+    impostor claiming ``victim_peer_id`` (its own libp2p host on ``<ip_prefix>.10``, with
+    the mesh's swarm.key: an insider whose handshake must give it away; no signed record),
+    a replay of the health answer at ``victim_url`` (the victim's record included), and a
+    black hole (a valid signed answer whose 32 libp2p addresses, on its own address
+    ``<ip_prefix>.6``, hang)."""
+    impostor = BackgroundNode(f"{ip_prefix}.10", pnet_key_file=pnet_key_file)
     impostor.start()
     holes = _BlackHoles(f"{ip_prefix}.6", 32)  # the black hole's HTTP address (6th below)
     black_hole_id = FAKE_PEER_ID
@@ -217,7 +225,9 @@ def mesh_with_hostile_peers(
     peers and that peer ID."""
     # agent-01's identity exists before it starts, so that the impostor can claim it.
     victim = peer_id_of(load_or_create_key_pair(str(run_dir / "agent-01.key")))
-    with hostile_peers(hostile_net, victim, layout.agent_url(1)) as bad:
+    # The run's swarm.key too (LocalMesh keeps one it finds), for the impostor.
+    swarm_key = write_swarm_key(run_dir / "swarm.key")
+    with hostile_peers(hostile_net, victim, layout.agent_url(1), swarm_key) as bad:
         good = [layout.agent_url(i) for i in range(1, layout.agents + 1)]
         mesh = LocalMesh(
             layout,
@@ -243,8 +253,10 @@ class GarbageSender:
     multiaddrs (signed by itself and within the message budget, so agents read it and must
     refuse its addresses)."""
 
-    def __init__(self, host: str, period_s: float = 1.0) -> None:
-        self.node = BackgroundNode(host)
+    def __init__(self, host: str, period_s: float = 1.0, pnet_key_file: Path | None = None) -> None:
+        """``pnet_key_file``: the mesh's swarm.key; garbage from a keyed member is what
+        validation is about (an open node is refused before it can send anything)."""
+        self.node = BackgroundNode(host, pnet_key_file=pnet_key_file)
         self.period_s = period_s
         self.sent = 0
         self._stop = threading.Event()

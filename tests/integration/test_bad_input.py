@@ -11,6 +11,7 @@ import pytest
 
 from meshcommon import topics
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
+from meshcommon.swarm_key import read_swarm_key
 from meshlocal import LocalMesh, MeshLayout
 
 from .fake_agents import fake_agents
@@ -102,7 +103,11 @@ def test_monitor_counts_garbage_gossip_and_keeps_hearing_agents(bad_mesh) -> Non
     health = mesh.get_json(f"{mesh.layout.monitor_url}/api/health")
 
     async def send_garbage() -> None:
-        rogue = MeshRuntime(MeshNode(NodeConfig(listen_host="127.0.81.9", port=9000)))
+        # A mesh member (the run's swarm.key) sending garbage: validation's case.
+        keys = (read_swarm_key(mesh.swarm_key_path).key,)
+        rogue = MeshRuntime(
+            MeshNode(NodeConfig(listen_host="127.0.81.9", port=9000, pnet_keys=keys))
+        )
         await rogue.start()
         try:
             outcome = await rogue.connect(health["peer_id"], health["multiaddrs"])

@@ -36,6 +36,7 @@ import pytest
 from meshcommon import topics
 from meshcommon.diagnosis import at_least
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
+from meshcommon.swarm_key import read_swarm_key
 from meshlocal import LocalMesh, MeshLayout, ServiceProcess
 
 from .conftest import unavailable
@@ -286,8 +287,9 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
     ]
     missing_url = f"http://{NET}.9:8080"  # listed, never started
     peers = _PeerThread()
-    old_build = MeshRuntime(MeshNode(NodeConfig(f"{NET}.10", 9000, topics=(TYPO,))))
-    slow_clock = MeshRuntime(MeshNode(NodeConfig(f"{PEERS_NET}.2", 9000)))
+    keys = (read_swarm_key(mesh.swarm_key_path).key,)  # members of the closed mesh
+    old_build = MeshRuntime(MeshNode(NodeConfig(f"{NET}.10", 9000, topics=(TYPO,), pnet_keys=keys)))
+    slow_clock = MeshRuntime(MeshNode(NodeConfig(f"{PEERS_NET}.2", 9000, pnet_keys=keys)))
     publishing = threading.Event()
     original = mesh.service("whoosh").env["WHOOSH_STATIC_AGENTS"]
     try:

@@ -80,7 +80,7 @@ def test_all_hostile_peers_at_once(hostile_mesh) -> None:
                 ages.append(age)
 
     sampler = threading.Thread(target=sample_bootstrap_age, daemon=True)
-    garbage = GarbageSender("127.0.145.20", period_s=1.0)
+    garbage = GarbageSender("127.0.145.20", period_s=1.0, pnet_key_file=mesh.swarm_key_path)
     started = time.monotonic()
 
     # Good agents: all discovered and healthy; each bad one with its reason.

@@ -53,10 +53,17 @@ def js_libp2p() -> Path:
 class JsPeer:
     """The js peer process (peer.mjs), driven by JSON lines; killed by PID on close."""
 
-    def __init__(self, js_dir: Path, host: str, port: int) -> None:
+    def __init__(
+        self, js_dir: Path, host: str, port: int, pnet_key_file: Path | None = None
+    ) -> None:
+        """``pnet_key_file``: a swarm.key, so that the js peer joins a closed mesh."""
+        env = {k: v for k, v in os.environ.items() if k != "PNET_KEY_FILE"}
+        if pnet_key_file is not None:
+            env["PNET_KEY_FILE"] = str(pnet_key_file)
         self.proc = subprocess.Popen(
             ["node", "--import", "./polyfill.mjs", "peer.mjs", host, str(port)],
             cwd=js_dir,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -97,7 +97,8 @@ def test_a_foreign_peer_is_foreign_then_departed_never_a_split(
 
     mesh.wait_for(one_component, timeout=120, what="the two agents as one component")
     agent_1 = mesh.get_json(f"{LAYOUT.agent_url(1)}/api/health")
-    js = JsPeer(js_libp2p, JS_HOST, 9000)
+    # A foreign implementation that holds the mesh's swarm.key: a member.
+    js = JsPeer(js_libp2p, JS_HOST, 9000, pnet_key_file=fmesh.swarm_key_path)
     try:
         assert js.ask(f"dial {agent_1['multiaddrs'][0]}")["dialled"] == agent_1["peer_id"]
         seen: list[dict[str, Any]] = []

@@ -22,11 +22,18 @@ import { ping } from '@libp2p/ping'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import readline from 'node:readline'
+import { readFileSync } from 'node:fs'
+import { preSharedKey } from '@libp2p/pnet'
 
 const [host, port] = process.argv.slice(2)
 const TOPICS = ['CHORUS/coordination/v1', 'hmmm/meta-discussion/v1', 'CHORUS/context-feedback/v1']
 setTimeout(() => { console.log(JSON.stringify({ timeout: true })); process.exit(2) }, 120000)
+// PNET_KEY_FILE: a swarm.key (libp2p private network, @libp2p/pnet); unset: an open peer.
+const pnet = process.env.PNET_KEY_FILE
+  ? { connectionProtector: preSharedKey({ psk: readFileSync(process.env.PNET_KEY_FILE) }) }
+  : {}
 const node = await createLibp2p({
+  ...pnet,
   addresses: { listen: [`/ip4/${host}/tcp/${port}`] },
   transports: [tcp()],
   connectionEncrypters: [noise()],

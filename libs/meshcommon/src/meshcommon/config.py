@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
 from meshcommon.limits import MAX_MESSAGE_BYTES
+from meshcommon.swarm_key import SwarmKey, SwarmKeyError, read_swarm_key
 
 
 def split_comma_list(value: object) -> object:
@@ -59,6 +60,16 @@ class PeerSettings(ServiceSettings):
         default="all",
         description="meshcommon's replacements of slow py-libp2p code paths: all, none, a "
         "list (tcp,yamux,...) or all,-name; to measure one or rule it out (see README)",
+    )
+    pnet_key_file: str = Field(
+        default="",
+        description="libp2p private network: swarm.key file (kubo/go/js format; `python -m "
+        "meshcommon.swarm_key` makes one); only peers with the key connect. Empty = open mesh",
+    )
+    pnet_accept_key_files: CommaList = Field(
+        default_factory=list,
+        description="During a key rotation: more swarm.key files accepted inbound (dials use "
+        "the key file above), comma-separated",
     )
     max_message_bytes: int = Field(
         default=MAX_MESSAGE_BYTES,
@@ -117,6 +128,21 @@ class PeerSettings(ServiceSettings):
         every attempt timing out, with the longest backoff between attempts."""
         attempts = self.bootstrap_attempts
         return attempts * self.bootstrap_timeout_s + (attempts - 1) * self.bootstrap_backoff_max_s
+
+    def pnet_keys(self) -> tuple[SwarmKey, ...]:
+        """The private network's keys, the one dials use first; () for an open mesh.
+        ``SwarmKeyError`` (one line naming the file and the format) when a file is
+        missing or malformed: the service must not start then."""
+        prefix = str(self.model_config.get("env_prefix", ""))
+        if not self.pnet_key_file:
+            if self.pnet_accept_key_files:
+                raise SwarmKeyError(
+                    f"{prefix}PNET_ACCEPT_KEY_FILES is set but {prefix}PNET_KEY_FILE is not "
+                    "(the extra keys of a rotation need the key dials use)"
+                )
+            return ()
+        files = [self.pnet_key_file, *self.pnet_accept_key_files]
+        return tuple(read_swarm_key(f) for f in files)
 
     @model_validator(mode="after")
     def _one_identity_source(self) -> PeerSettings:

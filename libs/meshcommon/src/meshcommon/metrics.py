@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 
 from meshcommon.limits import MAX_MESSAGE_TYPE_LABELS
 
-Totals = Mapping[str, float] | float
+Totals = Mapping[str, float] | Mapping[tuple[str, ...], float] | float
 
 
 class TotalsCounter(Collector):
@@ -22,7 +22,8 @@ class TotalsCounter(Collector):
 
     Reading the owner's running totals avoids mirroring them into a second counter with
     delta bookkeeping. With a ``label``, ``read`` returns ``{label value: total}``; without,
-    one number. Totals must only grow. Label values in ``always`` are exported from the
+    one number; with a tuple of labels, ``{(value, value...): total}``. Totals must only
+    grow. Label values in ``always`` are exported from the
     start (0 until counted), so that the first drop is an increase a rule can see.
     """
 
@@ -30,19 +31,20 @@ class TotalsCounter(Collector):
         self,
         name: str,
         documentation: str,
-        label: str | None,
+        label: str | tuple[str, ...] | None,
         read: Callable[[], Totals],
         registry: CollectorRegistry | None = None,
         *,
-        always: Iterable[str] = (),
+        always: Iterable[str] | Iterable[tuple[str, ...]] = (),
     ) -> None:
         self._name, self._doc, self._label, self._read = name, documentation, label, read
-        self._always = dict.fromkeys(always, 0.0)
+        self._always: dict[object, float] = dict.fromkeys(always, 0.0)
         if registry is not None:
             registry.register(self)
 
     def _family(self) -> CounterMetricFamily:
-        labels = [self._label] if self._label else []
+        label = self._label
+        labels = list(label) if isinstance(label, tuple) else [label] if label else []
         return CounterMetricFamily(self._name, self._doc, labels=labels)
 
     def describe(self) -> Iterator[CounterMetricFamily]:
@@ -53,8 +55,10 @@ class TotalsCounter(Collector):
         totals = self._read()
         if isinstance(totals, Mapping):
             # dict() copies in one step: the owner may be adding keys in its own thread.
-            for value, total in sorted({**self._always, **dict(totals)}.items()):
-                family.add_metric([value], total)
+            merged: dict[object, float] = {**self._always, **dict(totals.items())}
+            for value, total in sorted(merged.items(), key=lambda kv: str(kv[0])):
+                values = list(value) if isinstance(value, tuple) else [value]
+                family.add_metric([str(v) for v in values], total)
         else:
             family.add_metric([], totals)
         yield family

@@ -44,6 +44,16 @@ class AgentHealth(WireModel):
     rejected_multiaddrs: list[dict[str, str]] = Field(
         default_factory=list, description="Local addresses not advertised, with the reason"
     )
+    private_network: bool = Field(
+        default=False,
+        description="A libp2p private network (swarm.key) closes the mesh: only peers with "
+        "the key connect. false: any libp2p peer that reaches the p2p port can join",
+    )
+    pnet_refused: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Connections the private network refused: {inbound|outbound: {wrong_key|"
+        "no_key|closed|timeout: count}}",
+    )
     # How the agent is doing, in the words all three services use (meshcommon.health);
     # ``status`` above keeps its own meaning (ready, isolated, no_routable_address).
     health: str = Field(

@@ -6,12 +6,17 @@ from chorus_agent.app import create_app
 from chorus_agent.settings import Settings
 from meshcommon.logs import configure_logging
 from meshcommon.serve import run_http
+from meshcommon.swarm_key import SwarmKeyError
 
 
 def main() -> None:
     settings = Settings()
     configure_logging(settings.log_level, service=f"agent[{settings.name}]")
-    run_http(create_app(settings), settings)
+    try:
+        app = create_app(settings)
+    except SwarmKeyError as exc:  # one line, nothing started yet
+        raise SystemExit(f"agent[{settings.name}]: refusing to start: {exc}") from None
+    run_http(app, settings)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from chorus_agent.domain.peers import PeerBook
 from meshcommon.gossip import REJECTION_REASONS
 from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter, export_runtime_metrics
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
-from meshcommon.p2p.types import NodeCounters, NodeSnapshot
+from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS, NodeCounters, NodeSnapshot
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
 from meshcommon.topics import ALL_TOPICS
 
@@ -109,6 +109,16 @@ class AgentMetrics:
             "reason",
             lambda: counters.outbound_dropped,
             r,
+        )
+        TotalsCounter(
+            "chorus_agent_pnet_refused",
+            "Connections the libp2p private network refused before multistream, by direction "
+            "and reason: wrong_key (another swarm.key), no_key (a peer without one), closed, "
+            "timeout",
+            ("direction", "reason"),
+            lambda: counters.pnet_refused,
+            r,
+            always=[(d, reason) for d in PNET_DIRECTIONS for reason in PNET_REFUSAL_REASONS],
         )
         TotalsCounter(
             "chorus_agent_consumer_errors",

@@ -18,10 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     from hmmm_monitor.settings import Settings
     from meshcommon.logs import configure_logging
     from meshcommon.serve import run_http
+    from meshcommon.swarm_key import SwarmKeyError
 
     settings = Settings()
     configure_logging(settings.log_level, service="hmmm-monitor")
-    run_http(create_app(settings), settings)
+    try:
+        app = create_app(settings)
+    except SwarmKeyError as exc:  # one line, nothing started yet
+        raise SystemExit(f"hmmm-monitor: refusing to start: {exc}") from None
+    run_http(app, settings)
     return 0
 
 

@@ -10,7 +10,7 @@ from hmmm_monitor.domain.expected_peers import REASON_NO_DIALABLE
 from meshcommon.gossip import REJECTION_REASONS
 from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter, export_runtime_metrics
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
-from meshcommon.p2p.types import NodeCounters
+from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS, NodeCounters
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
 from meshcommon.topics import ALL_TOPICS
 
@@ -123,6 +123,16 @@ class MonitorMetrics:
             "reason",
             lambda: counters.outbound_dropped,
             r,
+        )
+        TotalsCounter(
+            "hmmm_pnet_refused",
+            "Connections the libp2p private network refused before multistream, by direction "
+            "and reason: wrong_key (another swarm.key), no_key (a peer without one), closed, "
+            "timeout",
+            ("direction", "reason"),
+            lambda: counters.pnet_refused,
+            r,
+            always=[(d, reason) for d in PNET_DIRECTIONS for reason in PNET_REFUSAL_REASONS],
         )
         TotalsCounter(
             "hmmm_consumer_errors",

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from meshcommon.swarm_key import write_swarm_key
 from meshcommon.waiting import wait_until
 
 # Started by path (see its docstring): makes a service die with the launcher, even a
@@ -143,6 +144,24 @@ class LocalMesh:
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: list[ServiceProcess] = field(default_factory=list)
     python: str = sys.executable
+    # A libp2p private network: one fresh swarm.key per run (build), given to every agent
+    # and the monitor, so the local mesh is closed like a deployed one.
+    private_network: bool = True
+
+    @property
+    def swarm_key_path(self) -> Path:
+        """The run's swarm.key (exists once ``build`` ran with ``private_network``)."""
+        return self.run_dir / "swarm.key"
+
+    def _pnet_env(self, prefix: str) -> dict[str, str]:
+        if not self.private_network:
+            return {}
+        if not self.swarm_key_path.exists():
+            # Fresh per run directory, owner-only; one already there is kept (a restart of
+            # the same run, or a test that gave its own peers the key before the mesh).
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            write_swarm_key(self.swarm_key_path)
+        return {f"{prefix}PNET_KEY_FILE": str(self.swarm_key_path)}
 
     # -- process set ----------------------------------------------------------------
     def agent_process(self, index: int, **env: str) -> ServiceProcess:
@@ -166,6 +185,7 @@ class LocalMesh:
                 "AGENT_BROADCAST_INTERVAL_S": str(lay.broadcast_interval_s),
                 "AGENT_BOOTSTRAP_REFRESH_S": "3",
                 "AGENT_IDENTITY_PATH": str(self.run_dir / f"{name}.key"),
+                **self._pnet_env("AGENT_"),
                 **self.extra_env.get(name, {}),
                 **env,
             },
@@ -210,6 +230,7 @@ class LocalMesh:
                     "MONITOR_BOOTSTRAP_REFRESH_S": "2",
                     "MONITOR_HEARD_WINDOW_S": str(lay.broadcast_interval_s * 1.5),
                     "MONITOR_BOOTSTRAP_CACHE_PATH": str(self.run_dir / "bootstrap-cache.json"),
+                    **self._pnet_env("MONITOR_"),
                     **self.extra_env.get("hmmm-monitor", {}),
                 },
             ),

@@ -14,6 +14,10 @@ REASON_REFUSED: Final = "connection_refused"
 REASON_TIMEOUT: Final = "timeout"
 REASON_UNREACHABLE: Final = "unreachable"
 REASON_DIAL_ERROR: Final = "dial_error"
+# Refused by the private network (meshcommon.p2p.pnet.PnetRefused.dial_reason).
+REASON_PNET_WRONG_KEY: Final = "pnet_wrong_key"
+REASON_PNET_NO_KEY: Final = "pnet_no_key"
+REASON_PNET_CLOSED: Final = "pnet_closed"
 # Every reason ``classify`` returns (metrics start these at 0, so a first failure shows).
 DIAL_FAILURE_REASONS: Final = (
     REASON_PEER_ID_MISMATCH,
@@ -21,6 +25,9 @@ DIAL_FAILURE_REASONS: Final = (
     REASON_TIMEOUT,
     REASON_UNREACHABLE,
     REASON_DIAL_ERROR,
+    REASON_PNET_WRONG_KEY,
+    REASON_PNET_NO_KEY,
+    REASON_PNET_CLOSED,
 )
 
 
@@ -53,6 +60,9 @@ def root_cause(exc: BaseException) -> BaseException:
 
 def classify(exc: BaseException) -> str:
     """A short stable reason for metrics: peer_id_mismatch, timeout, refused, ..."""
+    dial_reason = getattr(exc, "dial_reason", None)  # pnet.PnetRefused names its own
+    if isinstance(dial_reason, str):
+        return dial_reason
     text = f"{type(exc).__name__} {exc}".lower()
     if "peeridmismatch" in text or "peer id mismatch" in text:
         return REASON_PEER_ID_MISMATCH

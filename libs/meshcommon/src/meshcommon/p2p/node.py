@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
+from libp2p.transport.tcp.tcp import TCP
 from multiaddr import Multiaddr
 from multiaddr.protocols import P_P2P
 
@@ -32,6 +34,7 @@ from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.identity import node_key_pair, peer_id_of
 from meshcommon.p2p.lean import lean_host_options
 from meshcommon.p2p.multiselect import PipelinedMultiselectClient
+from meshcommon.p2p.pnet import PnetTransport
 from meshcommon.p2p.pubsub import MeshGossipSub, MeshPubsub, peer_text
 from meshcommon.p2p.tcp import BufferedTCP
 from meshcommon.p2p.types import (
@@ -77,6 +80,14 @@ class _NoAutoConnect:
 
     def set_discovery_callback(self, callback: object) -> None:
         return None
+
+
+_PNET_REASON_TEXT = {
+    "wrong_key": "the peer has a private network with another key",
+    "no_key": "the peer has no private network (no swarm.key)",
+    "closed": "closed before the private-network greeting",
+    "timeout": "no private-network greeting in time",
+}
 
 
 def _worth_logging(count: int) -> bool:
@@ -136,6 +147,18 @@ class MeshNode:
         options: dict[str, Any] = lean_host_options(self.key_pair)
         if fix.tcp:
             options["transports"] = [BufferedTCP()]
+        if cfg.pnet_keys:
+            # Every raw connection, dialled or accepted, goes through the private network
+            # before multistream-select (prove_key's dials included: same transport).
+            tcp = options["transports"][0] if fix.tcp else TCP()
+            options["transports"] = [
+                PnetTransport(
+                    tcp,
+                    cfg.pnet_keys,
+                    on_refused=self._count_pnet_refusal,
+                    accept_budget_s=cfg.pnet_accept_budget_s,
+                )
+            ]
         host: Any = new_host(
             key_pair=self.key_pair, listen_addrs=[listen], connection_config=conn_cfg, **options
         )
@@ -187,11 +210,48 @@ class MeshNode:
                     if not fix.direct:  # (direct) messages arrive in _deliver instead
                         nursery.start_soon(self._drain, topic, sub)
                 log.info("libp2p node %s listening on %s", self.peer_id, listen)
+                self._log_private_network()
                 task_status.started(self.peer_id)
                 await trio.sleep_forever()
         finally:
             # The seen-messages cache runs a thread the library never stops.
             pubsub.seen_messages.stop()
+
+    def _log_private_network(self) -> None:
+        cfg = self.config
+        if not cfg.pnet_keys:
+            log.warning(
+                "open mesh: any libp2p peer that reaches port %d can join; set %s (a "
+                "swarm.key) to admit only peers holding the key",
+                cfg.port,
+                cfg.pnet_setting,
+            )
+            return
+        # Fingerprints (SHA-256 prefixes) tell keys apart; the keys are never logged.
+        prints = [hashlib.sha256(k).hexdigest()[:8] for k in cfg.pnet_keys]
+        log.info(
+            "private network on: dialling with key %s, accepting %s",
+            prints[0],
+            ", ".join(prints),
+        )
+
+    def _count_pnet_refusal(self, direction: str, reason: str, remote: str) -> None:
+        """A connection the private network refused (pnet.PnetTransport): counted by
+        direction and reason, logged rate-limited with the remote address."""
+        refused = self.counters.pnet_refused
+        refused[direction, reason] += 1
+        total = sum(n for (d, _), n in refused.items() if d == direction)
+        if _worth_logging(total):
+            log.warning(
+                "private network refused an %s connection %s %s: %s (%s); %d %s refusals so far",
+                direction,
+                "from" if direction == "inbound" else "to",
+                remote or "?",
+                reason,
+                _PNET_REASON_TEXT.get(reason, reason),
+                total,
+                direction,
+            )
 
     def _count_outbound_drop(self, reason: str, messages: int) -> None:
         dropped = self.counters.outbound_dropped
@@ -502,6 +562,8 @@ class MeshNode:
             dropped_by_topic=dict(self.counters.dropped_by_topic),
             outbound_dropped=dict(self.counters.outbound_dropped),
             trio_tasks=_count_trio_tasks(),
+            private_network=self.config.private_network,
+            pnet_refused=self.counters.pnet_refused_table(),
         )
 
     async def mesh_view(self) -> MeshView:

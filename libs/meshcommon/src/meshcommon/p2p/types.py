@@ -8,6 +8,14 @@ from dataclasses import dataclass, field, fields
 from meshcommon.config import PeerSettings
 from meshcommon.topics import ALL_TOPICS
 
+# Why the private network (meshcommon.p2p.pnet) refused a connection, and which way.
+PNET_WRONG_KEY = "wrong_key"  # the peer has a private network, with another key
+PNET_NO_KEY = "no_key"  # the peer has no private network: multistream in clear
+PNET_CLOSED = "closed"  # EOF before the nonce and multistream header were complete
+PNET_TIMEOUT = "timeout"  # they did not come within the budget (inbound)
+PNET_REFUSAL_REASONS = (PNET_WRONG_KEY, PNET_NO_KEY, PNET_CLOSED, PNET_TIMEOUT)
+PNET_DIRECTIONS = ("inbound", "outbound")
+
 
 @dataclass(frozen=True)
 class P2POverrides:
@@ -83,6 +91,16 @@ class NodeConfig:
     dial_deadline_s: float = 8.0
     ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
     overrides: P2POverrides = ALL_OVERRIDES
+    # libp2p private network (meshcommon.p2p.pnet): the 32-byte keys, the one dials use
+    # first, then the extra ones accepted inbound during a rotation; () = open mesh.
+    pnet_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    # An inbound connection must send its pnet nonce and first bytes within this.
+    pnet_accept_budget_s: float = 10.0
+    pnet_setting: str = "PNET_KEY_FILE"  # the setting that closes the mesh, for the warning
+
+    @property
+    def private_network(self) -> bool:
+        return bool(self.pnet_keys)
 
     @classmethod
     def for_peer(cls, settings: PeerSettings) -> NodeConfig:
@@ -93,6 +111,8 @@ class NodeConfig:
             identity_secret_file=settings.identity_secret_file or None,
             identity_scope=settings.identity_scope.strip(),
             overrides=P2POverrides.parse(settings.p2p_overrides),
+            pnet_keys=tuple(k.key for k in settings.pnet_keys()),
+            pnet_setting=f"{settings.model_config.get('env_prefix', '')}PNET_KEY_FILE",
         )
 
 
@@ -145,6 +165,16 @@ class NodeCounters:
     outbound_dropped: Counter[str] = field(default_factory=Counter)
     # Messages whose consumer callback raised, by topic.
     consumer_errors: Counter[str] = field(default_factory=Counter)
+    # Connections the private network refused, by (direction, reason): inbound/outbound,
+    # wrong_key, no_key, closed, timeout (meshcommon.p2p.pnet).
+    pnet_refused: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def pnet_refused_table(self) -> dict[str, dict[str, int]]:
+        """``{direction: {reason: count}}`` (copied: the node adds in its own thread)."""
+        table: dict[str, dict[str, int]] = {}
+        for (direction, reason), count in dict(self.pnet_refused).items():
+            table.setdefault(direction, {})[reason] = count
+        return table
 
 
 @dataclass(frozen=True)
@@ -157,6 +187,9 @@ class NodeSnapshot:
     dropped_by_topic: dict[str, int] = field(default_factory=dict)
     outbound_dropped: dict[str, int] = field(default_factory=dict)
     trio_tasks: int = 0  # tasks alive in the node's trio thread (a leak shows here)
+    private_network: bool = False  # a pnet key is configured (the mesh is closed)
+    # Connections the private network refused: {direction: {reason: count}}.
+    pnet_refused: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,8 @@ def build_health(
         rejected_multiaddrs=[
             {"multiaddr": r.multiaddr, "reason": r.reason} for r in addrs.rejected
         ],
+        private_network=bool(settings.pnet_key_file),
+        pnet_refused=snapshot.pnet_refused,
         health=judged.status,
         reasons=judged.reasons,
         problems=[str(p) for p in judged.problems],

@@ -39,6 +39,9 @@ async def health(m: SyncedMonitor) -> JSONResponse:
         bootstrap=m.bootstrap_result.info(),
         coverage={k: cov[k] for k in ("expected", "connected", "heard")},
         messages_received=m.store.total,
+        # From the settings, so it is right even while the node does not answer.
+        private_network=bool(m.settings.pnet_key_file),
+        pnet_refused=node.pnet_refused if node else {},
     )
     return health_response(doc, verdict.http_status)
 

@@ -19,6 +19,15 @@ class MonitorHealth(HealthFields):
     bootstrap: dict[str, Any] = Field(description="Where the list came from, its age, count")
     coverage: dict[str, int] = Field(description="expected / connected / heard")
     messages_received: int
+    private_network: bool = Field(
+        default=False,
+        description="A libp2p private network (swarm.key) closes the mesh: only peers with "
+        "the key connect",
+    )
+    pnet_refused: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Connections the private network refused: {inbound|outbound: {reason: n}}",
+    )
 
 
 class Impostor(BaseModel):
