@@ -12,7 +12,18 @@ import pytest
 
 pytest.importorskip("libp2p")
 
-HEAVY = ["aioquic", "zeroconf", "miniupnpc", "requests", "Crypto", "dns.resolver", "fastecdsa"]
+# PyCryptodome's Salsa20 is the private network's stream cipher (meshcommon.p2p.pnet, about
+# 30 ms to import); its RSA and hashes come only with the key types a mesh peer never uses.
+HEAVY = [
+    "aioquic",
+    "zeroconf",
+    "miniupnpc",
+    "requests",
+    "Crypto.PublicKey",
+    "Crypto.Hash",
+    "dns.resolver",
+    "fastecdsa",
+]
 
 PROBE = f"""
 import json, sys
