@@ -6,9 +6,12 @@
 // Prints {"addr", "peer_id"} once listening, then takes one command per stdin line and
 // answers with one JSON line:
 //   go N SIZE RATE   publish N messages of SIZE bytes on the coordination topic, RATE/s
-//   stats            {"count", "big"}: messages received from others (big: > 50 KB)
+//   stats            {"count", "big", "senders"}: messages received from others (big: > 50 KB)
+//                    and the peer IDs they came from
+//   peers            {"peers": [...]}: the peer IDs this node has a connection to
 //   ping PEER_ID     {"rtts": [...]}: 10 pings over the existing connection
-//   dial MULTIADDR   {"dialled": PEER_ID}: connect to a peer (e.g. one agent of the mesh)
+//   dial MULTIADDR   {"dialled": PEER_ID}: connect to a peer (e.g. one agent of the mesh), or
+//                    {"error": "..."} when the dial fails (e.g. refused by a private network)
 //   say TOPIC TEXT   {"published": true}: publish the rest of the line as it is on TOPIC
 //   quit
 // It exits by itself after 120 s, so a crashed test never leaves it running.
@@ -45,9 +48,11 @@ const node = await createLibp2p({
   }
 })
 const got = { count: 0, big: 0 }
+const senders = new Set()
 node.services.pubsub.addEventListener('message', (evt) => {
   got.count++
   if (evt.detail.data.length > 50000) got.big++
+  if (evt.detail.from) senders.add(evt.detail.from.toString())
 })
 for (const t of TOPICS) node.services.pubsub.subscribe(t)
 console.log(JSON.stringify({ addr: node.getMultiaddrs()[0].toString(), peer_id: node.peerId.toString() }))
@@ -56,15 +61,20 @@ for await (const line of rl) {
   const [cmd, ...args] = line.trim().split(' ')
   if (cmd === 'quit') break
   if (cmd === 'dial') {
-    const conn = await node.dial(multiaddr(args[0]))
-    console.log(JSON.stringify({ dialled: conn.remotePeer.toString() }))
+    try {
+      const conn = await node.dial(multiaddr(args[0]), { signal: AbortSignal.timeout(10000) })
+      console.log(JSON.stringify({ dialled: conn.remotePeer.toString() }))
+    } catch (e) {
+      console.log(JSON.stringify({ error: `${e.name}: ${e.message}` }))
+    }
   }
+  if (cmd === 'peers') console.log(JSON.stringify({ peers: node.getPeers().map(p => p.toString()) }))
   if (cmd === 'say') {
     const text = line.trim().slice(cmd.length + args[0].length + 2)
     await node.services.pubsub.publish(args[0], new TextEncoder().encode(text))
     console.log(JSON.stringify({ published: true }))
   }
-  if (cmd === 'stats') console.log(JSON.stringify(got))
+  if (cmd === 'stats') console.log(JSON.stringify({ ...got, senders: [...senders] }))
   if (cmd === 'ping') {
     const rtts = []
     for (let i = 0; i < 10; i++) rtts.push(await node.services.ping.ping(peerIdFromString(args[0])))
