@@ -67,6 +67,7 @@ def health_body(
         "multiaddrs": [f"/ip4/{ip}/tcp/{port}/p2p/{peer_id}" for ip in ips],
         "connected_peers": 0,
         "gossipsub_topics": ["CHORUS/coordination/v1"],
+        "private_network": True,  # as every agent of a closed mesh says
     }
     if signed and peer_id in KEYS:
         doc["peer_record"] = signed_record(peer_id, doc["multiaddrs"])

@@ -30,7 +30,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 from pydantic import Field
 
-from meshcommon.models import WireModel, utcnow
+from meshcommon.models import PnetRefusalRecord, WireModel, utcnow
 from meshcommon.topic_names import NearMiss
 
 Severity = Literal["critical", "warning", "info"]
@@ -290,4 +290,80 @@ def topic_near_miss_finding(
         },
         f"Use the topic {miss.known!r} exactly (topic names are case-sensitive) in "
         f"{fix_where}: they hear nothing the mesh publishes.",
+    )
+
+
+# -- the private network (shared by WHOOSH, which reads the agents' health, and the monitor)
+OPEN_MESH: Final = "open_mesh"
+PNET_REFUSED: Final = "pnet_refused"
+# A refusal counts while it is this recent: a peer that stopped knocking fades out.
+RECENT_PNET_REFUSAL_S: Final = 600.0
+# The refusals that say "a peer without the key" (inbound) or "our key is not accepted"
+# (any outbound one). An inbound connection closed or silent before multistream is a port
+# probe as often as a peer: counted in metrics, not a finding.
+_PNET_SIGNIFICANT: Final = frozenset(
+    {("inbound", "wrong_key"), ("inbound", "no_key")}
+    | {("outbound", r) for r in ("wrong_key", "no_key", "closed", "timeout")}
+)
+
+
+def open_mesh_finding(hosts: Sequence[dict[str, Any]], setting: str) -> Finding | None:
+    """libp2p hosts that run without a private network: any libp2p peer that reaches
+    their p2p port joins the mesh, publishes and is forwarded."""
+    if not hosts:
+        return None
+    shown, omitted = capped(hosts)
+    return finding(
+        OPEN_MESH,
+        "warning",
+        f"{len(hosts)} libp2p host(s) run an open mesh: any libp2p peer that reaches "
+        "their p2p port can join, publish and be forwarded",
+        {"hosts": shown, "hosts_omitted": omitted},
+        f"Give every host the mesh's swarm.key ({setting}; stack.yml mounts the Swarm "
+        "secret chorus_pnet, created as the README says).",
+    )
+
+
+def pnet_refused_finding(
+    hosts: Sequence[tuple[dict[str, Any], Sequence[PnetRefusalRecord]]], now: float
+) -> Finding | None:
+    """Connections the private network refused at each host within the last
+    ``RECENT_PNET_REFUSAL_S``: who knocked without the key, or whose key is not ours."""
+    rows = []
+    for who, refusals in hosts:
+        recent = [
+            r
+            for r in refusals
+            if now - r.at <= RECENT_PNET_REFUSAL_S and (r.direction, r.reason) in _PNET_SIGNIFICANT
+        ]
+        if not recent:
+            continue
+        by_reason: dict[str, int] = {}
+        for r in recent:
+            key = f"{r.direction}/{r.reason}"
+            by_reason[key] = by_reason.get(key, 0) + 1
+        remotes = sorted({r.remote.rsplit(":", 1)[0] for r in recent if r.remote})
+        rows.append(
+            {
+                **who,
+                "refused": by_reason,
+                "remotes": remotes[:MAX_EVIDENCE_ITEMS],
+                "last_at": max(r.at for r in recent),
+            }
+        )
+    if not rows:
+        return None
+    shown, omitted = capped(rows)
+    remotes = sorted({ip for row in rows for ip in row["remotes"]})
+    return finding(
+        PNET_REFUSED,
+        "warning",
+        f"The private network refused connections at {len(rows)} host(s) in the last "
+        f"{RECENT_PNET_REFUSAL_S / 60:g} min: a peer without the mesh's key, or with "
+        "another one",
+        {"hosts": shown, "hosts_omitted": omitted, "remotes": remotes[:MAX_EVIDENCE_ITEMS]},
+        f"Give the host(s) at {', '.join(remotes[:5]) or 'the addresses shown'} the mesh's "
+        "current swarm.key (no_key: none at all; wrong_key: another or an old one, e.g. "
+        "after a rotation), or block them if they are not yours; an outbound refusal "
+        "means this host's own key is not one its peer accepts.",
     )

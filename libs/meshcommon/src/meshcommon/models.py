@@ -22,6 +22,15 @@ class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
 
+class PnetRefusalRecord(WireModel):
+    """One connection the libp2p private network refused (who knocked without the key)."""
+
+    at: float = Field(description="Unix time of the refusal")
+    direction: str = Field(description="inbound (a peer dialled us) or outbound (we dialled)")
+    reason: str = Field(description="wrong_key, no_key, closed or timeout")
+    remote: str = Field(default="", description="The far end, ip:port")
+
+
 class AgentHealth(WireModel):
     """Agent ``GET /api/health``."""
 
@@ -53,6 +62,10 @@ class AgentHealth(WireModel):
         default_factory=dict,
         description="Connections the private network refused: {inbound|outbound: {wrong_key|"
         "no_key|closed|timeout: count}}",
+    )
+    pnet_refused_recent: list[PnetRefusalRecord] = Field(
+        default_factory=list,
+        description="The latest refusals (at most 16, oldest first), with the far end",
     )
     # How the agent is doing, in the words all three services use (meshcommon.health);
     # ``status`` above keeps its own meaning (ready, isolated, no_routable_address).

@@ -25,6 +25,7 @@ from hmmm_monitor.workers.link_prober import LinkProber
 from meshcommon.aio import cancel_and_wait
 from meshcommon.diagnosis import Diagnosis, Unavailable
 from meshcommon.health import HealthVerdict, LoopProgress, stuck_limit_s
+from meshcommon.models import PnetRefusalRecord
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
 from meshcommon.p2p.types import DialOutcome, KeyProof, MeshView, NodeSnapshot
 from meshcommon.peer.addresses import advertised_multiaddrs
@@ -233,6 +234,7 @@ class Monitor:
         names = {pid: r.message.name for pid, r in self.store.availability().items()}
         names.update({pid: s.name for pid, s in self.expected.peers.items()})
         topology = self._topology()
+        node = self.node
         facts = MonitorFacts(
             now=now,
             uptime_s=now - self.started_at,
@@ -249,6 +251,8 @@ class Monitor:
             delivery=self.store.delivery(),
             bootstrap=BootstrapFacts.of(self.bootstrap_result, now),
             whoosh_configured=bool(self.settings.whoosh_url),
+            private_network=bool(self.settings.pnet_key_file),
+            pnet_recent=[PnetRefusalRecord(**vars(r)) for r in node.pnet_recent] if node else (),
         )
         return CHECKS.diagnosis("monitor", self.version, facts)
 

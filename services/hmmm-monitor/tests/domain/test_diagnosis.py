@@ -9,6 +9,7 @@ from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.diagnosis import BootstrapFacts, MonitorFacts, diagnose
 from hmmm_monitor.domain.expected_peers import PeerState
 from meshcommon.diagnosis import at_least
+from meshcommon.models import PnetRefusalRecord
 from meshcommon.p2p.types import ConnectionView, MeshView, TopicMesh
 from meshcommon.topic_names import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
@@ -216,3 +217,19 @@ def test_foreign_peers_are_information() -> None:
     facts = replace(healthy(), components=((A1,),), foreign=(TYPO_PEER,))
     (f,) = _by_id(facts)["foreign_peers"]
     assert f.severity == "info" and f.evidence["peers"][0]["peer_id"] == TYPO_PEER
+
+
+def test_the_monitor_without_a_key_is_an_open_mesh() -> None:
+    assert "open_mesh" not in _by_id(healthy())
+    (f,) = _by_id(replace(healthy(), private_network=False))["open_mesh"]
+    assert f.severity == "warning" and f.evidence["hosts"][0]["name"] == "hmmm-monitor"
+    assert "MONITOR_PNET_KEY_FILE" in f.fix
+
+
+def test_peers_refused_by_the_monitors_private_network_are_named_by_address() -> None:
+    knock = PnetRefusalRecord(at=NOW - 2, direction="inbound", reason="no_key", remote="10.0.0.9:5")
+    mine = PnetRefusalRecord(at=NOW - 1, direction="outbound", reason="closed", remote="10.0.0.3:9")
+    (f,) = _by_id(replace(healthy(), pnet_recent=(knock, mine)))["pnet_refused"]
+    (row,) = f.evidence["hosts"]
+    assert row["refused"] == {"inbound/no_key": 1, "outbound/closed": 1}
+    assert row["remotes"] == ["10.0.0.3", "10.0.0.9"]

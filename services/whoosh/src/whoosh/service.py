@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -109,6 +110,7 @@ class Whoosh:
             agent_port=settings.agent_port,
             swarm=swarm,
             names=names,
+            now=time.time(),
         )
         return CHECKS.diagnosis("whoosh", self.version, facts)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from whoosh_testkit import record_check
+from whoosh_testkit import KEYS, PEER_A, PEER_B, PEER_C, record_check, signed_record
 
 from meshcommon.diagnosis import Unavailable, at_least
 from meshcommon.models import AgentHealth
@@ -23,13 +24,11 @@ from whoosh.domain.agent_status import (
 )
 from whoosh.domain.bootstrap_list import build_bootstrap
 from whoosh.domain.diagnosis import WhooshFacts, diagnose
+from whoosh.domain.peer_claims import RecordCheck
 from whoosh.domain.targets import AgentTarget
 
-PEERS = [
-    "12D3KooWLdRq9rGCYQMB7mpbAQuC2ZB1QxqC9LHXAmJ9FCJdwSKE",
-    "12D3KooWCJfubkok7pXb8sdzz5NUmBQG6RxYG5su6cTMiyRVxbD3",
-    "12D3KooWDMKk16NJMyzE9iFrZaun8TZn4y5Ajh8TBCFS4CCj5vWG",
-]
+# Real keys: their answers carry valid signed records, as every current agent's do.
+PEERS = [PEER_A, PEER_B, PEER_C]
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 POLICY = MultiaddrPolicy.from_settings(["10.231.0.0/16"])
 NET = "CHORUS_chorus_net"
@@ -93,12 +92,11 @@ class FakeInspector:
 
 def _healthy(url: str, peer: str, *ips: str, name: str = "", **health: Any) -> AgentStatus:
     host = url.split("//")[1].split(":")[0]
-    body = AgentHealth(
-        peer_id=peer,
-        name=name or host,
-        multiaddrs=[f"/ip4/{ip}/tcp/9000/p2p/{peer}" for ip in ips],
-        **health,
-    )
+    multiaddrs = [f"/ip4/{ip}/tcp/9000/p2p/{peer}" for ip in ips]
+    health.setdefault("private_network", True)
+    if peer in KEYS:
+        health.setdefault("peer_record", signed_record(peer, multiaddrs))
+    body = AgentHealth(peer_id=peer, name=name or host, multiaddrs=multiaddrs, **health)
     return status_from_health(
         AgentTarget(url, name or host, host), body, POLICY, attempts=1, latency_ms=1.0,
         previous=None, now=NOW, record=record_check(body, host), unsigned="accept",
@@ -325,3 +323,79 @@ def test_unknown_agent_service_and_broken_discovery() -> None:
     assert not any(
         at_least(x.severity, "warning") for x in diagnose(_facts(_three_healthy(), None))
     )
+
+
+# -- the closed mesh ---------------------------------------------------------------------
+def _refused(url: str, peer: str, reason: str, detail: str = "why") -> AgentStatus:
+    host = url.split("//")[1].split(":")[0]
+    return AgentStatus(
+        AgentTarget(url, host, host),
+        "unreachable",
+        f"record_{reason}",
+        detail,
+        health=AgentHealth(peer_id=peer),
+        record=RecordCheck(False, reason, detail),
+    )
+
+
+def test_impostors_and_answers_without_a_valid_record_are_named_apart() -> None:
+    statuses = [
+        *_three_healthy(),
+        _refused("http://10.231.0.66:8080", PEERS[0], "replayed", "names 10.231.0.11"),
+        _refused("http://10.231.0.67:8080", PEERS[1], "bad_signature"),
+        _refused("http://10.231.0.68:8080", PEERS[2], "missing", "no peer_record"),
+    ]
+    found = _ids(_facts(statuses, None, expected=6))
+    (impostors,) = found["peer_id_unproven"]
+    assert impostors.severity == "critical"
+    assert [(h["url"], h["reason"]) for h in impostors.evidence["hosts"]] == [
+        ("http://10.231.0.66:8080", "replayed"),
+        ("http://10.231.0.67:8080", "bad_signature"),
+    ]
+    assert impostors.evidence["hosts"][0]["peer_id"] == PEERS[0]
+    (unsigned,) = found["health_unsigned"]
+    assert unsigned.severity == "warning"
+    assert [(a["url"], a["reason"], a["listed"]) for a in unsigned.evidence["agents"]] == [
+        ("http://10.231.0.68:8080", "missing", False)
+    ]
+
+
+def test_an_agent_listed_without_a_record_is_named() -> None:
+    statuses = _three_healthy()
+    statuses[1] = _healthy("http://10.231.0.12:8080", PEERS[1], "10.231.0.12", peer_record=None)
+    assert statuses[1].state == "healthy" and statuses[1].signed is False
+    (f,) = _ids(_facts(statuses, None))["health_unsigned"]
+    assert [(a["peer_id"], a["listed"]) for a in f.evidence["agents"]] == [(PEERS[1], True)]
+
+
+def test_an_agent_without_the_private_network_key_is_an_open_mesh() -> None:
+    statuses = _three_healthy()
+    statuses[2] = _healthy(
+        "http://10.231.0.13:8080", PEERS[2], "10.231.0.13", name="open-one", private_network=False
+    )
+    (f,) = _ids(_facts(statuses, None))["open_mesh"]
+    assert [h["name"] for h in f.evidence["hosts"]] == ["open-one"]
+    assert "AGENT_PNET_KEY_FILE" in f.fix
+
+
+def test_recent_private_network_refusals_name_the_host_and_who_knocked() -> None:
+    now = NOW.timestamp()
+    knocks = [
+        {"at": now - 5, "direction": "inbound", "reason": "wrong_key", "remote": "10.9.0.7:4001"},
+        {"at": now - 4, "direction": "inbound", "reason": "wrong_key", "remote": "10.9.0.7:4002"},
+        {"at": now - 3, "direction": "inbound", "reason": "closed", "remote": "10.9.0.8:1"},
+        {"at": now - 3600, "direction": "inbound", "reason": "no_key", "remote": "10.9.0.9:1"},
+    ]
+    statuses = _three_healthy()
+    statuses[0] = _healthy(
+        "http://10.231.0.11:8080", PEERS[0], "10.231.0.11", name="a1", pnet_refused_recent=knocks
+    )
+    facts = replace(_facts(statuses, None), now=now)
+    (f,) = _ids(facts)["pnet_refused"]
+    (row,) = f.evidence["hosts"]
+    # Recent and meaningful only: an hour-old knock and a closed probe are not a finding.
+    assert row["name"] == "a1" and row["refused"] == {"inbound/wrong_key": 2}
+    assert row["remotes"] == ["10.9.0.7"] and f.evidence["remotes"] == ["10.9.0.7"]
+    assert "10.9.0.7" in f.fix
+    # An hour later nothing is left.
+    assert "pnet_refused" not in _ids(replace(facts, now=now + 3600))

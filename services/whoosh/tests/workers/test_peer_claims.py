@@ -124,6 +124,20 @@ async def test_an_impostor_is_never_listed_and_is_named(kind: str, reason: str) 
     assert metrics.registry.get_sample_value("whoosh_claims_refused", {"reason": reason}) == 1
 
 
+async def test_a_record_naming_other_addresses_lists_only_those_while_nobody_proves_better() -> (
+    None
+):
+    """An agent that announces another address than the one it is reached at (or a copy
+    of an agent's answer while the agent itself is not discovered): what is listed is what
+    the key holder signed, never the answering host's own address."""
+    snap, _, _ = await round_with({IMPOSTOR: impostor_claim("replay")})
+    (entry,) = snap.bootstrap.bootstrap_peers
+    assert entry.peer_id == PEER_A and entry.signed is True
+    assert entry.multiaddrs == [f"/ip4/{REAL}/tcp/9000/p2p/{PEER_A}"]
+    assert not any(IMPOSTOR in a for a in listed_addresses(snap))
+    assert agents_view(snap)["impostors"] == []
+
+
 async def test_a_cloned_key_on_two_hosts_stays_a_conflict() -> None:
     other = "10.0.13.3"
     bodies = {REAL: health_body(PEER_A, REAL), other: health_body(PEER_A, other)}

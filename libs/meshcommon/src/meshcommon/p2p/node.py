@@ -47,6 +47,7 @@ from meshcommon.p2p.types import (
     NodeCounters,
     NodeSnapshot,
     PingError,
+    PnetRefusal,
     ReceivedMessage,
     TopicMesh,
 )
@@ -240,6 +241,7 @@ class MeshNode:
         direction and reason, logged rate-limited with the remote address."""
         refused = self.counters.pnet_refused
         refused[direction, reason] += 1
+        self.counters.pnet_recent.append(PnetRefusal(time.time(), direction, reason, remote))
         total = sum(n for (d, _), n in refused.items() if d == direction)
         if _worth_logging(total):
             log.warning(
@@ -564,6 +566,7 @@ class MeshNode:
             trio_tasks=_count_trio_tasks(),
             private_network=self.config.private_network,
             pnet_refused=self.counters.pnet_refused_table(),
+            pnet_recent=tuple(self.counters.pnet_recent),
         )
 
     async def mesh_view(self) -> MeshView:

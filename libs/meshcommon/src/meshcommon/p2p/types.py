@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field, fields
 
 from meshcommon.config import PeerSettings
@@ -153,6 +153,21 @@ class PingError(Exception):
         self.detail = detail
 
 
+# How many of the latest private-network refusals a node remembers (who knocked, and when).
+MAX_RECENT_PNET_REFUSALS = 16
+
+
+@dataclass(frozen=True)
+class PnetRefusal:
+    """One connection the private network refused: when (unix time), which way, why, and
+    the far end (``ip:port``; empty when the transport did not say)."""
+
+    at: float
+    direction: str
+    reason: str
+    remote: str
+
+
 @dataclass
 class NodeCounters:
     """Running totals the node keeps in its own thread; read (copied) from any thread.
@@ -168,6 +183,10 @@ class NodeCounters:
     # Connections the private network refused, by (direction, reason): inbound/outbound,
     # wrong_key, no_key, closed, timeout (meshcommon.p2p.pnet).
     pnet_refused: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # The latest refusals themselves, oldest first (bounded: a flood keeps only the latest).
+    pnet_recent: deque[PnetRefusal] = field(
+        default_factory=lambda: deque(maxlen=MAX_RECENT_PNET_REFUSALS)
+    )
 
     def pnet_refused_table(self) -> dict[str, dict[str, int]]:
         """``{direction: {reason: count}}`` (copied: the node adds in its own thread)."""
@@ -190,6 +209,7 @@ class NodeSnapshot:
     private_network: bool = False  # a pnet key is configured (the mesh is closed)
     # Connections the private network refused: {direction: {reason: count}}.
     pnet_refused: dict[str, dict[str, int]] = field(default_factory=dict)
+    pnet_recent: tuple[PnetRefusal, ...] = ()  # the latest refusals, oldest first
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from meshcommon.health import (
     stuck,
     verdict,
 )
-from meshcommon.models import AgentHealth
+from meshcommon.models import AgentHealth, PnetRefusalRecord
 from meshcommon.multiaddr_policy import FilterResult
 from meshcommon.p2p.types import NodeSnapshot
 
@@ -95,6 +95,7 @@ def build_health(
         ],
         private_network=bool(settings.pnet_key_file),
         pnet_refused=snapshot.pnet_refused,
+        pnet_refused_recent=[PnetRefusalRecord(**vars(r)) for r in snapshot.pnet_recent],
         health=judged.status,
         reasons=judged.reasons,
         problems=[str(p) for p in judged.problems],

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from hmmm_monitor.api.deps import MeshedMonitor, MonitorDep, SyncedMonitor
 from hmmm_monitor.api.schemas import MonitorHealth, PeersReport
 from meshcommon.health import HealthFields
+from meshcommon.models import PnetRefusalRecord
 from meshcommon.serve import (
     METRICS_RESPONSES,
     health_response,
@@ -42,6 +43,9 @@ async def health(m: SyncedMonitor) -> JSONResponse:
         # From the settings, so it is right even while the node does not answer.
         private_network=bool(m.settings.pnet_key_file),
         pnet_refused=node.pnet_refused if node else {},
+        pnet_refused_recent=[PnetRefusalRecord(**vars(r)) for r in node.pnet_recent]
+        if node
+        else [],
     )
     return health_response(doc, verdict.http_status)
 

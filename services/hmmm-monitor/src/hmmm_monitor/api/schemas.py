@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from meshcommon.health import HealthFields
+from meshcommon.models import PnetRefusalRecord
 
 
 class MonitorHealth(HealthFields):
@@ -27,6 +28,10 @@ class MonitorHealth(HealthFields):
     pnet_refused: dict[str, dict[str, int]] = Field(
         default_factory=dict,
         description="Connections the private network refused: {inbound|outbound: {reason: n}}",
+    )
+    pnet_refused_recent: list[PnetRefusalRecord] = Field(
+        default_factory=list,
+        description="The latest refusals (at most 16, oldest first), with the far end",
     )
 
 

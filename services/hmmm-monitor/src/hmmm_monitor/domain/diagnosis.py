@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.expected_peers import PeerState
 from meshcommon.diagnosis import (
+    OPEN_MESH,
+    PNET_REFUSED,
     TOPIC_NEAR_MISS,
     Checks,
     Finding,
@@ -38,8 +40,11 @@ from meshcommon.diagnosis import (
     available,
     capped,
     finding,
+    open_mesh_finding,
+    pnet_refused_finding,
     topic_near_miss_finding,
 )
+from meshcommon.models import PnetRefusalRecord
 from meshcommon.p2p.types import MeshView
 from meshcommon.peer.bootstrap_client import BootstrapResult
 from meshcommon.topic_names import near_miss
@@ -106,6 +111,8 @@ class MonitorFacts:
     bootstrap: BootstrapFacts
     whoosh_configured: bool = True
     known_topics: Sequence[str] = field(default=ALL_TOPICS)
+    private_network: bool = True  # the monitor's own host runs with a swarm.key
+    pnet_recent: Sequence[PnetRefusalRecord] = ()  # its private network's latest refusals
 
     @property
     def warming_up(self) -> bool:
@@ -477,6 +484,23 @@ def _bootstrap(facts: MonitorFacts) -> list[Finding]:
 
 
 # -- the checks, in the order they run ---------------------------------------------------
+# -- the private network --------------------------------------------------------------
+def _self(facts: MonitorFacts) -> dict[str, str]:
+    return {"name": "hmmm-monitor", "peer_id": facts.monitor_peer_id}
+
+
+def _open_mesh(facts: MonitorFacts) -> list[Finding]:
+    found = open_mesh_finding(
+        [] if facts.private_network else [_self(facts)], "MONITOR_PNET_KEY_FILE"
+    )
+    return [found] if found else []
+
+
+def _pnet_refused(facts: MonitorFacts) -> list[Finding]:
+    found = pnet_refused_finding([(_self(facts), facts.pnet_recent)], facts.now)
+    return [found] if found else []
+
+
 CHECKS = Checks(MonitorFacts)
 CHECKS.add(TOPIC_NEAR_MISS, _topic_near_misses, needs=("mesh",))
 CHECKS.add(TOPIC_WITHOUT_PUBLISHER, _topics_without_publisher)
@@ -488,3 +512,5 @@ CHECKS.add(P2P_PORT_UNREACHABLE, _p2p_ports)
 CHECKS.add(PEER_ID_MISMATCH, _peer_id_mismatches)
 CHECKS.add(FOREIGN_PEERS, _foreign_peers)
 CHECKS.add(BOOTSTRAP_UNAVAILABLE, _bootstrap)
+CHECKS.add(OPEN_MESH, _open_mesh)
+CHECKS.add(PNET_REFUSED, _pnet_refused)

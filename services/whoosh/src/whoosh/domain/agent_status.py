@@ -21,6 +21,7 @@ from meshcommon.models import AgentHealth, utcnow
 from meshcommon.multiaddr_policy import AcceptedAddr, MultiaddrPolicy, RejectedAddr
 from whoosh.domain.peer_claims import (
     REASON_MISSING,
+    REASON_REPLAYED,
     STATUS_PREFIX,
     RecordCheck,
     UnsignedPolicy,
@@ -238,28 +239,46 @@ def status_from_health(
     )
 
 
-def shadow_unsigned(statuses: Sequence[AgentStatus]) -> list[AgentStatus]:
-    """Answers listed without a record (``WHOOSH_UNSIGNED_HEALTH=accept``) whose peer ID
-    a host proves with a signed record: refused (``record_missing``), so a key holder is
-    never listed next to a host that merely names its peer ID."""
-    proven = {s.peer_id: s.target.url for s in statuses if s.state == "healthy" and s.signed}
+def shadow_unproven(statuses: Sequence[AgentStatus]) -> list[AgentStatus]:
+    """Once a round has every answer: a host that names a peer ID another host proves
+    (a signed record naming that other host's address) is refused, so a key holder is
+    never listed next to a host that merely names its peer ID: an answer without a record
+    listed because ``WHOOSH_UNSIGNED_HEALTH=accept`` (``record_missing``), and an answer
+    carrying a record that names none of its own addresses (``record_replayed``: a copy of
+    the key holder's answer)."""
+    proven = {
+        s.peer_id: s.target.url
+        for s in statuses
+        if s.state == "healthy" and s.record is not None and s.record.proven
+    }
     out = []
     for s in statuses:
-        if s.state == "healthy" and s.signed is False and s.peer_id in proven:
-            record = RecordCheck(
-                False,
-                REASON_MISSING,
-                f"no peer_record, and {proven[s.peer_id]} proves this peer ID with one",
-            )
+        holder = proven.get(s.peer_id) if s.state == "healthy" else None
+        record = s.record
+        if holder is not None and record is not None and not record.proven:
+            if record.elsewhere:
+                refusal = RecordCheck(
+                    False,
+                    REASON_REPLAYED,
+                    f"{record.detail}; {holder} proves this peer ID with a record naming "
+                    "its own address",
+                    seq=record.seq,
+                )
+            else:
+                refusal = RecordCheck(
+                    False,
+                    REASON_MISSING,
+                    f"no peer_record, and {holder} proves this peer ID with one",
+                )
             s = replace(
                 s,
                 state="unreachable",
-                reason=record.status_reason,
-                detail=record.detail,
+                reason=refusal.status_reason,
+                detail=refusal.detail,
                 health=refused_health(s.health) if s.health else None,
                 accepted=(),
                 rejected=(),
-                record=record,
+                record=refusal,
             )
         out.append(s)
     return out

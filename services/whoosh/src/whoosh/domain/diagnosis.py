@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from meshcommon.diagnosis import (
+    OPEN_MESH,
+    PNET_REFUSED,
     TOPIC_NEAR_MISS,
     Checks,
     Finding,
@@ -33,6 +35,8 @@ from meshcommon.diagnosis import (
     available,
     capped,
     finding,
+    open_mesh_finding,
+    pnet_refused_finding,
     topic_near_miss_finding,
 )
 from meshcommon.multiaddr_policy import (
@@ -45,6 +49,7 @@ from meshcommon.topic_names import NearMiss, near_miss
 from meshcommon.topics import ALL_TOPICS
 from whoosh.domain.agent_status import REASON_NO_ROUTABLE, AgentStatus
 from whoosh.domain.bootstrap_list import DuplicatePeerId
+from whoosh.domain.peer_claims import REASON_MISSING, REASON_REPLAYED
 
 # Check ids (each is also the id of the findings it produces).
 AGENT_SERVICE_NOT_FOUND = "agent_service_not_found"
@@ -59,6 +64,13 @@ AGENT_NAME_NOT_A_TASK = "agent_name_not_a_task"
 AGENT_NAME_FRONTS_SEVERAL = "agent_name_fronts_several"
 AGENT_NAME_UNRESOLVED = "agent_name_unresolved"
 DISCOVERY_FAILED = "discovery_failed"
+PEER_ID_UNPROVEN = "peer_id_unproven"
+HEALTH_UNSIGNED = "health_unsigned"
+# OPEN_MESH and PNET_REFUSED (imported above) are shared with the monitor.
+
+# Refusals of a claim that mean "this host does not hold the key of the peer ID it gives"
+# (domain.peer_claims); the other reasons are an answer without a usable record.
+IMPOSTOR_REASONS = (REASON_REPLAYED, "bad_signature", "wrong_peer_id")
 # TOPIC_NEAR_MISS (imported above) is shared with the monitor and built by meshcommon.
 
 # Why a replica is not a healthy agent (the evidence's "why").
@@ -133,6 +145,7 @@ class WhooshFacts:
     agent_port: int
     swarm: SwarmFacts | Unavailable  # no Docker socket, not a manager, engine wedged
     names: tuple[ResolvedName, ...] = ()
+    now: float = 0.0  # unix time of the diagnosis (recent private-network refusals)
 
     def healthy(self) -> list[AgentStatus]:
         return [s for s in self.statuses if s.state == "healthy"]
@@ -609,6 +622,80 @@ def _discovery_failed(facts: WhooshFacts) -> list[Finding]:
 
 
 # -- the checks, in the order they run ---------------------------------------------------
+# -- the closed mesh: keys, records, the private network ---------------------------------
+def _claim(status: AgentStatus) -> dict[str, object]:
+    record = status.record
+    return {
+        **_agent(status),
+        "reason": record.reason if record else status.reason,
+        "detail": (record.detail if record else status.detail) or "",
+    }
+
+
+def _unproven_peer_ids(facts: WhooshFacts) -> list[Finding]:
+    claims = [
+        _claim(s)
+        for s in facts.statuses
+        if s.claim_refused and s.record is not None and s.record.reason in IMPOSTOR_REASONS
+    ]
+    if not claims:
+        return []
+    shown, omitted = capped(claims)
+    return [
+        finding(
+            PEER_ID_UNPROVEN,
+            "critical",
+            f"{len(claims)} host(s) give a peer ID whose key they do not prove: impostors "
+            "(or a copy of another agent's answer); none of their addresses is listed",
+            {"hosts": shown, "hosts_omitted": omitted},
+            "Find what runs at each url and stop it if it is not yours. If it is your "
+            "agent: its signed record must name the address WHOOSH reaches it at "
+            "(AGENT_ANNOUNCE_ADDRS must include it), and its identity must be its own.",
+        )
+    ]
+
+
+def _unsigned_health(facts: WhooshFacts) -> list[Finding]:
+    rows = [
+        {**_claim(s), "listed": False}
+        for s in facts.statuses
+        if s.claim_refused and s.record is not None and s.record.reason not in IMPOSTOR_REASONS
+    ]
+    rows += [
+        {**_agent(s), "reason": REASON_MISSING, "detail": "", "listed": True}
+        for s in facts.healthy()
+        if s.signed is False
+    ]
+    if not rows:
+        return []
+    shown, omitted = capped(rows)
+    listed = sum(1 for r in rows if r["listed"])
+    return [
+        finding(
+            HEALTH_UNSIGNED,
+            "warning",
+            f"{len(rows)} health answer(s) without a valid signed peer record "
+            f"({listed} listed anyway, WHOOSH_UNSIGNED_HEALTH=accept)",
+            {"agents": shown, "agents_omitted": omitted},
+            "Upgrade these agents to one that signs its addresses (an older or foreign "
+            "agent); 'from_the_future': the agent's clock is ahead, fix its time sync. "
+            "Keep WHOOSH_UNSIGNED_HEALTH=reject once every agent signs.",
+        )
+    ]
+
+
+def _open_mesh(facts: WhooshFacts) -> list[Finding]:
+    hosts = [_agent(s) for s in facts.healthy() if s.health and not s.health.private_network]
+    found = open_mesh_finding(hosts, "AGENT_PNET_KEY_FILE")
+    return [found] if found else []
+
+
+def _pnet_refused(facts: WhooshFacts) -> list[Finding]:
+    hosts = [(_agent(s), s.health.pnet_refused_recent) for s in facts.healthy() if s.health]
+    found = pnet_refused_finding(hosts, facts.now)
+    return [found] if found else []
+
+
 CHECKS = Checks(WhooshFacts)
 CHECKS.add(AGENT_SERVICE_NOT_FOUND, _service_not_found, needs=("swarm",))
 CHECKS.add(AGENT_SERVICE_VIP, _service_vip, needs=("swarm",))
@@ -622,5 +709,9 @@ CHECKS.add(PEER_ID_DUPLICATE, _duplicate_peer_ids)
 CHECKS.add(AGENT_NAME_FRONTS_SEVERAL, _name_fronts_several)
 CHECKS.add(AGENT_NAME_UNRESOLVED, _name_unresolved)
 CHECKS.add(TOPIC_NEAR_MISS, _topics)
+CHECKS.add(PEER_ID_UNPROVEN, _unproven_peer_ids)
+CHECKS.add(HEALTH_UNSIGNED, _unsigned_health)
+CHECKS.add(OPEN_MESH, _open_mesh)
+CHECKS.add(PNET_REFUSED, _pnet_refused)
 # A cause the other checks name is better than "finds no agent".
 CHECKS.add(DISCOVERY_FAILED, _discovery_failed, last_resort=True)

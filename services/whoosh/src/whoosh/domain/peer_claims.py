@@ -6,11 +6,17 @@ of that peer ID signed. A claim is refused, with its reason, when:
 
 - the record is invalid (``garbled``, ``bad_signature``, ``wrong_peer_id``,
   ``unsupported_key_type``, ``wrong_payload_type``, ``too_large``, ``from_the_future``);
-- the record is valid but names none of the addresses WHOOSH reached that host at
-  (``replayed``: a copy of the real agent's answer served by another host);
+- the record is valid but names none of the addresses WHOOSH reached that host at, and
+  another host proves the same peer ID with a record that names its own address
+  (``replayed``: a copy of the real agent's answer served by another host;
+  ``agent_status.shadow_unproven`` decides it once a round has every answer). Alone, such
+  an answer is listed with the addresses its record signs (``elsewhere``): they are the key
+  holder's, never the answering host's, and an agent that announces other addresses than
+  the one it is reached at (AGENT_ANNOUNCE_ADDRS, an address off the agents' network) is
+  still seen, and named by the finding that fits;
 - there is no record (``missing``), unless ``WHOOSH_UNSIGNED_HEALTH=accept`` (a mixed fleet
   during an upgrade): then the answer is listed as ``signed: false``, and only while no
-  host proves the same peer ID with a record (``shadow_unsigned``).
+  host proves the same peer ID with a record (``shadow_unproven``).
 
 Nothing else of a refused answer is trusted: its status keeps the claimed peer ID only.
 """
@@ -47,6 +53,14 @@ class RecordCheck:
     detail: str = ""
     seq: int | None = None
     addresses: tuple[str, ...] = ()  # transport multiaddrs, as signed
+    # Signed, but naming none of the address this host was reached at: the key holder's
+    # addresses, served by this host (a replay, unless no host proves the peer ID better).
+    elsewhere: bool = False
+
+    @property
+    def proven(self) -> bool:
+        """A valid record that names the host it came from: this host holds the key."""
+        return self.signed and not self.elsewhere
 
     @property
     def status_reason(self) -> str | None:
@@ -67,11 +81,13 @@ def check_claim(
     if reached_ip is None or not _names_ip(opened.addresses, reached_ip):
         signed = ", ".join(opened.addresses[:4]) or "none"
         return RecordCheck(
-            False,
-            REASON_REPLAYED,
-            f"a valid record of {opened.peer_id} (seq {opened.seq}) that names none of the "
-            f"address this host was reached at ({reached_ip or 'unknown'}); it signs: {signed}",
+            True,
+            detail=f"a valid record of {opened.peer_id} (seq {opened.seq}) that names none "
+            f"of the address this host was reached at ({reached_ip or 'unknown'}); it "
+            f"signs: {signed}",
             seq=opened.seq,
+            addresses=opened.addresses,
+            elsewhere=True,
         )
     return RecordCheck(True, seq=opened.seq, addresses=opened.addresses)
 

@@ -32,7 +32,7 @@ from meshcommon.health import LoopProgress
 from meshcommon.models import BootstrapResponse, DiscoverySummary, utcnow
 from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.health_poller import HealthPoller
-from whoosh.domain.agent_status import AgentStatus, shadow_unsigned
+from whoosh.domain.agent_status import AgentStatus, shadow_unproven
 from whoosh.domain.bootstrap_list import DuplicatePeerId, bootstrap_etag, build_bootstrap
 from whoosh.domain.departures import Departures
 from whoosh.domain.peer_claims import CLAIM_REASONS
@@ -202,13 +202,19 @@ class AgentDirectory:
             self._last_targets = targets
 
         polled = await self.poller.poll(targets, reuse=reuse)
-        statuses = shadow_unsigned(polled)
+        statuses = shadow_unproven(polled)
         shadowed = {
             new.target.url for old, new in zip(polled, statuses, strict=True) if old is not new
         }
-        for url in shadowed - self._shadowed:  # the poller logged them healthy: say why not
-            status = next(s for s in statuses if s.target.url == url)
-            log.warning("agent %s not listed: %s (%s)", url, status.reason, status.detail)
+        for status in statuses:
+            if status.target.url not in shadowed or status.record is None:
+                continue
+            # Counted like the poller's own refusals (each round a claim is refused).
+            self.metrics.peer_records_rejected.labels(reason=status.record.reason).inc()
+            if status.target.url not in self._shadowed:  # the poller logged it healthy
+                log.warning(
+                    "agent %s not listed: %s (%s)", status.target.url, status.reason, status.detail
+                )
         self._shadowed = shadowed
         now = utcnow()
         view = build_bootstrap(statuses, result.expected, self._first_seen, now)
