@@ -19,9 +19,9 @@ from whoosh.adapters.discovery.swarm import (
     DockerSwarmApi,
     _pick_service,
     _task_address,
-    matches_stack_name,
 )
 from whoosh.domain.diagnosis import NetworkFact, ResolvedName, SwarmFacts, TaskFact
+from whoosh.domain.stack_names import matches_stack_name
 from whoosh.domain.targets import AgentTarget
 
 STACK_LABEL = "com.docker.stack.namespace"

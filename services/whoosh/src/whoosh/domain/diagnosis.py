@@ -50,6 +50,7 @@ from meshcommon.topics import ALL_TOPICS
 from whoosh.domain.agent_status import REASON_NO_ROUTABLE, AgentStatus
 from whoosh.domain.bootstrap_list import DuplicatePeerId
 from whoosh.domain.peer_claims import REASON_MISSING, REASON_REPLAYED
+from whoosh.domain.stack_names import matches_stack_name, without_stack_prefix
 
 # Check ids (each is also the id of the findings it produces).
 AGENT_SERVICE_NOT_FOUND = "agent_service_not_found"
@@ -200,15 +201,6 @@ def _service_vip(facts: WhooshFacts) -> list[Finding]:
     ]
 
 
-def _unprefixed(network: NetworkFact) -> str:
-    prefix = f"{network.stack}_"
-    return (
-        network.name[len(prefix) :]
-        if network.stack and network.name.startswith(prefix)
-        else (network.name)
-    )
-
-
 def _network(facts: WhooshFacts) -> list[Finding]:
     swarm = available(facts.swarm)
     if swarm is None or swarm.network_found:
@@ -222,10 +214,14 @@ def _network(facts: WhooshFacts) -> list[Finding]:
         n
         for n in swarm.networks
         if n.name in on_tasks
-        or _unprefixed(n) in (wanted, wanted_base)
-        or n.name.endswith(f"_{wanted_base}")
+        or without_stack_prefix(n.name, n.stack) in (wanted, wanted_base)
+        or matches_stack_name(n.name, wanted_base)
     ]
-    suggestion = _unprefixed(similar[0]) if similar else (on_tasks[0] if on_tasks else "")
+    suggestion = (
+        without_stack_prefix(similar[0].name, similar[0].stack)
+        if similar
+        else (on_tasks[0] if on_tasks else "")
+    )
     evidence: dict[str, object] = {
         "configured": wanted,
         "similar_networks": [n.name for n in similar],
@@ -409,7 +405,7 @@ def _overlay_networks(facts: WhooshFacts) -> list[ipaddress.IPv4Network | ipaddr
         cidrs = [
             subnet
             for n in swarm.networks
-            if n.name == wanted or n.name.endswith(f"_{wanted}")
+            if matches_stack_name(n.name, wanted)
             for subnet in n.subnets
         ]
     nets = []

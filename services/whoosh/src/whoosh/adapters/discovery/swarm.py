@@ -2,9 +2,9 @@
 the desired replica count, and the tasks Swarm stopped (with what WHOOSH needs to tell a
 scale-down, a drain or an update from a failure: ``whoosh.domain.departures``).
 
-Robust to the stack-name prefix: ``docker stack deploy -c stack.yml CHORUS`` names the
-service ``CHORUS_chorus`` and the network ``CHORUS_chorus_net``; settings say ``chorus`` and
-``chorus_net``. The Docker SDK is blocking, so it runs in a worker thread.
+Robust to the stack-name prefix (``whoosh.domain.stack_names``): settings say ``chorus`` and
+``chorus_net``, a stack deploys ``CHORUS_chorus`` on ``CHORUS_chorus_net``. The Docker SDK is
+blocking, so it runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from whoosh.adapters.discovery.base import Watcher, http_url
+from whoosh.adapters.discovery.swarm_events import SwarmEventWatcher
 from whoosh.adapters.discovery.swarm_tasks import (
     host_ports,
     live_slots,
@@ -21,6 +22,7 @@ from whoosh.adapters.discovery.swarm_tasks import (
     replicas_of,
     stopped_tasks,
 )
+from whoosh.domain.stack_names import matches_stack_name
 from whoosh.domain.targets import AgentTarget, DiscoveryResult, StoppedTask
 
 
@@ -58,11 +60,6 @@ class DockerSwarmApi:
 
     def nodes(self) -> list[dict[str, Any]]:
         return list(self._client().nodes())
-
-
-def matches_stack_name(actual: str, wanted: str) -> bool:
-    """``CHORUS_chorus`` matches ``chorus``; so does ``chorus`` itself."""
-    return actual == wanted or actual.endswith(f"_{wanted}")
 
 
 def _pick_service(services: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
@@ -118,8 +115,6 @@ class SwarmTaskSource:
     def watch(self, on_change: Callable[[str], None]) -> Watcher | None:
         if self._events is None:
             return None
-        from whoosh.adapters.discovery.swarm_events import SwarmEventWatcher
-
         watcher = SwarmEventWatcher(self._events, self.services, on_change)
         watcher.start()
         return watcher

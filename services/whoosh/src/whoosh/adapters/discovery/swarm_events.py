@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from whoosh.adapters.discovery.swarm import matches_stack_name
+from whoosh.domain.stack_names import matches_stack_name
 
 log = logging.getLogger(__name__)
 
