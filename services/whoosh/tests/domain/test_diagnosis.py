@@ -82,7 +82,7 @@ class FakeInspector:
     def services(self) -> list[dict]:
         return self._services
 
-    def task_history(self, service_id: str) -> list[dict]:
+    def tasks(self, service_id: str) -> list[dict]:
         assert service_id == "c"
         return self._tasks
 

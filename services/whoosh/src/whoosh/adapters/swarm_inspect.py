@@ -15,11 +15,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from whoosh.adapters.discovery.dns import Resolver, getaddrinfo_resolver
-from whoosh.adapters.discovery.swarm import (
-    DockerSwarmApi,
-    _pick_service,
-    _task_address,
-)
+from whoosh.adapters.discovery.swarm import DockerSwarmApi
+from whoosh.adapters.discovery.swarm_tasks import pick_service, task_address
 from whoosh.domain.diagnosis import NetworkFact, ResolvedName, SwarmFacts, TaskFact
 from whoosh.domain.stack_names import matches_stack_name
 from whoosh.domain.targets import AgentTarget
@@ -35,17 +32,15 @@ class SwarmInspectApi(Protocol):
 
     def services(self) -> list[dict[str, Any]]: ...
 
-    def task_history(self, service_id: str) -> list[dict[str, Any]]: ...
+    def tasks(self, service_id: str) -> list[dict[str, Any]]:
+        """Every task of the service Swarm still keeps, failed ones included."""
+        ...
 
     def networks(self) -> list[dict[str, Any]]: ...
 
 
 class DockerSwarmInspector(DockerSwarmApi):
-    """``SwarmInspectApi`` over the Docker SDK: discovery's client, plus every task of a
-    service whatever its state, and the networks."""
-
-    def task_history(self, service_id: str) -> list[dict[str, Any]]:
-        return list(self._client().tasks(filters={"service": service_id}))
+    """``SwarmInspectApi`` over the Docker SDK: discovery's client, plus the networks."""
 
     def networks(self) -> list[dict[str, Any]]:
         return list(self._client().networks())
@@ -54,7 +49,7 @@ class DockerSwarmInspector(DockerSwarmApi):
 def read_swarm_facts(api: SwarmInspectApi, service: str, network: str) -> SwarmFacts:
     """Blocking: the agent service, its tasks and the networks, as plain facts."""
     services = api.services()
-    svc = _pick_service(services, service)
+    svc = pick_service(services, service)
     networks = tuple(_network_fact(n) for n in api.networks())
     found = any(matches_stack_name(n.name, network) for n in networks)
     names = tuple(sorted(str(s.get("Spec", {}).get("Name", "")) for s in services))
@@ -67,7 +62,7 @@ def read_swarm_facts(api: SwarmInspectApi, service: str, network: str) -> SwarmF
     )
     replicated = (spec.get("Mode") or {}).get("Replicated")
     replicas = int(replicated.get("Replicas", 0)) if replicated is not None else None
-    tasks = tuple(_task_fact(t, network) for t in api.task_history(svc["ID"]))
+    tasks = tuple(_task_fact(t, network) for t in api.tasks(svc["ID"]))
     return SwarmFacts(
         service_wanted=service,
         network_wanted=network,
@@ -109,7 +104,7 @@ def _task_fact(task: dict[str, Any], network: str) -> TaskFact:
         error=str(status.get("Err", "") or ""),
         message=str(status.get("Message", "") or ""),
         updated_at=str(task.get("UpdatedAt") or status.get("Timestamp") or ""),
-        address=_task_address(task, network),
+        address=task_address(task, network),
         addresses=addresses,
     )
 

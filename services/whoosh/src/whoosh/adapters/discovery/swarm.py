@@ -19,10 +19,11 @@ from whoosh.adapters.discovery.swarm_tasks import (
     host_ports,
     live_slots,
     node_address,
+    pick_service,
     replicas_of,
     stopped_tasks,
+    task_address,
 )
-from whoosh.domain.stack_names import matches_stack_name
 from whoosh.domain.targets import AgentTarget, DiscoveryResult, StoppedTask
 
 
@@ -60,29 +61,6 @@ class DockerSwarmApi:
 
     def nodes(self) -> list[dict[str, Any]]:
         return list(self._client().nodes())
-
-
-def _pick_service(services: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
-    def name(svc: dict[str, Any]) -> str:
-        return str(svc.get("Spec", {}).get("Name", ""))
-
-    exact = [s for s in services if name(s) == wanted]
-    if exact:
-        return exact[0]
-    prefixed = sorted((s for s in services if matches_stack_name(name(s), wanted)), key=name)
-    return prefixed[0] if prefixed else None
-
-
-def _task_address(task: dict[str, Any], network: str) -> str | None:
-    attachments = task.get("NetworksAttachments") or []
-    # Exact network name first, then the stack-prefixed one.
-    for exact in (True, False):
-        for att in attachments:
-            net_name = str(att.get("Network", {}).get("Spec", {}).get("Name", ""))
-            ok = net_name == network if exact else matches_stack_name(net_name, network)
-            if ok and att.get("Addresses"):
-                return str(att["Addresses"][0]).split("/", 1)[0]  # "10.0.13.5/24"
-    return None
 
 
 class SwarmTaskSource:
@@ -127,13 +105,13 @@ class SwarmTaskSource:
 
     def _discover_blocking(self) -> DiscoveryResult:
         services = self.api.services()
-        svc = _pick_service(services, self.service)
+        svc = pick_service(services, self.service)
         if svc is None:
             err = f"no swarm service named {self.service!r} or '*_{self.service}'"
             return DiscoveryResult((), None, self.name, err)
         picked = [svc]
         if self.gateway_service:
-            gateway = _pick_service(services, self.gateway_service)
+            gateway = pick_service(services, self.gateway_service)
             picked += [gateway] if gateway is not None else []
         errors: list[str] = []
         try:
@@ -181,7 +159,7 @@ class SwarmTaskSource:
         targets = []
         for task in sorted(running, key=lambda t: (t.get("Slot") or 0, t.get("ID", ""))):
             task_name = f"{svc_name}.{task.get('Slot') or task.get('NodeID', '?')}"
-            ip = _task_address(task, self.network)
+            ip = task_address(task, self.network)
             if ip is None:
                 no_address.append(task_name)
                 continue

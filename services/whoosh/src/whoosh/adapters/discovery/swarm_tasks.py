@@ -1,16 +1,45 @@
-"""What the Engine API's task, service and node objects say, as plain values: where a task
-is published, whether its spec is still its service's, which slots are held, and why a
-stopped task stopped (``StoppedTask``, judged by ``whoosh.domain.departures``)."""
+"""What the Engine API's task, service and node objects say, as plain values: which service
+is the one configured, a task's address on a network, where a task is published, whether its
+spec is still its service's, which slots are held, and why a stopped task stopped
+(``StoppedTask``, judged by ``whoosh.domain.departures``). Discovery and the diagnosis's
+Swarm reader (``whoosh.adapters.swarm_inspect``) both read the Engine through these."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Final
 
+from whoosh.domain.stack_names import matches_stack_name
 from whoosh.domain.targets import StoppedTask
 
 # Desired states of a task Swarm stopped on purpose (``remove``: scaled down).
 STOPPED_DESIRED_STATES: Final = frozenset({"shutdown", "remove"})
+
+
+def pick_service(services: list[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
+    """The service named ``wanted``, else the first (by name) under a stack prefix."""
+
+    def name(svc: dict[str, Any]) -> str:
+        return str(svc.get("Spec", {}).get("Name", ""))
+
+    exact = [s for s in services if name(s) == wanted]
+    if exact:
+        return exact[0]
+    prefixed = sorted((s for s in services if matches_stack_name(name(s), wanted)), key=name)
+    return prefixed[0] if prefixed else None
+
+
+def task_address(task: dict[str, Any], network: str) -> str | None:
+    """The task's IP on ``network``: the exactly named network first, then one under a
+    stack prefix; None when it has no address there."""
+    attachments = task.get("NetworksAttachments") or []
+    for exact in (True, False):
+        for att in attachments:
+            net_name = str(att.get("Network", {}).get("Spec", {}).get("Name", ""))
+            ok = net_name == network if exact else matches_stack_name(net_name, network)
+            if ok and att.get("Addresses"):
+                return str(att["Addresses"][0]).split("/", 1)[0]  # "10.0.13.5/24"
+    return None
 
 
 def replicas_of(svc: dict[str, Any]) -> int | None:
