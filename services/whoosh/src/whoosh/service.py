@@ -93,7 +93,7 @@ class Whoosh:
         swarm = await self._swarm_facts()
         dns_name = None
         if snap.source == "dns":
-            dns_name = settings.dns_name or f"tasks.{settings.agent_service}"
+            dns_name = settings.dns_lookup_name
         names = await resolve_names(
             [s.target for s in snap.statuses],
             dns_name,

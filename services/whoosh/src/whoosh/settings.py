@@ -134,6 +134,11 @@ class Settings(ServiceSettings):
     gitea_timeout_s: float = Field(default=10.0, description="Per-request Gitea timeout")
 
     @property
+    def dns_lookup_name(self) -> str:
+        """The name DNS discovery resolves: WHOOSH_DNS_NAME, else tasks.<agent_service>."""
+        return self.dns_name or f"tasks.{self.agent_service}"
+
+    @property
     def poll_budget_s(self) -> float:
         """The longest one agent's health check can take: every attempt timing out, with
         the longest backoff between attempts (checks run concurrently)."""

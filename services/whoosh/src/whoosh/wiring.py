@@ -12,10 +12,14 @@ from prometheus_client import CollectorRegistry
 
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from whoosh.adapters.discovery.base import DiscoverySource
-from whoosh.adapters.discovery.factory import build_source, docker_available
+from whoosh.adapters.discovery.dns import DnsSource
+from whoosh.adapters.discovery.fallback import FallbackSource
+from whoosh.adapters.discovery.static import StaticSource
+from whoosh.adapters.discovery.swarm import SwarmTaskSource
+from whoosh.adapters.docker_engine import DockerEngine, docker_available
 from whoosh.adapters.gitea import GiteaClient, RetryPolicy
 from whoosh.adapters.health_poller import HealthPoller
-from whoosh.adapters.swarm_inspect import DockerSwarmInspector, SwarmInspectApi
+from whoosh.adapters.swarm_inspect import SwarmInspectApi
 from whoosh.domain.departures import Departures
 from whoosh.metrics import WhooshMetrics
 from whoosh.service import Whoosh
@@ -40,6 +44,10 @@ def build_whoosh(
     Gitea is reached; ``swarm_inspector``: the Swarm API the diagnosis reads (default: the
     Docker Engine at WHOOSH_DOCKER_URL when its socket exists, whatever the discovery)."""
     metrics = WhooshMetrics()
+    # One client for the one engine (discovery, its events, the diagnosis), its socket
+    # probed once: the SDK client itself connects on first use.
+    engine = DockerEngine(settings.docker_url)
+    engine_found = docker_available(settings.docker_url)
     owned = None
     if http_client is None:
         # trust_env=False: agent health checks go straight to the overlay address, never
@@ -51,7 +59,7 @@ def build_whoosh(
     policy = MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback)
     poller = HealthPoller(settings, http_client, metrics, policy)
     directory = AgentDirectory(
-        source or build_source(settings),
+        source or build_source(settings, engine, engine_found=engine_found),
         poller,
         metrics,
         settings.poll_interval_s,
@@ -64,8 +72,8 @@ def build_whoosh(
     )
     no_swarm_reason = ""
     if swarm_inspector is None:
-        if docker_available(settings.docker_url):
-            swarm_inspector = DockerSwarmInspector(settings.docker_url)
+        if engine_found:
+            swarm_inspector = engine
         else:
             no_swarm_reason = f"no Docker Engine socket at {settings.docker_url}"
     return Whoosh(
@@ -77,6 +85,40 @@ def build_whoosh(
         owned_http_client=owned,
         swarm_inspector=swarm_inspector,
         no_swarm_reason=no_swarm_reason,
+    )
+
+
+def build_source(
+    settings: Settings, engine: DockerEngine, *, engine_found: bool
+) -> DiscoverySource:
+    """WHOOSH_DISCOVERY's source; auto: the static list if set, else the Swarm API with DNS
+    behind it when the engine's socket is there (``engine_found``), else DNS."""
+    match settings.discovery:
+        case "static":
+            return StaticSource(settings.static_agents)
+        case "dns":
+            return _dns_source(settings)
+        case "swarm":
+            return _swarm_source(settings, engine)
+    if settings.static_agents:
+        return StaticSource(settings.static_agents)
+    if engine_found:
+        return FallbackSource(_swarm_source(settings, engine), _dns_source(settings))
+    return _dns_source(settings)
+
+
+def _dns_source(settings: Settings) -> DnsSource:
+    return DnsSource(settings.dns_lookup_name, settings.agent_port)
+
+
+def _swarm_source(settings: Settings, engine: DockerEngine) -> SwarmTaskSource:
+    return SwarmTaskSource(
+        engine,
+        settings.agent_service,
+        settings.swarm_network,
+        settings.agent_port,
+        events=engine.open_events if settings.swarm_events else None,
+        gateway_service=settings.gateway_service,
     )
 
 

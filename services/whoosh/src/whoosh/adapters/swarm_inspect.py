@@ -15,7 +15,6 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from whoosh.adapters.discovery.dns import Resolver, getaddrinfo_resolver
-from whoosh.adapters.discovery.swarm import DockerSwarmApi
 from whoosh.adapters.discovery.swarm_tasks import pick_service, task_address
 from whoosh.domain.diagnosis import NetworkFact, ResolvedName, SwarmFacts, TaskFact
 from whoosh.domain.stack_names import matches_stack_name
@@ -28,7 +27,8 @@ RESOLVE_TIMEOUT_S = 2.0
 
 
 class SwarmInspectApi(Protocol):
-    """The Engine API calls the diagnosis needs (tests pass a fake)."""
+    """The Engine API calls the diagnosis needs (``whoosh.adapters.docker_engine.DockerEngine``,
+    the client discovery uses; tests pass a fake)."""
 
     def services(self) -> list[dict[str, Any]]: ...
 
@@ -37,13 +37,6 @@ class SwarmInspectApi(Protocol):
         ...
 
     def networks(self) -> list[dict[str, Any]]: ...
-
-
-class DockerSwarmInspector(DockerSwarmApi):
-    """``SwarmInspectApi`` over the Docker SDK: discovery's client, plus the networks."""
-
-    def networks(self) -> list[dict[str, Any]]:
-        return list(self._client().networks())
 
 
 def read_swarm_facts(api: SwarmInspectApi, service: str, network: str) -> SwarmFacts:

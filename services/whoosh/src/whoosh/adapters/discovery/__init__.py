@@ -1,2 +1,2 @@
-"""Where agents are: pluggable discovery sources (static list, DNS, Docker Swarm API);
-``factory.build_source`` picks one from the settings."""
+"""Where agents are: pluggable discovery sources (static list, DNS, Docker Swarm API, and
+auto mode's Swarm-then-DNS pair); ``whoosh.wiring.build_source`` picks one from the settings."""

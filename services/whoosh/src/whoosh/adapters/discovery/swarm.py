@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from whoosh.adapters.discovery.base import Watcher, http_url
-from whoosh.adapters.discovery.swarm_events import SwarmEventWatcher
+from whoosh.adapters.discovery.swarm_events import OpenStream, SwarmEventWatcher
 from whoosh.adapters.discovery.swarm_tasks import (
     host_ports,
     live_slots,
@@ -28,7 +28,8 @@ from whoosh.domain.targets import AgentTarget, DiscoveryResult, StoppedTask
 
 
 class SwarmApi(Protocol):
-    """The Engine API calls WHOOSH needs (tests pass a fake)."""
+    """The Engine API calls discovery needs (``whoosh.adapters.docker_engine.DockerEngine``;
+    tests pass a fake)."""
 
     def services(self) -> list[dict[str, Any]]: ...
 
@@ -37,30 +38,6 @@ class SwarmApi(Protocol):
         ...
 
     def nodes(self) -> list[dict[str, Any]]: ...
-
-
-class DockerSwarmApi:
-    """SwarmApi over the Docker SDK's low-level client."""
-
-    def __init__(self, base_url: str) -> None:
-        self._base_url = base_url
-        self._api: Any = None
-
-    def _client(self) -> Any:
-        if self._api is None:  # lazy: the socket may appear after startup
-            import docker
-
-            self._api = docker.DockerClient(base_url=self._base_url, timeout=10).api
-        return self._api
-
-    def services(self) -> list[dict[str, Any]]:
-        return list(self._client().services())
-
-    def tasks(self, service_id: str) -> list[dict[str, Any]]:
-        return list(self._client().tasks(filters={"service": service_id}))
-
-    def nodes(self) -> list[dict[str, Any]]:
-        return list(self._client().nodes())
 
 
 class SwarmTaskSource:
@@ -76,7 +53,7 @@ class SwarmTaskSource:
         service: str,
         network: str,
         port: int,
-        events: Callable[[], Any] | None = None,
+        events: OpenStream | None = None,
         gateway_service: str = "",
     ) -> None:
         self.api = api
@@ -84,7 +61,7 @@ class SwarmTaskSource:
         self.gateway_service = gateway_service
         self.network = network
         self.port = port
-        self._events = events  # opens the engine's event stream (swarm_events)
+        self._events = events  # opens the engine's event stream (DockerEngine.open_events)
 
     @property
     def services(self) -> tuple[str, ...]:

@@ -4,8 +4,9 @@ waiting for the next period.
 The manager's event stream carries service events cluster-wide (a scale or an update is a
 ``service update``) and container events of its own node (a task starting or dying there).
 Tasks on other nodes show up through the fast re-checks that a service event starts
-(``AgentDirectory.converge``). The Docker SDK's stream is blocking, so it is read in a
-daemon thread; if the engine goes away, the watcher reconnects with a capped backoff.
+(``AgentDirectory.converge``). The stream (``DockerEngine.open_events``) is blocking, so it
+is read in a daemon thread; if the engine goes away, the watcher reconnects with a capped
+backoff.
 """
 
 from __future__ import annotations
@@ -100,15 +101,3 @@ class SwarmEventWatcher:
         if name and any(matches_stack_name(name, wanted) for wanted in self.services):
             self.events_seen += 1
             self._on_change(f"{event.get('Type')} {event.get('Action')} ({name})")
-
-
-def docker_event_stream(docker_url: str) -> OpenStream:
-    """An ``OpenStream`` over the Docker SDK: service and container events only."""
-
-    def open_stream() -> Any:
-        import docker
-
-        client = docker.APIClient(base_url=docker_url, timeout=None)
-        return client.events(decode=True, filters={"type": ["service", "container"]})
-
-    return open_stream

@@ -1,67 +1,15 @@
-"""Discovery sources: static, DNS (fake resolver), Swarm (fake Docker API), factory."""
+"""Swarm discovery against a fake Engine API."""
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 from whoosh_testkit import make_settings
 
-from whoosh.adapters.discovery.dns import DnsSource
-from whoosh.adapters.discovery.factory import FallbackSource, build_source
-from whoosh.adapters.discovery.static import StaticSource
 from whoosh.adapters.discovery.swarm import SwarmTaskSource
-from whoosh.adapters.discovery.swarm_tasks import node_address, same_spec
 
 pytestmark = pytest.mark.anyio
-
-
-async def test_static_source_dedupes_and_expects_each_url() -> None:
-    src = StaticSource(["http://127.0.1.1:8080/", "127.0.1.2:8080", "http://127.0.1.1:8080", ""])
-    result = await src.discover()
-    assert [t.url for t in result.targets] == ["http://127.0.1.1:8080", "http://127.0.1.2:8080"]
-    assert [t.address for t in result.targets] == ["127.0.1.1", "127.0.1.2"]
-    assert (result.expected, result.source, result.error) == (2, "static", None)
-
-
-async def test_dns_every_record_becomes_a_target() -> None:
-    asked: list[str] = []
-
-    async def resolver(name: str) -> list[str]:
-        asked.append(name)
-        # getaddrinfo repeats addresses per socket type; they must not double up
-        return [f"10.0.13.{i}" for i in range(2, 12)] + ["10.0.13.2", "fd00::5"]
-
-    result = await DnsSource("tasks.chorus", 8080, resolver).discover()
-    assert asked == ["tasks.chorus"]
-    assert len(result.targets) == 11
-    assert result.targets[0].url == "http://10.0.13.2:8080"
-    assert result.targets[-1].url == "http://[fd00::5]:8080"
-    assert result.expected is None and result.error is None
-
-
-async def test_dns_ten_records_ten_targets() -> None:
-    async def resolver(name: str) -> list[str]:
-        return [f"10.0.13.{i}" for i in range(10, 20)]
-
-    result = await DnsSource("tasks.chorus", 8080, resolver).discover()
-    assert len(result.targets) == 10
-
-
-async def test_dns_nxdomain_is_an_error_not_an_exception() -> None:
-    async def resolver(name: str) -> list[str]:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    result = await DnsSource("tasks.nope", 8080, resolver).discover()
-    assert result.targets == ()
-    assert result.error is not None and "tasks.nope" in result.error
-
-
-async def test_dns_default_resolver_on_localhost() -> None:
-    result = await DnsSource("localhost", 8080).discover()
-    assert result.error is None
-    assert any(t.address in ("127.0.0.1", "::1") for t in result.targets)
 
 
 TEMPLATE = {"ContainerSpec": {"Image": "chorus-agent:1"}, "ForceUpdate": 0}
@@ -220,29 +168,6 @@ async def test_swarm_no_service_and_api_failure() -> None:
     assert "not a swarm manager" in (result.error or "")
 
 
-def test_factory_auto(tmp_path) -> None:
-    assert build_source(make_settings(discovery="auto", static_agents=["http://a:1"])).name == (
-        "static"
-    )
-    sock = tmp_path / "docker.sock"
-    sock.touch()
-    auto = build_source(make_settings(discovery="auto", docker_url=f"unix://{sock}"))
-    assert isinstance(auto, FallbackSource) and auto.name == "swarm+dns"
-    missing = make_settings(discovery="auto", docker_url=f"unix://{tmp_path}/nope.sock")
-    assert build_source(missing).name == "dns"
-    assert build_source(make_settings(discovery="swarm")).name == "swarm"
-
-
-async def test_fallback_to_dns_when_swarm_fails() -> None:
-    async def resolver(name: str) -> list[str]:
-        return ["10.0.13.2"]
-
-    swarm = SwarmTaskSource(FakeSwarm([], {}), "chorus", "chorus_net", 8080)
-    result = await FallbackSource(swarm, DnsSource("tasks.chorus", 8080, resolver)).discover()
-    assert [t.url for t in result.targets] == ["http://10.0.13.2:8080"]
-    assert result.source == "dns" and result.error is None
-
-
 async def test_swarm_gateway_agents_are_listed_with_their_published_port() -> None:
     gw_task = _task(1, node="n2")
     gw_task["Status"]["PortStatus"] = {
@@ -280,20 +205,3 @@ async def test_swarm_gateway_agents_are_listed_with_their_published_port() -> No
         alone, "chorus", "chorus_net", 8080, gateway_service="x"
     ).discover()
     assert result.error is None and result.expected == 2
-
-
-def test_node_address_prefers_status_then_manager_address() -> None:
-    assert node_address({"Status": {"Addr": "10.77.1.2"}}) == "10.77.1.2"
-    manager = {"Status": {"Addr": "0.0.0.0"}, "ManagerStatus": {"Addr": "[fd00::1]:2377"}}
-    assert node_address(manager) == "fd00::1"
-    assert node_address({}) is None
-
-
-def test_a_task_spec_is_its_template_plus_what_the_orchestrator_fills_in() -> None:
-    template = {"ContainerSpec": {"Image": "chorus-agent:1"}, "ForceUpdate": 0}
-    # What the Engine API returns for a task of that template (Docker 20.10).
-    assert same_spec({**template, "Runtime": "container"}, template)
-    assert not same_spec({**template, "Runtime": "container"}, {**template, "ForceUpdate": 1})
-    newer = {"ContainerSpec": {"Image": "chorus-agent:2"}, "ForceUpdate": 0}
-    assert not same_spec({**template, "Runtime": "container"}, newer)
-    assert not same_spec({**template, "Secrets": [{"SecretName": "old"}]}, template)
