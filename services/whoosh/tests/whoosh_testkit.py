@@ -22,6 +22,7 @@ from whoosh.adapters.health_poller import HealthPoller
 from whoosh.domain.peer_claims import RecordCheck, check_claim
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
+from whoosh.wiring import poll_config
 
 # Real Ed25519 identities (fixed seeds): their health answers carry valid signed records.
 KEYS = {
@@ -93,6 +94,6 @@ def record_check(health: AgentHealth, reached_ip: str | None) -> RecordCheck:
 def make_poller(
     settings: Settings, client: httpx.AsyncClient, metrics: WhooshMetrics | None = None
 ) -> HealthPoller:
-    """A HealthPoller with the multiaddr policy the settings describe."""
+    """A HealthPoller configured, with the multiaddr policy, as the settings say."""
     policy = MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback)
-    return HealthPoller(settings, client, metrics or WhooshMetrics(), policy)
+    return HealthPoller(poll_config(settings), client, metrics or WhooshMetrics(), policy)

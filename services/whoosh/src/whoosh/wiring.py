@@ -18,7 +18,7 @@ from whoosh.adapters.discovery.static import StaticSource
 from whoosh.adapters.discovery.swarm import SwarmTaskSource
 from whoosh.adapters.docker_engine import DockerEngine, docker_available
 from whoosh.adapters.gitea import GiteaClient, RetryPolicy
-from whoosh.adapters.health_poller import HealthPoller
+from whoosh.adapters.health_poller import HealthPoller, PollConfig
 from whoosh.adapters.swarm_inspect import SwarmInspectApi
 from whoosh.domain.departures import Departures
 from whoosh.metrics import WhooshMetrics
@@ -57,7 +57,7 @@ def build_whoosh(
             limits=httpx.Limits(max_connections=max(1, settings.max_concurrency)),
         )
     policy = MultiaddrPolicy.from_settings(settings.overlay_cidrs, settings.allow_loopback)
-    poller = HealthPoller(settings, http_client, metrics, policy)
+    poller = HealthPoller(poll_config(settings), http_client, metrics, policy)
     directory = AgentDirectory(
         source or build_source(settings, engine, engine_found=engine_found),
         poller,
@@ -85,6 +85,21 @@ def build_whoosh(
         owned_http_client=owned,
         swarm_inspector=swarm_inspector,
         no_swarm_reason=no_swarm_reason,
+    )
+
+
+def poll_config(settings: Settings) -> PollConfig:
+    """What the health poller needs of the settings."""
+    return PollConfig(
+        max_concurrency=settings.max_concurrency,
+        health_attempts=settings.health_attempts,
+        backoff_initial_s=settings.backoff_initial_s,
+        backoff_max_s=settings.backoff_max_s,
+        health_timeout_s=settings.health_timeout_s,
+        max_health_bytes=settings.max_health_bytes,
+        max_multiaddrs=settings.max_multiaddrs,
+        unsigned_health=settings.unsigned_health,
+        record_max_skew_s=settings.record_max_skew_s,
     )
 
 
@@ -132,7 +147,13 @@ def build_label_sync(
     """Label sync alone (the ``labels`` CLI needs nothing else); off without a Gitea URL."""
 
     def open_gitea() -> GiteaClient:
-        return GiteaClient(settings, retry=gitea_retry, transport=gitea_transport)
+        return GiteaClient(
+            settings.gitea_url,
+            settings.gitea_token,
+            timeout_s=settings.gitea_timeout_s,
+            retry=gitea_retry,
+            transport=gitea_transport,
+        )
 
     return LabelSyncService(
         settings, open_gitea if settings.gitea_url else None, metrics_registry=metrics_registry

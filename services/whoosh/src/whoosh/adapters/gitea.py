@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -28,7 +29,6 @@ from tenacity import (
 
 from whoosh.domain.labels.plan import GiteaLabel
 from whoosh.domain.labels.required import LabelSpec, normalize_color
-from whoosh.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +122,18 @@ def _retry_after_seconds(value: str | None) -> float | None:
 class GiteaClient:
     def __init__(
         self,
-        settings: Settings,
+        base_url: str,
+        token: SecretStr | None,
         *,
+        timeout_s: float,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if not settings.gitea_url:
+        """``base_url``: Gitea's root URL or its ``/api/v1`` (WHOOSH_GITEA_URL); ``token``:
+        its API token (WHOOSH_GITEA_TOKEN); ``timeout_s``: per request."""
+        if not base_url:
             raise ValueError("WHOOSH_GITEA_URL is not set")
-        url = httpx.URL(settings.gitea_url.rstrip("/"))
+        url = httpx.URL(base_url.rstrip("/"))
         # Accept both the Gitea root URL and one that already ends in /api/v1.
         path = url.path.rstrip("/")
         if not path.endswith("/api/v1"):
@@ -137,15 +141,15 @@ class GiteaClient:
         # Userinfo is dropped from what we show, in case someone put credentials in the URL.
         self.display_url = str(url.copy_with(path=path, username=None, password=None))
         self.retry = retry or RetryPolicy()
-        self._timeout = settings.gitea_timeout_s
-        self._secret = settings.gitea_token.get_secret_value() if settings.gitea_token else ""
+        self._timeout = timeout_s
+        self._secret = token.get_secret_value() if token else ""
         headers = {"Accept": "application/json", "User-Agent": "whoosh-label-sync"}
         if self._secret:
             headers["Authorization"] = f"token {self._secret}"
         self._http = httpx.AsyncClient(
             base_url=str(url.copy_with(path=path + "/")),
             headers=headers,
-            timeout=settings.gitea_timeout_s,
+            timeout=timeout_s,
             transport=transport,
         )
 

@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import httpx
 from tenacity import (
@@ -38,30 +39,44 @@ from whoosh.domain.agent_status import (
     status_from_failure,
     status_from_health,
 )
-from whoosh.domain.peer_claims import check_claim
+from whoosh.domain.peer_claims import UnsignedPolicy, check_claim
 from whoosh.domain.targets import AgentTarget
 from whoosh.metrics import WhooshMetrics
-from whoosh.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollConfig:
+    """What the poller is told (the WHOOSH_* settings of the same names)."""
+
+    max_concurrency: int  # checks in flight at once
+    health_attempts: int  # tries per agent per round
+    backoff_initial_s: float
+    backoff_max_s: float
+    health_timeout_s: float  # whole-request deadline of one check
+    max_health_bytes: int  # a larger answer is refused unread
+    max_multiaddrs: int  # an agent claiming more is refused
+    unsigned_health: UnsignedPolicy  # an answer without a signed peer record
+    record_max_skew_s: float  # how far ahead of our clock a record's seq may be
 
 
 class HealthPoller:
     def __init__(
         self,
-        settings: Settings,
+        config: PollConfig,
         client: httpx.AsyncClient,
         metrics: WhooshMetrics,
         policy: MultiaddrPolicy,
     ) -> None:
-        self.settings = settings
+        self.config = config
         self.client = client
         self.metrics = metrics
         self.policy = policy
         self._previous: dict[str, AgentStatus] = {}
         # Signed peer records, verified once per distinct bytes (1,000 agents answering
         # the same record every poll cost a lookup each).
-        self.records = PeerRecordVerifier(max_skew_s=settings.record_max_skew_s)
+        self.records = PeerRecordVerifier(max_skew_s=config.record_max_skew_s)
 
     async def poll(
         self, targets: Iterable[AgentTarget], reuse: Mapping[str, AgentStatus] | None = None
@@ -70,7 +85,7 @@ class HealthPoller:
         Targets whose URL is in ``reuse`` keep that status without being asked again."""
         targets = list(targets)
         reuse = reuse or {}
-        sem = asyncio.Semaphore(max(1, self.settings.max_concurrency))
+        sem = asyncio.Semaphore(max(1, self.config.max_concurrency))
 
         async def one(target: AgentTarget) -> AgentStatus:
             kept = reuse.get(target.url)
@@ -92,12 +107,12 @@ class HealthPoller:
         latency: list[float] = []
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(max(1, self.settings.health_attempts)),
+                stop=stop_after_attempt(max(1, self.config.health_attempts)),
                 wait=wait_exponential_jitter(
-                    initial=self.settings.backoff_initial_s,
-                    max=self.settings.backoff_max_s,
+                    initial=self.config.backoff_initial_s,
+                    max=self.config.backoff_max_s,
                     # tenacity's default jitter is 1 s whatever the backoff: scale it.
-                    jitter=self.settings.backoff_initial_s,
+                    jitter=self.config.backoff_initial_s,
                 ),
                 retry=retry_if_exception_type(RetryableCheckFailed),
                 reraise=True,
@@ -115,9 +130,9 @@ class HealthPoller:
                 latency_ms=latency[-1] if latency else None,
                 previous=previous,
                 now=utcnow(),
-                max_multiaddrs=self.settings.max_multiaddrs,
+                max_multiaddrs=self.config.max_multiaddrs,
                 record=check_claim(health, self._open_record(health), reached_ip),
-                unsigned=self.settings.unsigned_health,
+                unsigned=self.config.unsigned_health,
             )
             if status.record is not None and status.record.reason:
                 self.metrics.peer_records_rejected.labels(reason=status.record.reason).inc()
@@ -155,7 +170,7 @@ class HealthPoller:
         exchange (a peer trickling its answer byte by byte is cut off, not waited for),
         ``max_health_bytes`` for the body (refused unread). Also the IP address the
         connection reached (what a signed record must name)."""
-        timeout_s, limit = self.settings.health_timeout_s, self.settings.max_health_bytes
+        timeout_s, limit = self.config.health_timeout_s, self.config.max_health_bytes
         started = time.perf_counter()
         try:
             async with (
