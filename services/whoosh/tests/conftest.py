@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from whoosh_fake_gitea import FAST, GITEA_LABELS_PATH, FakeGitea, gitea_settings
 
 from whoosh.wiring import build_label_sync
-from whoosh.workers.label_sync import LabelSyncService
+from whoosh.workers.label_sync_service import LabelSyncService
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from whoosh.domain.labels.report import BaseReport, SyncReport
 from whoosh.domain.labels.required import LabelsConfigError
 from whoosh.settings import Settings
 from whoosh.wiring import build_label_sync
-from whoosh.workers.label_sync import LabelSyncDisabled
+from whoosh.workers.label_sync_service import LabelSyncDisabled
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from whoosh.domain.health import assess_health
 from whoosh.metrics import WhooshMetrics
 from whoosh.settings import Settings
 from whoosh.workers.directory import AgentDirectory
-from whoosh.workers.label_sync import LabelSyncService
+from whoosh.workers.label_sync_service import LabelSyncService
 
 log = logging.getLogger(__name__)
 

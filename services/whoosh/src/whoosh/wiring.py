@@ -21,11 +21,12 @@ from whoosh.adapters.gitea import GiteaClient, RetryPolicy
 from whoosh.adapters.health_poller import HealthPoller, PollConfig
 from whoosh.adapters.swarm_inspect import SwarmInspectApi
 from whoosh.domain.departures import Departures
-from whoosh.metrics import WhooshMetrics
+from whoosh.metrics import LabelSyncMetrics, WhooshMetrics
 from whoosh.service import Whoosh
 from whoosh.settings import Settings
 from whoosh.workers.directory import AgentDirectory
-from whoosh.workers.label_sync import LabelSyncService
+from whoosh.workers.label_applier import LabelApplier
+from whoosh.workers.label_sync_service import LabelSyncConfig, LabelSyncService
 
 VERSION = package_version("whoosh")
 
@@ -155,6 +156,13 @@ def build_label_sync(
             transport=gitea_transport,
         )
 
-    return LabelSyncService(
-        settings, open_gitea if settings.gitea_url else None, metrics_registry=metrics_registry
+    config = LabelSyncConfig(
+        repos=tuple(settings.gitea_repos),
+        labels_extra=settings.labels_extra,
+        fix_drift=settings.labels_fix_drift,
+        interval_s=settings.labels_sync_interval_s,
+        on_start=settings.labels_sync_on_start,
+        has_token=settings.gitea_token is not None,
     )
+    applier = LabelApplier(open_gitea) if settings.gitea_url else None
+    return LabelSyncService(config, applier, LabelSyncMetrics(metrics_registry))

@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from whoosh.api.schemas import ErrorDetail
 from whoosh.service import Whoosh
 from whoosh.workers.directory import AgentDirectory
-from whoosh.workers.label_sync import OFF_MESSAGE, LabelSyncService
+from whoosh.workers.label_sync_service import OFF_MESSAGE, LabelSyncService
 
 
 async def get_whoosh(request: Request) -> Whoosh:

@@ -10,7 +10,7 @@ from whoosh_fake_gitea import FAST, FakeGitea, gitea_settings
 from meshcommon.waiting import wait_until_async
 from whoosh.domain.labels.required import REQUIRED_LABELS, LabelsConfigError
 from whoosh.wiring import build_label_sync
-from whoosh.workers.label_sync import LabelSyncDisabled
+from whoosh.workers.label_sync_service import LabelSyncDisabled
 
 pytestmark = pytest.mark.anyio
 

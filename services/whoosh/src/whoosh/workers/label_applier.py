@@ -1,7 +1,9 @@
-"""Apply label plans on Gitea: list each repository's labels, plan, then create/update.
+"""Apply the required labels to repositories on Gitea: list each repository's labels, plan,
+then create/update (or, for a dry run or a status, only plan).
 
 Repositories run concurrently (a few at a time); a failure on one is recorded in its
-``RepoResult`` and never stops the others.
+``RepoResult`` and never stops the others. When and how often this runs is
+``whoosh.workers.label_sync_service``'s business.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from whoosh.adapters.gitea import GiteaClient, GiteaError
@@ -22,25 +24,43 @@ log = logging.getLogger(__name__)
 DEFAULT_CONCURRENCY = 4  # small: Gitea is one server shared with humans
 
 
-class LabelSyncer:
+class LabelApplier:
     def __init__(
         self,
-        client: GiteaClient,
-        required: Sequence[LabelSpec],
+        open_client: Callable[[], GiteaClient],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
-        self.client = client
-        self.required = tuple(required)
+        """``open_client`` makes the Gitea client on first use (``connect``): late, so that
+        a Gitea URL the client cannot use is a failed run, reported like any other, and
+        never stops WHOOSH from starting."""
+        self._open_client = open_client
+        self._client: GiteaClient | None = None
         self.concurrency = max(1, concurrency)
 
+    def connect(self) -> GiteaClient:
+        """The Gitea client, made on the first call (raises what making it raises)."""
+        if self._client is None:
+            self._client = self._open_client()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
     async def sync(
-        self, repos: Sequence[str], *, dry_run: bool = False, fix_drift: bool = False
+        self,
+        repos: Sequence[str],
+        required: Sequence[LabelSpec],
+        *,
+        dry_run: bool = False,
+        fix_drift: bool = False,
     ) -> SyncReport:
         started, t0 = datetime.now(UTC), time.monotonic()
-        results = await self._each(repos, write=not dry_run, fix_drift=fix_drift)
+        results = await self._each(repos, required, write=not dry_run, fix_drift=fix_drift)
         return SyncReport(
-            required=[s.name for s in self.required],
+            required=[s.name for s in required],
             repos=results,
             dry_run=dry_run,
             fix_drift=fix_drift,
@@ -48,32 +68,41 @@ class LabelSyncer:
             duration_s=round(time.monotonic() - t0, 3),
         )
 
-    async def status(self, repos: Sequence[str]) -> StatusReport:
+    async def status(self, repos: Sequence[str], required: Sequence[LabelSpec]) -> StatusReport:
         # Planned with fix_drift so to_update shows what `sync --fix-drift` would change.
-        results = await self._each(repos, write=False, fix_drift=True)
+        results = await self._each(repos, required, write=False, fix_drift=True)
         return StatusReport(
-            required=[s.name for s in self.required], repos=results, checked_at=datetime.now(UTC)
+            required=[s.name for s in required], repos=results, checked_at=datetime.now(UTC)
         )
 
     async def _each(
-        self, repos: Sequence[str], *, write: bool, fix_drift: bool
+        self, repos: Sequence[str], required: Sequence[LabelSpec], *, write: bool, fix_drift: bool
     ) -> list[RepoResult]:
+        client, required = self.connect(), tuple(required)
         limit = asyncio.Semaphore(self.concurrency)
 
         async def one(repo: str) -> RepoResult:
             async with limit:
-                return await self._repo(repo, write=write, fix_drift=fix_drift)
+                return await self._repo(client, repo, required, write=write, fix_drift=fix_drift)
 
         # _repo never raises, so one repository's failure cannot cancel the others.
         return list(await asyncio.gather(*(one(r) for r in unique_repos(repos))))
 
-    async def _repo(self, repo: str, *, write: bool, fix_drift: bool) -> RepoResult:
-        result = RepoResult(repo=repo, required=len(self.required))
+    async def _repo(
+        self,
+        client: GiteaClient,
+        repo: str,
+        required: tuple[LabelSpec, ...],
+        *,
+        write: bool,
+        fix_drift: bool,
+    ) -> RepoResult:
+        result = RepoResult(repo=repo, required=len(required))
         present: set[str] = set()
         drifted: dict[str, LabelDrift] = {}
         try:
-            existing = await self.client.list_labels(repo)
-            plan = plan_repo(existing, self.required, fix_drift)
+            existing = await client.list_labels(repo)
+            plan = plan_repo(existing, required, fix_drift)
             result.checked = True
             present.update(plan.present)
             drifted.update((d.name, d) for d in plan.drifted)
@@ -81,11 +110,11 @@ class LabelSyncer:
             result.to_update = [u.spec.name for u in plan.update]
             if write:
                 for spec in plan.create:
-                    await self.client.create_label(repo, spec)
+                    await client.create_label(repo, spec)
                     result.created.append(spec.name)
                     present.add(spec.name)
                 for update in plan.update:
-                    await self.client.update_label(repo, update.label_id, update.spec)
+                    await client.update_label(repo, update.label_id, update.spec)
                     result.updated.append(update.spec.name)
                     drifted.pop(update.spec.name, None)
                 if result.created or result.updated:
@@ -100,7 +129,7 @@ class LabelSyncer:
         except Exception as exc:  # a bug here must not stop the other repositories
             log.exception("label sync %s: unexpected error", repo)
             self._fail(result, f"{repo}: unexpected error ({type(exc).__name__})", "internal")
-        order = [s.name for s in self.required]
+        order = [s.name for s in required]
         result.present = [n for n in order if n in present]
         result.missing = [n for n in order if n not in present] if result.checked else []
         result.drifted = [drifted[n] for n in order if n in drifted]

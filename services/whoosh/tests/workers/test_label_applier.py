@@ -1,3 +1,6 @@
+"""What one label sync run does to each repository (LabelApplier), driven through the
+service as WHOOSH drives it."""
+
 import logging
 
 import pytest
@@ -158,4 +161,4 @@ async def test_token_never_logged_or_reported(
     for record in caplog.records:
         assert TOKEN not in record.getMessage()
     assert TOKEN not in report.model_dump_json() and TOKEN not in status.model_dump_json()
-    assert TOKEN not in repr(service._client)
+    assert TOKEN not in repr(service._applier.connect())

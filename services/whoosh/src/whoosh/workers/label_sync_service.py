@@ -1,20 +1,18 @@
-"""Runs label sync inside WHOOSH: at start-up, periodically, and on demand; exports metrics."""
+"""Runs label sync inside WHOOSH: at start-up, periodically, and on demand (one run at a
+time); exports metrics. What one run does to the repositories is ``label_applier``'s."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-
-from prometheus_client import CollectorRegistry
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from meshcommon.aio import cancel_and_wait
-from whoosh.adapters.gitea import GiteaClient
 from whoosh.domain.labels.report import StatusReport, SyncReport
-from whoosh.domain.labels.required import required_labels
+from whoosh.domain.labels.required import LabelSpec, required_labels
 from whoosh.metrics import LabelSyncMetrics
-from whoosh.settings import Settings
-from whoosh.workers.label_syncer import LabelSyncer
+from whoosh.workers.label_applier import LabelApplier
 
 log = logging.getLogger(__name__)
 
@@ -30,36 +28,44 @@ class LabelSyncDisabled(RuntimeError):
         super().__init__(OFF_MESSAGE)
 
 
+@dataclass(frozen=True)
+class LabelSyncConfig:
+    """What label sync is told (the WHOOSH_GITEA_* and WHOOSH_LABELS_* variables)."""
+
+    repos: tuple[str, ...]  # WHOOSH_GITEA_REPOS
+    labels_extra: str  # WHOOSH_LABELS_EXTRA: read per run, so a bad value fails runs only
+    fix_drift: bool  # WHOOSH_LABELS_FIX_DRIFT: sync()'s default
+    interval_s: float  # WHOOSH_LABELS_SYNC_INTERVAL_S: 0 = on start-up only
+    on_start: bool  # WHOOSH_LABELS_SYNC_ON_START
+    has_token: bool  # WHOOSH_GITEA_TOKEN is set (without it Gitea refuses writes)
+
+
 class LabelSyncService:
     def __init__(
         self,
-        settings: Settings,
-        open_gitea: Callable[[], GiteaClient] | None,
-        *,
-        metrics_registry: CollectorRegistry,
+        config: LabelSyncConfig,
+        applier: LabelApplier | None,
+        metrics: LabelSyncMetrics,
     ) -> None:
-        """``open_gitea`` makes the Gitea client on first use (None: label sync is off).
-        Late, so that a Gitea URL the client cannot use is a failed run, reported like any
-        other, and never stops WHOOSH from starting."""
-        self.settings = settings
-        self._open_gitea = open_gitea
-        self._metrics = LabelSyncMetrics(metrics_registry)
-        self._client: GiteaClient | None = None
+        """``applier``: None when label sync is off (no WHOOSH_GITEA_URL)."""
+        self.config = config
+        self._applier = applier
+        self._metrics = metrics
         self._task: asyncio.Task[None] | None = None
         # One sync at a time: a periodic run racing a manual one would create labels twice.
         self._lock = asyncio.Lock()
 
     @property
     def enabled(self) -> bool:
-        return self._open_gitea is not None
+        return self._applier is not None
 
     async def start(self) -> None:
         if not self.enabled:
             log.info(OFF_MESSAGE)
             return
-        if not self.settings.gitea_repos:
+        if not self.config.repos:
             log.warning("label sync: WHOOSH_GITEA_REPOS is empty, nothing to keep in sync")
-        if self.settings.gitea_token is None:
+        if not self.config.has_token:
             log.warning("label sync: WHOOSH_GITEA_TOKEN is not set; Gitea will refuse writes")
         # In the background: a slow or down Gitea must not delay WHOOSH's start-up.
         self._task = asyncio.create_task(self._loop(), name="whoosh-label-sync")
@@ -67,37 +73,37 @@ class LabelSyncService:
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         self._task = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._applier is not None:
+            await self._applier.aclose()
 
     async def sync(self, dry_run: bool = False, fix_drift: bool | None = None) -> SyncReport:
         """Raises LabelSyncDisabled, or LabelsConfigError for a bad WHOOSH_LABELS_EXTRA."""
-        syncer = self._syncer()
-        fix = self.settings.labels_fix_drift if fix_drift is None else fix_drift
+        applier, required = self._prepare()
+        fix = self.config.fix_drift if fix_drift is None else fix_drift
         async with self._lock:
-            report = await syncer.sync(self.settings.gitea_repos, dry_run=dry_run, fix_drift=fix)
+            report = await applier.sync(self.config.repos, required, dry_run=dry_run, fix_drift=fix)
         self._metrics.record(report, real_sync=not dry_run)
         return report
 
     async def status(self) -> StatusReport:
         """Lists and compares; never writes."""
-        report = await self._syncer().status(self.settings.gitea_repos)
+        applier, required = self._prepare()
+        report = await applier.status(self.config.repos, required)
         self._metrics.record(report, real_sync=False)
         return report
 
-    def _syncer(self) -> LabelSyncer:
-        if self._open_gitea is None:
+    def _prepare(self) -> tuple[LabelApplier, Sequence[LabelSpec]]:
+        """The applier, connected, and this run's required labels."""
+        if self._applier is None:
             raise LabelSyncDisabled()
         # Read per run: a bad WHOOSH_LABELS_EXTRA is reported by each run, not fatal.
-        required = required_labels(self.settings.labels_extra)
-        if self._client is None:
-            self._client = self._open_gitea()
-        return LabelSyncer(self._client, required)
+        required = required_labels(self.config.labels_extra)
+        self._applier.connect()
+        return self._applier, required
 
     async def _loop(self) -> None:
-        interval = self.settings.labels_sync_interval_s
-        if not self.settings.labels_sync_on_start:
+        interval = self.config.interval_s
+        if not self.config.on_start:
             if interval <= 0:
                 return
             await asyncio.sleep(interval)
