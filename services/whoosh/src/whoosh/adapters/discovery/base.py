@@ -20,17 +20,10 @@ class Watcher(Protocol):
     def stop(self) -> None: ...
 
 
-class WatchableSource(DiscoverySource, Protocol):
-    """A source that can also say when the agents changed (Swarm events)."""
-
-    def watch(self, on_change: Callable[[str], None]) -> Watcher | None:
-        """Start calling ``on_change(why)`` (from any thread) on changes; None when this
-        source cannot watch after all (then only the periodic rounds find changes)."""
-        ...
-
-
 def watch(source: DiscoverySource, on_change: Callable[[str], None]) -> Watcher | None:
-    """Start watching ``source`` if it can be watched."""
+    """Start watching ``source`` if it can be watched: a source with a ``watch(on_change)``
+    method (Swarm events) calls ``on_change(why)``, from any thread, when the agents change.
+    None when it cannot (then only the periodic rounds find changes)."""
     start = getattr(source, "watch", None)
     return start(on_change) if callable(start) else None
 
