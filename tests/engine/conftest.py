@@ -328,9 +328,9 @@ def stack_environment(
     """What `docker stack deploy -c stack.yml <stack>` needs: the images, ``settings``, WHOOSH
     and the monitor published on free ports, and an identity secret of the stack's own
     (``<stack>_identity``, created here), and a private-network key (``<stack>_pnet``; the
-    key's text is ``env["CHORUS_PNET_KEY"]``, for a host outside the stack). On the way out a stack the test left behind is
-    shown (WHOOSH's and the monitor's last log lines, the agent tasks) and removed, and the
-    secret is removed."""
+    key's text is ``env["CHORUS_PNET_KEY"]``, for a host outside the stack). On the way out
+    a stack the test left behind is shown (WHOOSH's and the monitor's last log lines, the
+    agent tasks) and removed, and both secrets are removed."""
     secret, pnet_secret = f"{stack}_identity", f"{stack}_pnet"
     env = {
         **engine_env,

@@ -36,6 +36,7 @@ import pytest
 from meshcommon import topics
 from meshcommon.diagnosis import at_least
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
+from meshcommon.p2p.records import PeerRecordSigner
 from meshcommon.swarm_key import read_swarm_key
 from meshlocal import LocalMesh, MeshLayout, ServiceProcess
 
@@ -297,11 +298,14 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
             proc.start()
         peers.run(old_build.start())
         peers.run(slow_clock.start())
+        old_addrs = [f"/ip4/{NET}.10/tcp/9000/p2p/{old_build.peer_id}"]
         old_health = {
             "peer_id": old_build.peer_id,
             "name": "old-build",
-            "multiaddrs": [f"/ip4/{NET}.10/tcp/9000/p2p/{old_build.peer_id}"],
+            "multiaddrs": old_addrs,
             "gossipsub_topics": [TYPO],
+            # A member (it holds its key and the mesh's): the fault is the topic's name.
+            "peer_record": PeerRecordSigner(old_build.node.key_pair).record_for(old_addrs),
         }
         with _serve_health(f"{NET}.10", old_health) as old_url:
             urls = [LAYOUT.agent_url(i) for i in range(1, 9)]
@@ -328,12 +332,19 @@ def test_faulty_mesh_every_fault_named_with_evidence_and_fix(dmesh: LocalMesh) -
                 "peer_id_mismatch",
                 "clock_skew",
             }
-            waited = mesh.wait_for(
-                lambda: expected <= set(_serious(_findings(mesh))),
-                timeout=120,
-                interval=2,
-                what=f"findings {sorted(expected)}",
-            )
+            seen: set[str] = set()
+
+            def all_named() -> bool:
+                seen.clear()
+                seen.update(_serious(_findings(mesh)))
+                return expected <= seen
+
+            try:
+                waited = mesh.wait_for(
+                    all_named, timeout=120, interval=2, what=f"findings {sorted(expected)}"
+                )
+            except TimeoutError as exc:
+                raise AssertionError(f"never named: {sorted(expected - seen)}") from exc
             found = _findings(mesh)
             code, text, took = doctor(
                 "--whoosh", LAYOUT.whoosh_url, "--monitor", LAYOUT.monitor_url

@@ -74,9 +74,9 @@ def _refused(health: dict[str, Any], reason: str) -> int:
 def _metric(mesh: LocalMesh, url: str, name: str, reason: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=5).text
     for line in text.splitlines():
-        if line.startswith(name + "{") and 'direction="inbound"' in line:
-            if f'reason="{reason}"' in line:
-                return float(line.rsplit(" ", 1)[1])
+        labels = ('direction="inbound"', f'reason="{reason}"')
+        if line.startswith(name + "{") and all(label in line for label in labels):
+            return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{name}{{direction=inbound,reason={reason}}} not in {url}/metrics")
 
 
