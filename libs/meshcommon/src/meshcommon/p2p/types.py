@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 
 from meshcommon.config import PeerSettings
+from meshcommon.gossip import DecodedGossip
+from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.topics import ALL_TOPICS
 
 
@@ -28,6 +31,9 @@ class P2POverrides:
     coalesce: bool = True  # RPCs queued for a peer written in one write
     mss: bool = True  # multistream-select handshake and protocol in one write
     ping: bool = True  # one ping stream per peer, reused
+    # GossipSub v1.1 graylist enforced (RPCs of a peer below the threshold ignored), P4
+    # squared, scores kept across reconnects (scoring.MeshPeerScorer)
+    graylist: bool = True
 
     @classmethod
     def parse(cls, spec: str) -> P2POverrides:
@@ -83,10 +89,18 @@ class NodeConfig:
     dial_deadline_s: float = 8.0
     ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
     overrides: P2POverrides = ALL_OVERRIDES
+    # Validate every message on our topics before forwarding or delivering it
+    # (meshcommon.gossip.validate, as a GossipSub topic validator) and score peers by the
+    # invalid messages they send (meshcommon.p2p.scoring). Off for a bare node (tests,
+    # tools that gossip raw bytes); the services turn it on (for_peer).
+    validate_messages: bool = False
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
     @classmethod
     def for_peer(cls, settings: PeerSettings) -> NodeConfig:
         return cls(
+            validate_messages=settings.validate_gossip,
+            max_message_bytes=settings.max_message_bytes,
             listen_host=settings.p2p_host,
             port=settings.p2p_port,
             identity_path=settings.identity_path or None,
@@ -101,6 +115,22 @@ class ReceivedMessage:
     topic: str
     from_peer: str  # origin peer ID (base58), not the forwarder
     data: bytes
+    seqno: str
+    received_at: float  # unix time
+    # With NodeConfig.validate_messages: the payload as the validator parsed it (parsed
+    # once: the consumer uses this instead of decoding ``data`` again).
+    decoded: DecodedGossip | None = None
+
+
+@dataclass(frozen=True)
+class RejectedMessage:
+    """A message the validator refused: not forwarded, not delivered, counted."""
+
+    topic: str
+    from_peer: str  # origin (signer) peer ID
+    forwarder: str  # the peer that sent it to us (the origin at the first hop)
+    reason: str  # meshcommon.gossip REASON_*
+    detail: str
     seqno: str
     received_at: float  # unix time
 
@@ -145,6 +175,15 @@ class NodeCounters:
     outbound_dropped: Counter[str] = field(default_factory=Counter)
     # Messages whose consumer callback raised, by topic.
     consumer_errors: Counter[str] = field(default_factory=Counter)
+    # Messages the validator rejected (not forwarded, not delivered), by (topic, reason).
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # GossipSub v1.1 scoring: RPCs ignored from graylisted peers, times a peer went below
+    # the graylist threshold, peers below it now, and messages refused because their
+    # forwarder's score was below the publish threshold.
+    graylist_ignored_rpcs: int = 0
+    graylistings: int = 0
+    graylisted_peers: int = 0
+    score_gated: int = 0
 
 
 @dataclass(frozen=True)
@@ -196,6 +235,38 @@ class ConnectionView:
 
 
 @dataclass(frozen=True)
+class PeerScore:
+    """One peer as this node's GossipSub scoring sees it (peers with a score or a
+    graylisting on record; everyone else scores 0)."""
+
+    peer_id: str
+    score: float
+    invalid_messages: dict[str, float]  # topic -> decayed P4 counter
+    graylisted: bool
+    graylisted_since: float | None = None  # unix time (the current or last graylisting)
+    graylisted_until: float | None = None  # when the score is back above the threshold
+    graylistings: int = 0  # times this peer went below the threshold
+    rpcs_ignored: int = 0  # RPCs dropped while it was graylisted
+    connected: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        def at(t: float | None) -> str | None:
+            return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+        return {
+            "peer_id": self.peer_id,
+            "score": self.score,
+            "graylisted": self.graylisted,
+            "graylisted_since": at(self.graylisted_since),
+            "graylisted_until": at(self.graylisted_until),
+            "graylistings": self.graylistings,
+            "rpcs_ignored": self.rpcs_ignored,
+            "invalid_messages": dict(self.invalid_messages),
+            "connected": self.connected,
+        }
+
+
+@dataclass(frozen=True)
 class MeshView:
     """The libp2p view of one node: per topic the GossipSub mesh, fanout and announced
     subscriptions (topics we do not subscribe to included: that is how a misspelt topic
@@ -206,6 +277,11 @@ class MeshView:
     topics: tuple[TopicMesh, ...]
     connections: tuple[ConnectionView, ...]
     topics_omitted: int = 0
+    # GossipSub v1.1 scores: peers with a non-zero score or a graylisting on record,
+    # graylisted and lowest first, within MAX_SCORED_PEERS_LISTED (the rest counted).
+    scores: tuple[PeerScore, ...] = ()
+    scores_omitted: int = 0
+    graylist_threshold: float | None = None  # None: scoring is off
 
     def subscriptions(self) -> dict[str, tuple[str, ...]]:
         """Peer ID -> the topics it announced (within the listed topics)."""
@@ -242,4 +318,11 @@ class MeshView:
                 }
                 for c in self.connections
             ],
+            "scoring": {
+                "enabled": self.graylist_threshold is not None,
+                "graylist_threshold": self.graylist_threshold,
+                "graylisted": [p.peer_id for p in self.scores if p.graylisted],
+                "peers": [p.to_dict() for p in self.scores],
+                "peers_omitted": self.scores_omitted,
+            },
         }
