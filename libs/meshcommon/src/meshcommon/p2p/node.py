@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import libp2p.pubsub.pubsub as pubsub_module
@@ -604,7 +604,19 @@ class MeshNode:
             scores=tuple(scores),
             scores_omitted=scores_omitted,
             graylist_threshold=(self._scorer.params.graylist_threshold if self._scorer else None),
+            validating=self._validator is not None,
+            rejected=_by_topic(self.counters.rejected),
+            graylist_ignored_rpcs=self.counters.graylist_ignored_rpcs,
+            graylistings=self.counters.graylistings,
+            score_gated=self.counters.score_gated,
         )
+
+
+def _by_topic(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (topic, reason), n in dict(counts).items():
+        out.setdefault(topic, {})[reason] = n
+    return out
 
 
 def _direction(conn: Any) -> str:

@@ -282,6 +282,13 @@ class MeshView:
     scores: tuple[PeerScore, ...] = ()
     scores_omitted: int = 0
     graylist_threshold: float | None = None  # None: scoring is off
+    # Validation (NodeConfig.validate_messages): messages rejected, topic -> reason -> n;
+    # RPCs ignored from graylisted peers; messages refused by the publish-score gate.
+    validating: bool = False
+    rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    graylist_ignored_rpcs: int = 0
+    graylistings: int = 0
+    score_gated: int = 0
 
     def subscriptions(self) -> dict[str, tuple[str, ...]]:
         """Peer ID -> the topics it announced (within the listed topics)."""
@@ -318,8 +325,16 @@ class MeshView:
                 }
                 for c in self.connections
             ],
+            "validation": {
+                "enabled": self.validating,
+                "rejected": {t: dict(r) for t, r in sorted(self.rejected.items())},
+                "rejected_total": sum(sum(r.values()) for r in self.rejected.values()),
+            },
             "scoring": {
                 "enabled": self.graylist_threshold is not None,
+                "graylistings": self.graylistings,
+                "graylist_ignored_rpcs": self.graylist_ignored_rpcs,
+                "score_gated": self.score_gated,
                 "graylist_threshold": self.graylist_threshold,
                 "graylisted": [p.peer_id for p in self.scores if p.graylisted],
                 "peers": [p.to_dict() for p in self.scores],
