@@ -38,11 +38,20 @@ EXPECTED_REASONS = {
 HUGE_BODY_BYTES = 20 * 1024 * 1024
 
 
+def mesh_node_config(mesh: LocalMesh | None, host: str, port: int = 9000) -> NodeConfig:
+    """The libp2p node configuration a foreign test peer of ``mesh`` needs to be a member:
+    today only where it listens (a bare node, no validation: it sends what it is told);
+    when the mesh is closed, the key it hands to every node goes here too, so that every
+    test peer built with this stays a member."""
+    del mesh
+    return NodeConfig(listen_host=host, port=port)
+
+
 class BackgroundNode:
     """A libp2p node (MeshNode) in its own trio thread, driven from synchronous test code."""
 
-    def __init__(self, host: str, port: int = 9000) -> None:
-        self.node = MeshNode(NodeConfig(listen_host=host, port=port))
+    def __init__(self, host: str, port: int = 9000, config: NodeConfig | None = None) -> None:
+        self.node = MeshNode(config or NodeConfig(listen_host=host, port=port))
         self.addr = f"/ip4/{host}/tcp/{port}/p2p/{self.node.peer_id}"
         self._cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
