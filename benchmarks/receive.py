@@ -26,7 +26,10 @@ P99_BOUND_MS = 100.0
 
 
 def run_once(
-    interp: Interpreter, rates: tuple[int, ...] = RATES, overrides: str = "all"
+    interp: Interpreter,
+    rates: tuple[int, ...] = RATES,
+    overrides: str = "all",
+    validate: bool | None = None,
 ) -> dict[str, float]:
     """One monitor, every rate in turn: per-message cost and the highest clean rate."""
     work = Path(tempfile.mkdtemp(prefix="bench-receive-"))
@@ -49,6 +52,8 @@ def run_once(
             "MONITOR_LOG_LEVEL": "WARNING",
             "MONITOR_P2P_OVERRIDES": overrides,
         }
+        if validate is not None:  # None: the monitor's default (an older checkout has none)
+            env["MONITOR_VALIDATE_GOSSIP"] = str(validate).lower()
         monitor = stack.enter_context(
             spawned(interp.module("hmmm_monitor"), env, stdout=stack.enter_context(log.open("wb")))
         )
