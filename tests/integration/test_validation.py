@@ -118,10 +118,13 @@ def test_garbage_stops_at_the_first_hop_and_its_sender_is_graylisted(vmesh: Loca
         def counted_and_graylisted() -> bool:
             view = _mesh_view(mesh, hop_url)
             scoring = view["scoring"]
+            health = mesh.get_json(f"{hop_url}/api/health")  # what WHOOSH reads
             return (
                 set(_rejected(view)) >= REASONS
                 and peer.peer_id in scoring["graylisted"]
                 and scoring["graylist_ignored_rpcs"] > 0
+                and peer.peer_id in health["graylisted_peers"]
+                and set(health["gossip_rejected"]) >= REASONS
             )
 
         mesh.wait_for(

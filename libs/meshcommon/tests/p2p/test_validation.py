@@ -196,6 +196,9 @@ async def test_garbage_stops_at_the_first_hop_and_its_sender_is_graylisted(spec:
         assert row["graylisted_until"] > row["graylisted_since"]  # type: ignore[operator]
         assert int(row["rpcs_ignored"]) > 0  # type: ignore[call-overload]
         assert a.node.counters.graylisted_peers == 1
+        snap = await a.node.snapshot()
+        assert snap.graylisted == (g.id,) or a.node.counters.graylistings >= 1
+        assert snap.rejected[REASON_INVALID_JSON] >= 1
         assert a.node.counters.graylistings >= 1
 
         # A's own valid messages still reach B; B saw no garbage and rejected nothing.

@@ -546,6 +546,10 @@ class MeshNode:
             dropped_by_topic=dict(self.counters.dropped_by_topic),
             outbound_dropped=dict(self.counters.outbound_dropped),
             trio_tasks=_count_trio_tasks(),
+            graylisted=tuple(sorted(str(p) for p in self._scorer.graylisted))
+            if self._scorer
+            else (),
+            rejected=_by_reason(self.counters.rejected),
         )
 
     async def mesh_view(self) -> MeshView:
@@ -610,6 +614,13 @@ class MeshNode:
             graylistings=self.counters.graylistings,
             score_gated=self.counters.score_gated,
         )
+
+
+def _by_reason(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (_, reason), n in dict(counts).items():
+        out[reason] = out.get(reason, 0) + n
+    return out
 
 
 def _by_topic(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:

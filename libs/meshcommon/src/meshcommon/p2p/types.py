@@ -196,6 +196,9 @@ class NodeSnapshot:
     dropped_by_topic: dict[str, int] = field(default_factory=dict)
     outbound_dropped: dict[str, int] = field(default_factory=dict)
     trio_tasks: int = 0  # tasks alive in the node's trio thread (a leak shows here)
+    # Validation: peers graylisted now (GossipSub scoring), messages rejected by reason.
+    graylisted: tuple[str, ...] = ()
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

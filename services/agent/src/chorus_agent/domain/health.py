@@ -95,4 +95,6 @@ def build_health(
         health=judged.status,
         reasons=judged.reasons,
         problems=[str(p) for p in judged.problems],
+        graylisted_peers=list(snapshot.graylisted),
+        gossip_rejected=dict(snapshot.rejected),
     )
