@@ -229,8 +229,8 @@ class GarbageSender:
     multiaddrs (signed by itself and within the message budget, so agents read it and must
     refuse its addresses)."""
 
-    def __init__(self, host: str, period_s: float = 1.0) -> None:
-        self.node = BackgroundNode(host)
+    def __init__(self, host: str, period_s: float = 1.0, config: NodeConfig | None = None) -> None:
+        self.node = BackgroundNode(host, config=config)
         self.period_s = period_s
         self.sent = 0
         self._stop = threading.Event()
