@@ -31,6 +31,7 @@ def run_once(
     rates: tuple[int, ...] = RATES,
     overrides: str = "all",
     private_network: bool = False,
+    validate: bool | None = None,
 ) -> dict[str, float]:
     """One monitor, every rate in turn: per-message cost and the highest clean rate.
     ``private_network``: publisher and monitor share a fresh swarm.key (a closed mesh:
@@ -61,6 +62,8 @@ def run_once(
             "MONITOR_P2P_OVERRIDES": overrides,
             **pnet_env,
         }
+        if validate is not None:  # None: the monitor's default (an older checkout has none)
+            env["MONITOR_VALIDATE_GOSSIP"] = str(validate).lower()
         monitor = stack.enter_context(
             spawned(interp.module("hmmm_monitor"), env, stdout=stack.enter_context(log.open("wb")))
         )

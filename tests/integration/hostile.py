@@ -46,14 +46,20 @@ IMPOSTOR_REASONS = {"impostor": "missing", "replay": "replayed"}
 HUGE_BODY_BYTES = 20 * 1024 * 1024
 
 
+def mesh_node_config(mesh: LocalMesh | None, host: str, port: int = 9000) -> NodeConfig:
+    """The libp2p node configuration a foreign test peer of ``mesh`` needs to be a member:
+    where it listens and the run's swarm.key (a closed mesh refuses a node without it). A
+    bare node otherwise, without validation: it sends what it is told."""
+    closed = mesh is not None and mesh.private_network
+    keys = (read_swarm_key(mesh.swarm_key_path).key,) if closed and mesh else ()
+    return NodeConfig(listen_host=host, port=port, pnet_keys=keys)
+
+
 class BackgroundNode:
     """A libp2p node (MeshNode) in its own trio thread, driven from synchronous test code."""
 
-    def __init__(self, host: str, port: int = 9000, pnet_key_file: Path | None = None) -> None:
-        """``pnet_key_file``: the mesh's swarm.key (a mesh member); None: an open node,
-        which every keyed agent and monitor refuses."""
-        keys = (read_swarm_key(pnet_key_file).key,) if pnet_key_file else ()
-        self.node = MeshNode(NodeConfig(listen_host=host, port=port, pnet_keys=keys))
+    def __init__(self, host: str, port: int = 9000, config: NodeConfig | None = None) -> None:
+        self.node = MeshNode(config or NodeConfig(listen_host=host, port=port))
         self.addr = f"/ip4/{host}/tcp/{port}/p2p/{self.node.peer_id}"
         self._cm: contextlib.AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
@@ -141,7 +147,9 @@ def hostile_peers(
     a replay of the health answer at ``victim_url`` (the victim's record included), and a
     black hole (a valid signed answer whose 32 libp2p addresses, on its own address
     ``<ip_prefix>.6``, hang)."""
-    impostor = BackgroundNode(f"{ip_prefix}.10", pnet_key_file=pnet_key_file)
+    keys = (read_swarm_key(pnet_key_file).key,) if pnet_key_file else ()
+    host = f"{ip_prefix}.10"
+    impostor = BackgroundNode(host, config=NodeConfig(listen_host=host, pnet_keys=keys))
     impostor.start()
     holes = _BlackHoles(f"{ip_prefix}.6", 32)  # the black hole's HTTP address (6th below)
     black_hole_id = FAKE_PEER_ID
@@ -253,10 +261,8 @@ class GarbageSender:
     multiaddrs (signed by itself and within the message budget, so agents read it and must
     refuse its addresses)."""
 
-    def __init__(self, host: str, period_s: float = 1.0, pnet_key_file: Path | None = None) -> None:
-        """``pnet_key_file``: the mesh's swarm.key; garbage from a keyed member is what
-        validation is about (an open node is refused before it can send anything)."""
-        self.node = BackgroundNode(host, pnet_key_file=pnet_key_file)
+    def __init__(self, host: str, period_s: float = 1.0, config: NodeConfig | None = None) -> None:
+        self.node = BackgroundNode(host, config=config)
         self.period_s = period_s
         self.sent = 0
         self._stop = threading.Event()

@@ -33,6 +33,7 @@ from .hostile import (
     LatencyProbe,
     cpu_of_its_own,
     floor_server,
+    mesh_node_config,
     mesh_with_hostile_peers,
     percentile,
 )
@@ -80,7 +81,9 @@ def test_all_hostile_peers_at_once(hostile_mesh) -> None:
                 ages.append(age)
 
     sampler = threading.Thread(target=sample_bootstrap_age, daemon=True)
-    garbage = GarbageSender("127.0.145.20", period_s=1.0, pnet_key_file=mesh.swarm_key_path)
+    garbage = GarbageSender(
+        "127.0.145.20", period_s=1.0, config=mesh_node_config(mesh, "127.0.145.20")
+    )
     started = time.monotonic()
 
     # Good agents: all discovered and healthy; each bad one with its reason.

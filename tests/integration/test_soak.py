@@ -20,7 +20,7 @@ import pytest
 
 from meshlocal import LocalMesh, MeshLayout
 
-from .hostile import GarbageSender, HostilePeers, mesh_with_hostile_peers
+from .hostile import GarbageSender, HostilePeers, mesh_node_config, mesh_with_hostile_peers
 from .soak import SoakRecorder
 
 pytestmark = pytest.mark.integration
@@ -59,7 +59,9 @@ def test_nothing_grows_without_bound_under_churn_and_hostile_peers(soak_mesh) ->
     )
     health = mesh.get_json(f"{lay.monitor_url}/api/health")
     agent = mesh.get_json(f"{lay.agent_url(STEADY)}/api/health")
-    garbage = GarbageSender("127.0.148.20", period_s=1.0, pnet_key_file=mesh.swarm_key_path)
+    garbage = GarbageSender(
+        "127.0.148.20", period_s=1.0, config=mesh_node_config(mesh, "127.0.148.20")
+    )
     garbage.start({health["peer_id"]: health["multiaddrs"], agent["peer_id"]: agent["multiaddrs"]})
     recorder = SoakRecorder(
         {

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from meshcommon.diagnosis import at_least
-from meshcommon.topics import COORDINATION
+from meshcommon.topics import COORDINATION, META_DISCUSSION
 from meshlocal import LocalMesh, MeshLayout
 
 from .conftest import JsPeer
@@ -158,3 +158,53 @@ def test_a_foreign_peer_is_foreign_then_departed_never_a_split(
         f"\njs peer heard after {waited:.1f}s, reported departed "
         f"{time.monotonic() - left:.1f}s after it left; never a split"
     )
+
+
+def _rejected(mesh: LocalMesh, url: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    view = mesh.get_json(f"{url}/api/v1/mesh")
+    for by_reason in view["validation"]["rejected"].values():
+        for reason, n in by_reason.items():
+            out[reason] = out.get(reason, 0) + n
+    return out
+
+
+def test_a_js_peer_publishing_garbage_is_rejected_at_the_first_agent(
+    fmesh: LocalMesh, js_libp2p: Path
+) -> None:
+    """js-libp2p's valid messages are accepted and forwarded by agent-01; its garbage (not
+    JSON, an availability speaking for agent-02) is rejected there, counted, and reaches
+    neither agent-02 nor the monitor."""
+    mesh = fmesh
+    agent_1 = mesh.get_json(f"{LAYOUT.agent_url(1)}/api/health")
+    agent_2 = mesh.get_json(f"{LAYOUT.agent_url(2)}/api/health")
+    before = {i: _rejected(mesh, LAYOUT.agent_url(i)) for i in (1, 2)}
+    js = JsPeer(js_libp2p, "127.0.144.10", 9000)
+    try:
+        assert js.ask(f"dial {agent_1['multiaddrs'][0]}")["dialled"] == agent_1["peer_id"]
+        forged = json.loads(_availability_without_peers(js.peer_id))
+        forged["node_id"] = agent_2["peer_id"]
+        messages_url = f"{LAYOUT.monitor_url}/api/v1/messages?from={js.peer_id}"
+
+        def garbage_counted_and_valid_heard() -> bool:
+            js.ask(f"say {META_DISCUSSION} {{this is not json")
+            js.ask(f"say {COORDINATION} {json.dumps(forged)}")
+            js.ask(f"say {COORDINATION} {_availability_without_peers(js.peer_id)}")
+            now = _rejected(mesh, LAYOUT.agent_url(1))
+            counted = all(
+                now.get(r, 0) > before[1].get(r, 0) for r in ("invalid_json", "node_id_not_signer")
+            )
+            return counted and mesh.get_json(messages_url)["count"] > 0
+
+        mesh.wait_for(
+            garbage_counted_and_valid_heard, timeout=60, interval=1, what="garbage counted"
+        )
+        heard = mesh.get_json(messages_url)["messages"]
+        assert {m["type"] for m in heard} == {"availability"}
+        assert all(m["payload"]["node_id"] == js.peer_id for m in heard)
+        assert _rejected(mesh, LAYOUT.agent_url(2)) == before[2]
+        assert _rejected(mesh, LAYOUT.monitor_url) == {}
+        cov = mesh.get_json(f"{LAYOUT.monitor_url}/api/v1/coverage")
+        assert not any(cov["dropped"]["rejected"].values()), cov["dropped"]
+    finally:
+        js.close()

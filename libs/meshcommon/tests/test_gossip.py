@@ -4,12 +4,16 @@ import pytest
 
 from meshcommon.gossip import (
     REASON_INVALID_JSON,
+    REASON_INVALID_SCHEMA,
+    REASON_NODE_ID_NOT_SIGNER,
     REASON_NOT_OBJECT,
     REASON_OVERSIZED,
+    REJECTION_REASONS,
     DecodedGossip,
     RejectedGossip,
     decode,
     encode,
+    validate,
 )
 from meshcommon.limits import MAX_MESSAGE_BYTES
 
@@ -67,3 +71,98 @@ def test_encode_round_trip() -> None:
     data = encode(payload)
     assert b" " not in data
     assert decode(data) == DecodedGossip("availability", payload)
+
+
+# -- validate(): what a mesh peer checks before it forwards a message ----------------------
+SIGNER = "12D3KooWSigner"
+
+
+def _availability(**changes: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "type": "availability",
+        "node_id": SIGNER,
+        "available_for_work": True,
+        "current_tasks": 0,
+        "max_tasks": 2,
+        "last_activity": "2026-01-01T00:00:00Z",
+        "status": "available",
+        "timestamp": "2026-01-01T00:00:01Z",
+    }
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_validate_accepts_a_valid_availability_and_hands_out_its_model() -> None:
+    from meshcommon.models import AvailabilityMessage
+
+    result = validate(encode(_availability()), SIGNER)
+    assert isinstance(result, DecodedGossip)
+    assert result.type == "availability"
+    assert isinstance(result.model, AvailabilityMessage)
+    assert result.model.node_id == SIGNER
+
+
+def test_validate_accepts_an_unknown_type_within_the_budget() -> None:
+    data = encode({"type": "task_offer_v9", "node_id": "someone else", "x": [1, 2]})
+    result = validate(data, SIGNER)
+    assert isinstance(result, DecodedGossip)
+    assert result.type == "task_offer_v9"
+    assert result.model is None
+    assert isinstance(validate(b'{"no_type":1}', SIGNER), DecodedGossip)
+
+
+def test_validate_rejects_oversized_before_parsing() -> None:
+    data = encode(_availability(pad="x" * 200))
+    result = validate(data, SIGNER, max_bytes=100)
+    assert isinstance(result, RejectedGossip)
+    assert result.reason == REASON_OVERSIZED
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{this is not json", REASON_INVALID_JSON),
+        (b"\xff\xfe", REASON_INVALID_JSON),
+        (b"[1,2]", REASON_NOT_OBJECT),
+        (b'"availability"', REASON_NOT_OBJECT),
+    ],
+)
+def test_validate_rejects_non_json_and_non_objects(raw: bytes, reason: str) -> None:
+    result = validate(raw, SIGNER)
+    assert isinstance(result, RejectedGossip)
+    assert result.reason == reason
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"node_id": None},  # missing
+        {"current_tasks": "many"},
+        {"available_for_work": {"a": 1}},
+        {"last_activity": "yesterday"},
+        {"status": None},
+        {"node_id": 42},
+    ],
+)
+def test_validate_rejects_a_known_type_with_a_bad_schema(changes: dict[str, object]) -> None:
+    result = validate(encode(_availability(**changes)), SIGNER)
+    assert isinstance(result, RejectedGossip)
+    assert result.reason == REASON_INVALID_SCHEMA
+    assert result.detail.startswith("availability: ")
+
+
+def test_validate_rejects_a_node_id_that_is_not_the_signer() -> None:
+    result = validate(encode(_availability(node_id="12D3KooWSomeoneElse")), SIGNER)
+    assert isinstance(result, RejectedGossip)
+    assert result.reason == REASON_NODE_ID_NOT_SIGNER
+    assert SIGNER in result.detail
+
+
+def test_every_rejection_reason_is_listed() -> None:
+    assert set(REJECTION_REASONS) == {
+        REASON_OVERSIZED,
+        REASON_INVALID_JSON,
+        REASON_NOT_OBJECT,
+        REASON_INVALID_SCHEMA,
+        REASON_NODE_ID_NOT_SIGNER,
+    }

@@ -173,3 +173,41 @@ def test_kept_messages_are_bounded_in_bytes_so_big_ones_cannot_fill_the_memory()
     for i in range(500):
         consumer(msg(b'{"type":"availability"}', at=3000.0 + i))
     assert len(store.recent(limit=5000)) == 200
+
+
+def test_messages_the_validator_rejected_still_name_their_sender() -> None:
+    from meshcommon.gossip import REASON_NODE_ID_NOT_SIGNER
+    from meshcommon.p2p.types import RejectedMessage
+
+    store, metrics, consumer, out = make()
+    for _ in range(2):
+        consumer.reject(
+            RejectedMessage(
+                topics.COORDINATION, B, B, REASON_NODE_ID_NOT_SIGNER, "node_id x", "02", 1.0
+            )
+        )
+    assert store.rejected_counts() == {REASON_NODE_ID_NOT_SIGNER: 2}
+    assert store.senders()[B].rejected == 2
+    assert sample(metrics, "hmmm_messages_rejected_total", reason=REASON_NODE_ID_NOT_SIGNER) == 2
+    assert out.getvalue() == ""  # not a received message: nothing in the JSON-lines log
+
+
+def test_an_availability_the_node_parsed_is_used_as_is() -> None:
+    from meshcommon.gossip import validate
+
+    data = json.dumps(
+        {
+            "type": "availability",
+            "node_id": A,
+            "available_for_work": True,
+            "current_tasks": 0,
+            "max_tasks": 1,
+            "last_activity": "2026-01-01T00:00:00Z",
+            "status": "available",
+            "peers": [B],
+        }
+    ).encode()
+    decoded = validate(data, A)
+    store, _, consumer, _ = make()
+    consumer(ReceivedMessage(topics.COORDINATION, A, data, "01", time.time(), decoded))
+    assert store.availability()[A].message is decoded.model  # type: ignore[union-attr]

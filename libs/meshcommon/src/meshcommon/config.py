@@ -75,6 +75,12 @@ class PeerSettings(ServiceSettings):
         default=MAX_MESSAGE_BYTES,
         description="Larger gossip payloads are rejected (counted, logged)",
     )
+    validate_gossip: bool = Field(
+        default=True,
+        description="Validate gossip before forwarding it (size, JSON, the schema of known "
+        "types, node_id = signer) and graylist peers that keep sending invalid messages "
+        "(GossipSub v1.1 scoring); off only to measure its cost",
+    )
 
     # Multiaddr policy: what is advertised and what is dialled
     overlay_cidrs: CommaList = Field(

@@ -104,6 +104,70 @@ class ReceivedMessagesCounter:
         self.counter.labels(topic=topic, type=self._message_type(message_type)).inc()
 
 
+class PairTotalsCounter(TotalsCounter):
+    """A TotalsCounter with two labels: ``read`` returns ``{(a, b): total}``."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, str],
+        read: Callable[[], Mapping[tuple[str, str], float]],
+        registry: CollectorRegistry | None = None,
+        *,
+        always: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self._labels = labels
+        self._read_pairs = read
+        self._always_pairs = dict.fromkeys(always, 0.0)
+        super().__init__(name, documentation, None, lambda: 0.0, registry)
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self._name, self._doc, labels=list(self._labels))
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = self._family()
+        for (a, b), total in sorted({**self._always_pairs, **dict(self._read_pairs())}.items()):
+            family.add_metric([a, b], total)
+        yield family
+
+
+def export_gossip_scoring(
+    registry: CollectorRegistry,
+    prefix: str,
+    read: Callable[[], Mapping[str, float]],
+) -> None:
+    """GossipSub v1.1 scoring figures of the libp2p node (read at scrape time; ``read``
+    returns graylisted_peers, graylistings, graylist_ignored_rpcs, score_gated). Counts,
+    not a label per peer: who is graylisted is in ``/api/v1/mesh`` (scoring.graylisted)."""
+    Gauge(
+        f"{prefix}_gossip_graylisted_peers",
+        "Peers below the GossipSub graylist threshold now (their RPCs are ignored)",
+        registry=registry,
+    ).set_function(lambda: read()["graylisted_peers"])
+    TotalsCounter(
+        f"{prefix}_gossip_graylistings",
+        "Times a peer went below the graylist threshold (invalid messages)",
+        None,
+        lambda: read()["graylistings"],
+        registry,
+    )
+    TotalsCounter(
+        f"{prefix}_gossip_graylist_ignored_rpcs",
+        "RPCs ignored because their sender was graylisted",
+        None,
+        lambda: read()["graylist_ignored_rpcs"],
+        registry,
+    )
+    TotalsCounter(
+        f"{prefix}_gossip_score_gated",
+        "Messages refused because their forwarder scored below the publish threshold",
+        None,
+        lambda: read()["score_gated"],
+        registry,
+    )
+
+
 def _asyncio_tasks() -> float:
     """Tasks of the running asyncio loop; NaN when read outside it."""
     try:

@@ -87,6 +87,17 @@ class AgentHealth(WireModel):
         "/p2p/), signed with the key of peer_id. WHOOSH lists only the addresses it signs. "
         "None: an agent that predates signed records",
     )
+    # Validation before forwarding (GossipSub v1.1 penalties): what WHOOSH and the doctor
+    # need to name a peer that sends junk; the details are in GET /api/v1/mesh (scoring).
+    graylisted_peers: list[str] = Field(
+        default_factory=list,
+        description="Peer IDs this agent's GossipSub graylists now (invalid messages): "
+        "their RPCs are ignored until their score decays",
+    )
+    gossip_rejected: dict[str, int] = Field(
+        default_factory=dict,
+        description="Gossip messages this agent rejected before forwarding, by reason",
+    )
 
 
 class Claimant(WireModel):

@@ -6,7 +6,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from chorus_agent.domain.peers import PeerBook
 from meshcommon.gossip import REJECTION_REASONS
-from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter, export_runtime_metrics
+from meshcommon.metrics import (
+    ReceivedMessagesCounter,
+    TotalsCounter,
+    export_gossip_scoring,
+    export_runtime_metrics,
+)
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS, NodeCounters, NodeSnapshot
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
@@ -30,8 +35,9 @@ class AgentMetrics:
         self.received = ReceivedMessagesCounter("chorus_agent_messages_received", r)
         self.rejected = Counter(
             "chorus_agent_messages_rejected_total",
-            "Gossip messages rejected",
-            ["reason"],
+            "Gossip messages rejected by topic and reason (with validation: before "
+            "forwarding, so they went no further than this agent)",
+            ["topic", "reason"],
             registry=r,
         )
         self.dials = Counter("chorus_agent_dials_total", "Peer dials", ["result"], registry=r)
@@ -55,10 +61,16 @@ class AgentMetrics:
         # Known label values start at 0: a first rejection or dial failure is an increase.
         for result in FETCH_RESULTS:
             self.bootstrap_fetch.labels(result=result)
-        for reason in REJECTION_REASONS:
-            self.rejected.labels(reason=reason)
+        for topic in ALL_TOPICS:
+            for reason in REJECTION_REASONS:
+                self.rejected.labels(topic=topic, reason=reason)
         for reason in DIAL_FAILURE_REASONS:
             self.dial_failures.labels(reason=reason)
+
+    def count_rejected(self, topic: str, reason: str) -> None:
+        # Validators run only on our topics; without validation a message on another
+        # topic never reaches the consumer either (not subscribed): the label is bounded.
+        self.rejected.labels(topic=topic, reason=reason).inc()
 
     def count_received(self, topic: str, message_type: str) -> None:
         self.received.count(topic, message_type)
@@ -109,6 +121,16 @@ class AgentMetrics:
             "reason",
             lambda: counters.outbound_dropped,
             r,
+        )
+        export_gossip_scoring(
+            r,
+            "chorus_agent",
+            lambda: {
+                "graylisted_peers": counters.graylisted_peers,
+                "graylistings": counters.graylistings,
+                "graylist_ignored_rpcs": counters.graylist_ignored_rpcs,
+                "score_gated": counters.score_gated,
+            },
         )
         TotalsCounter(
             "chorus_agent_pnet_refused",

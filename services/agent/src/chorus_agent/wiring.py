@@ -38,6 +38,7 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
         on_message=consumer,
         # The broadcaster is built below, around the runtime of this very node.
         on_peer_subscribed=lambda topic, peer_id: broadcaster.peer_subscribed(topic, peer_id),
+        on_rejected=consumer.reject,
     )
     metrics.export_node_counters(node.counters)
     book.self_id = node.peer_id

@@ -1,5 +1,12 @@
 """The gossip callback: runs on the trio thread for every message, so it is quick. An
-exception is counted and logged by the node (``consumer_errors``), never lost."""
+exception is counted and logged by the node (``consumer_errors``), never lost.
+
+The monitor is a GossipSub peer: it forwards what it receives. So it validates like an
+agent (``MONITOR_VALIDATE_GOSSIP``, on by default): garbage goes no further than the
+monitor (an agent would otherwise mark the monitor as the forwarder of invalid messages
+and graylist it). What the validator rejects still reaches ``reject``, so the monitor
+counts and names garbage senders as before; valid messages arrive parsed once
+(``msg.decoded``)."""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ from meshcommon.gossip import RejectedGossip, decode
 from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.logs import RateLimitedLog
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
-from meshcommon.p2p.types import ReceivedMessage
+from meshcommon.p2p.types import ReceivedMessage, RejectedMessage
 from meshcommon.topics import COORDINATION
 
 log = logging.getLogger(__name__)
@@ -47,8 +54,24 @@ class MessageConsumer:
         # second kind of bad input from the same sender is still reported.
         self._invalid = RateLimitedLog(log, invalid_log_interval_s, clock=clock)
 
+    def reject(self, rejected: RejectedMessage) -> None:
+        """A message the node's validator refused (not forwarded): counted and its sender
+        named, as a message this consumer rejects itself."""
+        self.store.reject(rejected.reason, rejected.from_peer, rejected.received_at, rejected.seqno)
+        if self.metrics is not None:
+            self.metrics.messages_rejected.labels(reason=rejected.reason).inc()
+        self._invalid.warning(
+            (rejected.from_peer, rejected.reason),
+            "rejected gossip message: topic=%s from=%s via=%s reason=%s detail=%s",
+            rejected.topic,
+            rejected.from_peer,
+            rejected.forwarder,
+            rejected.reason,
+            rejected.detail,
+        )
+
     def __call__(self, msg: ReceivedMessage) -> None:
-        decoded = decode(msg.data, self.max_bytes)
+        decoded = msg.decoded or decode(msg.data, self.max_bytes)
         if isinstance(decoded, RejectedGossip):
             self.store.reject(decoded.reason, msg.from_peer, msg.received_at, msg.seqno)
             if self.metrics is not None:
@@ -68,7 +91,11 @@ class MessageConsumer:
             self.metrics.count_received(msg.topic, decoded.type)
         if msg.topic == COORDINATION and decoded.type == "availability":
             try:
-                avail = AvailabilityMessage.model_validate(decoded.payload)
+                avail = (
+                    decoded.model
+                    if isinstance(decoded.model, AvailabilityMessage)
+                    else AvailabilityMessage.model_validate(decoded.payload)
+                )
             except ValidationError:
                 pass  # still a logged message; it just adds nothing to the topology
             else:

@@ -8,7 +8,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hmmm_monitor.domain.expected_peers import REASON_NO_DIALABLE
 from meshcommon.gossip import REJECTION_REASONS
-from meshcommon.metrics import ReceivedMessagesCounter, TotalsCounter, export_runtime_metrics
+from meshcommon.metrics import (
+    ReceivedMessagesCounter,
+    TotalsCounter,
+    export_gossip_scoring,
+    export_runtime_metrics,
+)
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS, NodeCounters
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
@@ -123,6 +128,16 @@ class MonitorMetrics:
             "reason",
             lambda: counters.outbound_dropped,
             r,
+        )
+        export_gossip_scoring(
+            r,
+            "hmmm",
+            lambda: {
+                "graylisted_peers": counters.graylisted_peers,
+                "graylistings": counters.graylistings,
+                "graylist_ignored_rpcs": counters.graylist_ignored_rpcs,
+                "score_gated": counters.score_gated,
+            },
         )
         TotalsCounter(
             "hmmm_pnet_refused",

@@ -37,7 +37,7 @@ def build_monitor(settings: Settings, *, bootstrap: BootstrapSource | None = Non
         log_to_stdout=settings.log_messages_to_stdout,
         invalid_log_interval_s=settings.invalid_log_interval_s,
     )
-    node = MeshNode(NodeConfig.for_peer(settings), on_message=consumer)
+    node = MeshNode(NodeConfig.for_peer(settings), on_message=consumer, on_rejected=consumer.reject)
     metrics.export_node_counters(node.counters)
     runtime = MeshRuntime(node)
     if bootstrap is None:

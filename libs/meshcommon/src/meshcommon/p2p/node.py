@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import libp2p.pubsub.pubsub as pubsub_module
@@ -36,6 +36,7 @@ from meshcommon.p2p.lean import lean_host_options
 from meshcommon.p2p.multiselect import PipelinedMultiselectClient
 from meshcommon.p2p.pnet import PnetTransport
 from meshcommon.p2p.pubsub import MeshGossipSub, MeshPubsub, peer_text
+from meshcommon.p2p.scoring import MeshPeerScorer, scoring_params
 from meshcommon.p2p.tcp import BufferedTCP
 from meshcommon.p2p.types import (
     ConnectionView,
@@ -49,13 +50,16 @@ from meshcommon.p2p.types import (
     PingError,
     PnetRefusal,
     ReceivedMessage,
+    RejectedMessage,
     TopicMesh,
 )
+from meshcommon.p2p.validation import GossipValidator
 from meshcommon.p2p.yamux import install_lean_yamux
 
 log = logging.getLogger(__name__)
 
 MAX_CACHED_ORIGINS = 10_000
+MAX_SCORED_PEERS_LISTED = 256  # peers with a score listed in the mesh view (worst first)
 MAX_KEPT_RTTS = 4096  # peers whose last ping RTT is remembered (connected ones are kept)
 PING_STREAM_REUSE_S = 5.0  # a ping stream idle longer is closed, not reused
 REASON_DEADLINE = "deadline"  # the peer's dial deadline passed before this address was tried
@@ -117,10 +121,12 @@ class MeshNode:
         on_message: Callable[[ReceivedMessage], None] | None = None,
         *,
         on_peer_subscribed: Callable[[str, str], None] | None = None,
+        on_rejected: Callable[[RejectedMessage], None] | None = None,
     ) -> None:
         """``on_message(msg)``: every message from another peer; ``on_peer_subscribed(topic,
-        peer_id)``: a peer newly subscribed to a topic. Both run in the node's trio thread:
-        they must be quick, and hand anything slow to another thread or loop."""
+        peer_id)``: a peer newly subscribed to a topic; ``on_rejected(rejected)``: a message
+        the validator refused (``config.validate_messages``). They run in the node's trio
+        thread: they must be quick, and hand anything slow to another thread or loop."""
         self.config = config
         self._on_peer_subscribed = on_peer_subscribed
         self.key_pair = node_key_pair(
@@ -137,6 +143,15 @@ class MeshNode:
         self._ping_locks: dict[str, trio.Lock] = {}
         self._last_rtt: dict[str, tuple[float, float]] = {}  # peer -> (ms, unix time)
         self.counters = NodeCounters()
+        self._validator: GossipValidator | None = None
+        self._scorer: MeshPeerScorer | None = None
+        if config.validate_messages:
+            self._validator = GossipValidator(
+                self.counters,
+                self._origin,
+                max_bytes=config.max_message_bytes,
+                on_rejected=on_rejected,
+            )
 
     # -- lifecycle ----------------------------------------------------------------------
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -188,6 +203,17 @@ class MeshNode:
             # On by default it caps forwarding at 10 msg/s per peer per topic.
             spam_protection_enabled=False,
         )
+        if self._validator is not None:
+            # GossipSub v1.1 scoring: invalid messages (P4) lower the forwarder's score;
+            # below the graylist threshold its RPCs are ignored (meshcommon.p2p.scoring).
+            self._scorer = MeshPeerScorer(
+                scoring_params(cfg.topics),
+                spec=fix.graylist,
+                heartbeat_s=float(cfg.heartbeat_interval),
+                on_graylisted=self._log_graylisted,
+                counters=self.counters,
+            )
+            gossipsub.use_scorer(self._scorer)
         pubsub_module.SUBSCRIPTION_CHANNEL_SIZE = cfg.subscription_queue
         pubsub = MeshPubsub(
             host,
@@ -196,7 +222,11 @@ class MeshNode:
             on_drop=self._count_drop,
             on_subscribed=self._on_peer_subscribed,
             deliver=self._deliver,
+            counters=self.counters,
         )
+        if self._validator is not None:
+            for topic in cfg.topics:  # synchronous: no task per message
+                pubsub.set_topic_validator(topic, self._validator, False)
         self._host, self._pubsub, self._gossipsub = host, pubsub, gossipsub
         try:
             async with (
@@ -266,6 +296,18 @@ class MeshNode:
                 dropped[reason],
             )
 
+    def _log_graylisted(self, peer_id: str, score: float, until: float) -> None:
+        if _worth_logging(self.counters.graylistings):
+            log.warning(
+                "peer %s graylisted (score %.1f below %.1f, invalid messages): its RPCs are "
+                "ignored until about %s; %d graylisting(s) so far",
+                peer_id,
+                score,
+                scoring_params().graylist_threshold,
+                time.strftime("%H:%M:%S", time.localtime(until)),
+                self.counters.graylistings,
+            )
+
     def _count_drop(self, topic: str) -> None:
         dropped = self.counters.dropped_by_topic
         dropped[topic] += 1
@@ -285,6 +327,7 @@ class MeshNode:
     def _deliver(self, topic: str, msg: rpc_pb2.Message) -> None:
         """One message from another peer to the consumer; what it raises is counted and
         logged (rate-limited), never lost, and never stops the delivery of the next."""
+        decoded = self._validator.take(msg) if self._validator is not None else None
         origin = self._origin(msg.from_id)
         if origin == self.peer_id or self._on_message is None:
             return  # our own publishes come back on our subscription
@@ -294,6 +337,7 @@ class MeshNode:
             data=bytes(msg.data),
             seqno=bytes(msg.seqno).hex(),
             received_at=time.time(),
+            decoded=decoded,
         )
         try:
             self._on_message(received)
@@ -567,6 +611,10 @@ class MeshNode:
             private_network=self.config.private_network,
             pnet_refused=self.counters.pnet_refused_table(),
             pnet_recent=tuple(self.counters.pnet_recent),
+            graylisted=tuple(sorted(str(p) for p in self._scorer.graylisted))
+            if self._scorer
+            else (),
+            rejected=_by_reason(self.counters.rejected),
         )
 
     async def mesh_view(self) -> MeshView:
@@ -613,13 +661,38 @@ class MeshNode:
                     )
                 )
         connections.sort(key=lambda c: (c.peer_id, c.opened_at or 0.0))
+        scores, scores_omitted = (
+            self._scorer.peer_scores(MAX_SCORED_PEERS_LISTED) if self._scorer else ([], 0)
+        )
         return MeshView(
             peer_id=self.peer_id,
             taken_at=time.time(),
             topics=topics,
             connections=tuple(connections),
             topics_omitted=len(names) - len(listed),
+            scores=tuple(scores),
+            scores_omitted=scores_omitted,
+            graylist_threshold=(self._scorer.params.graylist_threshold if self._scorer else None),
+            validating=self._validator is not None,
+            rejected=_by_topic(self.counters.rejected),
+            graylist_ignored_rpcs=self.counters.graylist_ignored_rpcs,
+            graylistings=self.counters.graylistings,
+            score_gated=self.counters.score_gated,
         )
+
+
+def _by_reason(counts: Mapping[tuple[str, str], int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (_, reason), n in dict(counts).items():
+        out[reason] = out.get(reason, 0) + n
+    return out
+
+
+def _by_topic(counts: Mapping[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for (topic, reason), n in dict(counts).items():
+        out.setdefault(topic, {})[reason] = n
+    return out
 
 
 def _direction(conn: Any) -> str:

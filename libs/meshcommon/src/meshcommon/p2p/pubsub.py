@@ -26,6 +26,22 @@
 - ``notify_subscriptions`` (direct): messages go to a callback, not a memory channel.
 - ``handle_sending_messages`` (coalesce): RPCs already queued for a peer go out in one
   stream write: the same varint-delimited RPCs in the same order, in fewer frames.
+- (lean) synchronous topic validators run directly, without the validation cache (the
+  cache spares re-running an expensive *async* validator on a duplicate; the seen-cache
+  already stops valid duplicates, and a pure synchronous check costs less than the cache
+  entry). Async validators still go through ``validate_msg``. A message its forwarder's
+  score keeps out (``allow_publish``, below the publish threshold) is counted
+  (``NodeCounters.score_gated``; upstream drops it with a debug log).
+- (graylist) what we receive is not gated by the publish threshold. py-libp2p drops a
+  message whose forwarder scores below ``publish_threshold`` before validating it, so the
+  invalid-message counter of a peer sending garbage stops growing there and the peer
+  never reaches the graylist threshold below it (its garbage is then dropped uncounted).
+  In the spec the publish threshold decides whom *we* publish to; what a peer sends us is
+  governed by the graylist threshold alone (go-libp2p-pubsub: ``AcceptFrom``).
+- (graylist) the RPCs of a peer below the graylist threshold are ignored before they are
+  parsed, and counted (upstream handles them all: its graylist only refuses GRAFTs and
+  gossip). With ``inline`` off the reader keeps upstream's framing but goes through the
+  same check. The scorer is ``scoring.MeshPeerScorer``; see that module.
 
 ``MeshGossipSub`` changes to ``GossipSub``:
 
@@ -66,7 +82,8 @@ from libp2p.pubsub.pubsub import GossipsubEvent, Pubsub
 from libp2p.utils.varint import encode_uvarint
 
 from meshcommon.p2p.records import OwnRecordCache, SenderRecordCache, SignatureVerifier
-from meshcommon.p2p.types import P2POverrides
+from meshcommon.p2p.scoring import MeshPeerScorer
+from meshcommon.p2p.types import NodeCounters, P2POverrides
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +112,12 @@ class MeshPubsub(Pubsub):
         on_drop: Callable[[str], None],
         on_subscribed: Callable[[str, str], None] | None = None,
         deliver: Callable[[str, rpc_pb2.Message], None] | None = None,
+        counters: NodeCounters | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._overrides = overrides
+        self._counters = counters if counters is not None else NodeCounters()
         self._on_drop = on_drop
         self._on_subscribed = on_subscribed
         self._deliver = deliver
@@ -131,8 +150,8 @@ class MeshPubsub(Pubsub):
     # -- reading ----------------------------------------------------------------------
     async def continuously_read_stream(self, stream: Any) -> None:
         if not self._overrides.inline:
-            if self._overrides.record:
-                return await self._read_loop_upstream_with_record_cache(stream)
+            if self._overrides.record or self._overrides.graylist:
+                return await self._read_loop_upstream_framing(stream)
             return await super().continuously_read_stream(stream)
         peer_id = stream.muxed_conn.peer_id
         buf = bytearray()
@@ -183,9 +202,9 @@ class MeshPubsub(Pubsub):
         except (IOException, RawConnError):
             pass
 
-    async def _read_loop_upstream_with_record_cache(self, stream: Any) -> None:
-        # Upstream framing (byte-wise varint) but with the record cache: used to measure
-        # the "record" override alone.
+    async def _read_loop_upstream_framing(self, stream: Any) -> None:
+        # Upstream framing (byte-wise varint, a task per message) through our RPC handler:
+        # the "record" or "graylist" override without "inline".
         from libp2p.utils.varint import read_varint_prefixed_bytes_limited
 
         peer_id = stream.muxed_conn.peer_id
@@ -202,9 +221,23 @@ class MeshPubsub(Pubsub):
         except (StreamEOF, StreamError, IOException, RawConnError):
             pass
 
+    def _graylisted(self, peer_id: ID) -> bool:
+        """(graylist) True, and counted, when ``peer_id`` is below the graylist threshold:
+        its RPC is ignored whole (messages, subscriptions, control)."""
+        if not self._overrides.graylist:
+            return False
+        scorer = getattr(self.router, "scorer", None)
+        if not isinstance(scorer, MeshPeerScorer) or peer_id not in scorer.graylisted:
+            return False
+        scorer.ignored(peer_id)
+        self._counters.graylist_ignored_rpcs += 1
+        return True
+
     async def _handle_incoming_rpc(
         self, stream: Any, peer_id: ID, incoming: bytes, spawn: bool = False
     ) -> None:
+        if self._graylisted(peer_id):
+            return
         rpc = rpc_pb2.RPC()
         rpc.ParseFromString(incoming)
         if rpc.HasField("senderRecord"):
@@ -313,7 +346,8 @@ class MeshPubsub(Pubsub):
 
     # -- push / validate --------------------------------------------------------------
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
-        if not self._overrides.lean and not self._overrides.sig:
+        fix = self._overrides
+        if not fix.lean and not fix.sig and not fix.graylist:
             return await super().push_msg(msg_forwarder, msg)
         # Same checks, same order as Pubsub.push_msg in 0.8.1.
         blacklisted = self.blacklisted_peers
@@ -324,9 +358,11 @@ class MeshPubsub(Pubsub):
         if self.seen_messages.has(msg_id):
             return
         scorer = getattr(self.router, "scorer", None)
-        if scorer is not None:
+        # (graylist) no publish-threshold gate on what we receive: see the module.
+        if scorer is not None and not fix.graylist:
             try:
                 if not scorer.allow_publish(msg_forwarder, list(msg.topicIDs)):
+                    self._counters.score_gated += 1
                     return
             except Exception:
                 pass
@@ -344,17 +380,16 @@ class MeshPubsub(Pubsub):
             if not valid:
                 log.debug("Signature validation failed for a message from %s", msg_forwarder)
                 return
-        if self.topic_validators or not self._overrides.lean:
-            try:
-                await self.validate_msg(msg_forwarder, msg)
-            except ValidationError:
-                if scorer is not None:
-                    try:
-                        for topic in msg.topicIDs:
-                            scorer.on_invalid_message(msg_forwarder, topic)
-                    except Exception:
-                        pass
-                return
+        if (self.topic_validators or not self._overrides.lean) and not await self._valid(
+            msg_forwarder, msg
+        ):
+            if scorer is not None:
+                try:
+                    for topic in msg.topicIDs:
+                        scorer.on_invalid_message(msg_forwarder, topic)
+                except Exception:
+                    pass
+            return
         self.seen_messages.add(msg_id)
         if scorer is not None:
             try:
@@ -366,6 +401,23 @@ class MeshPubsub(Pubsub):
             return
         self.notify_subscriptions(msg)
         await self.router.publish(msg_forwarder, msg)
+
+    async def _valid(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> bool:
+        """The topic validators' verdict. (lean) synchronous validators run here, without
+        the validation cache; otherwise (or with an async one) ``validate_msg`` as
+        upstream."""
+        if self._overrides.lean and not self._has_async_validators():
+            validators = self.topic_validators
+            for topic in msg.topicIDs:
+                tv = validators.get(topic)
+                if tv is not None and not tv.validator(msg_forwarder, msg):
+                    return False
+            return True
+        try:
+            await self.validate_msg(msg_forwarder, msg)
+        except ValidationError:
+            return False
+        return True
 
     def notify_subscriptions(self, publish_message: rpc_pb2.Message) -> None:
         """Hand the message to our subscriptions. (direct) straight to ``deliver``, in
@@ -398,6 +450,15 @@ class MeshGossipSub(GossipSub):
         self._on_outbound_drop = on_drop
         self._queue_size = queue_size
         self._own_record = OwnRecordCache()
+
+    def use_scorer(self, scorer: MeshPeerScorer) -> None:
+        """Replace the ``PeerScorer`` GossipSub built from its ``score_params``."""
+        self.scorer = scorer
+
+    def add_peer(self, peer_id: ID, protocol_id: Any) -> None:
+        super().add_peer(peer_id, protocol_id)
+        if isinstance(self.scorer, MeshPeerScorer):
+            self.scorer.add_peer(peer_id)  # a retained score is its again
 
     def send_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, priority: bool = False) -> None:
         queue = self.pubsub.peer_queues.get(peer_id) if self.pubsub is not None else None

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 
 from meshcommon.config import PeerSettings
+from meshcommon.gossip import DecodedGossip
+from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.topics import ALL_TOPICS
 
 # Why the private network (meshcommon.p2p.pnet) refused a connection, and which way.
@@ -36,6 +39,9 @@ class P2POverrides:
     coalesce: bool = True  # RPCs queued for a peer written in one write
     mss: bool = True  # multistream-select handshake and protocol in one write
     ping: bool = True  # one ping stream per peer, reused
+    # GossipSub v1.1 graylist enforced (RPCs of a peer below the threshold ignored), P4
+    # squared, scores kept across reconnects (scoring.MeshPeerScorer)
+    graylist: bool = True
 
     @classmethod
     def parse(cls, spec: str) -> P2POverrides:
@@ -102,9 +108,18 @@ class NodeConfig:
     def private_network(self) -> bool:
         return bool(self.pnet_keys)
 
+    # Validate every message on our topics before forwarding or delivering it
+    # (meshcommon.gossip.validate, as a GossipSub topic validator) and score peers by the
+    # invalid messages they send (meshcommon.p2p.scoring). Off for a bare node (tests,
+    # tools that gossip raw bytes); the services turn it on (for_peer).
+    validate_messages: bool = False
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+
     @classmethod
     def for_peer(cls, settings: PeerSettings) -> NodeConfig:
         return cls(
+            validate_messages=settings.validate_gossip,
+            max_message_bytes=settings.max_message_bytes,
             listen_host=settings.p2p_host,
             port=settings.p2p_port,
             identity_path=settings.identity_path or None,
@@ -121,6 +136,22 @@ class ReceivedMessage:
     topic: str
     from_peer: str  # origin peer ID (base58), not the forwarder
     data: bytes
+    seqno: str
+    received_at: float  # unix time
+    # With NodeConfig.validate_messages: the payload as the validator parsed it (parsed
+    # once: the consumer uses this instead of decoding ``data`` again).
+    decoded: DecodedGossip | None = None
+
+
+@dataclass(frozen=True)
+class RejectedMessage:
+    """A message the validator refused: not forwarded, not delivered, counted."""
+
+    topic: str
+    from_peer: str  # origin (signer) peer ID
+    forwarder: str  # the peer that sent it to us (the origin at the first hop)
+    reason: str  # meshcommon.gossip REASON_*
+    detail: str
     seqno: str
     received_at: float  # unix time
 
@@ -195,6 +226,16 @@ class NodeCounters:
             table.setdefault(direction, {})[reason] = count
         return table
 
+    # Messages the validator rejected (not forwarded, not delivered), by (topic, reason).
+    rejected: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # GossipSub v1.1 scoring: RPCs ignored from graylisted peers, times a peer went below
+    # the graylist threshold, peers below it now, and messages refused because their
+    # forwarder's score was below the publish threshold.
+    graylist_ignored_rpcs: int = 0
+    graylistings: int = 0
+    graylisted_peers: int = 0
+    score_gated: int = 0
+
 
 @dataclass(frozen=True)
 class NodeSnapshot:
@@ -210,6 +251,9 @@ class NodeSnapshot:
     # Connections the private network refused: {direction: {reason: count}}.
     pnet_refused: dict[str, dict[str, int]] = field(default_factory=dict)
     pnet_recent: tuple[PnetRefusal, ...] = ()  # the latest refusals, oldest first
+    # Validation: peers graylisted now (GossipSub scoring), messages rejected by reason.
+    graylisted: tuple[str, ...] = ()
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -249,6 +293,38 @@ class ConnectionView:
 
 
 @dataclass(frozen=True)
+class PeerScore:
+    """One peer as this node's GossipSub scoring sees it (peers with a score or a
+    graylisting on record; everyone else scores 0)."""
+
+    peer_id: str
+    score: float
+    invalid_messages: dict[str, float]  # topic -> decayed P4 counter
+    graylisted: bool
+    graylisted_since: float | None = None  # unix time (the current or last graylisting)
+    graylisted_until: float | None = None  # when the score is back above the threshold
+    graylistings: int = 0  # times this peer went below the threshold
+    rpcs_ignored: int = 0  # RPCs dropped while it was graylisted
+    connected: bool = True
+
+    def to_dict(self) -> dict[str, object]:
+        def at(t: float | None) -> str | None:
+            return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+        return {
+            "peer_id": self.peer_id,
+            "score": self.score,
+            "graylisted": self.graylisted,
+            "graylisted_since": at(self.graylisted_since),
+            "graylisted_until": at(self.graylisted_until),
+            "graylistings": self.graylistings,
+            "rpcs_ignored": self.rpcs_ignored,
+            "invalid_messages": dict(self.invalid_messages),
+            "connected": self.connected,
+        }
+
+
+@dataclass(frozen=True)
 class MeshView:
     """The libp2p view of one node: per topic the GossipSub mesh, fanout and announced
     subscriptions (topics we do not subscribe to included: that is how a misspelt topic
@@ -259,6 +335,18 @@ class MeshView:
     topics: tuple[TopicMesh, ...]
     connections: tuple[ConnectionView, ...]
     topics_omitted: int = 0
+    # GossipSub v1.1 scores: peers with a non-zero score or a graylisting on record,
+    # graylisted and lowest first, within MAX_SCORED_PEERS_LISTED (the rest counted).
+    scores: tuple[PeerScore, ...] = ()
+    scores_omitted: int = 0
+    graylist_threshold: float | None = None  # None: scoring is off
+    # Validation (NodeConfig.validate_messages): messages rejected, topic -> reason -> n;
+    # RPCs ignored from graylisted peers; messages refused by the publish-score gate.
+    validating: bool = False
+    rejected: dict[str, dict[str, int]] = field(default_factory=dict)
+    graylist_ignored_rpcs: int = 0
+    graylistings: int = 0
+    score_gated: int = 0
 
     def subscriptions(self) -> dict[str, tuple[str, ...]]:
         """Peer ID -> the topics it announced (within the listed topics)."""
@@ -295,4 +383,19 @@ class MeshView:
                 }
                 for c in self.connections
             ],
+            "validation": {
+                "enabled": self.validating,
+                "rejected": {t: dict(r) for t, r in sorted(self.rejected.items())},
+                "rejected_total": sum(sum(r.values()) for r in self.rejected.values()),
+            },
+            "scoring": {
+                "enabled": self.graylist_threshold is not None,
+                "graylistings": self.graylistings,
+                "graylist_ignored_rpcs": self.graylist_ignored_rpcs,
+                "score_gated": self.score_gated,
+                "graylist_threshold": self.graylist_threshold,
+                "graylisted": [p.peer_id for p in self.scores if p.graylisted],
+                "peers": [p.to_dict() for p in self.scores],
+                "peers_omitted": self.scores_omitted,
+            },
         }

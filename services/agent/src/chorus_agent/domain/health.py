@@ -100,4 +100,6 @@ def build_health(
         reasons=judged.reasons,
         problems=[str(p) for p in judged.problems],
         peer_record=peer_record,
+        graylisted_peers=list(snapshot.graylisted),
+        gossip_rejected=dict(snapshot.rejected),
     )

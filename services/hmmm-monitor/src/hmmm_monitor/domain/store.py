@@ -192,7 +192,13 @@ class MessageStore:
         with self._lock:
             return {
                 pid: SenderStats(
-                    s.peer_id, s.first_heard, s.last_heard, s.count, Counter(s.by_topic), s.rejected
+                    s.peer_id,
+                    s.first_heard,
+                    s.last_heard,
+                    s.count,
+                    Counter(s.by_topic),
+                    dict(s.last_by_topic),
+                    rejected=s.rejected,
                 )
                 for pid, s in self._senders.items()
             }
