@@ -23,9 +23,7 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +39,7 @@ from meshcommon.swarm_key import read_swarm_key
 from meshlocal import LocalMesh, MeshLayout, ServiceProcess
 
 from .conftest import unavailable
+from .doctor_cli import doctor
 from .firewall import iptables, remove_chain
 
 pytestmark = pytest.mark.integration
@@ -113,20 +112,6 @@ def _serious(found: dict[str, list[dict]]) -> dict[str, list[dict]]:
     return {
         fid: fs for fid, fs in found.items() if any(at_least(f["severity"], "warning") for f in fs)
     }
-
-
-def doctor(*args: str) -> tuple[int, str, float]:
-    """The doctor as a user runs it: exit status, output, seconds it took."""
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "hmmm_monitor", "doctor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started
 
 
 def _doctor_json(mesh: LocalMesh, monitor_url: str | None = None) -> tuple[int, dict]:

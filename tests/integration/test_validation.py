@@ -24,6 +24,7 @@ from meshcommon.gossip import (
 )
 from meshlocal import LocalMesh, MeshLayout
 
+from .doctor_cli import doctor
 from .hostile import BackgroundNode, mesh_node_config
 
 pytestmark = pytest.mark.integration
@@ -146,6 +147,22 @@ def test_garbage_stops_at_the_first_hop_and_its_sender_is_graylisted(vmesh: Loca
             f"({sent[0]} sent; rejected {_rejected(view)}; "
             f"{view['scoring']['graylist_ignored_rpcs']} RPCs ignored)"
         )
+
+        # The doctor names it, with the agent that graylists it (WHOOSH reads the health).
+        def whoosh_names_it() -> bool:
+            found = mesh.get_json(f"{LAYOUT.whoosh_url}/api/v1/diagnosis")["findings"]
+            rows = [
+                p for f in found if f["id"] == "peer_graylisted" for p in f["evidence"]["peers"]
+            ]
+            return any(
+                r["peer_id"] == peer.peer_id
+                and [h["name"] for h in r["graylisted_by"]] == [f"agent-{FIRST_HOP:02d}"]
+                for r in rows
+            )
+
+        mesh.wait_for(whoosh_names_it, timeout=60, what="WHOOSH to name the graylisted peer")
+        code, out, _ = doctor("--whoosh", LAYOUT.whoosh_url, "--monitor", LAYOUT.monitor_url)
+        assert code == 1 and "peer_graylisted" in out and peer.peer_id in out, out
 
         # Nobody beyond the first hop ever saw it: no rejection anywhere else.
         for i in range(1, LAYOUT.agents + 1):

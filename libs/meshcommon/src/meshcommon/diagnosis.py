@@ -367,3 +367,31 @@ def pnet_refused_finding(
         "after a rotation), or block them if they are not yours; an outbound refusal "
         "means this host's own key is not one its peer accepts.",
     )
+
+
+# -- validation before forwarding: peers graylisted for invalid messages ----------------
+PEER_GRAYLISTED: Final = "peer_graylisted"
+
+
+def graylisted_finding(
+    graylisted_by: dict[str, list[dict[str, Any]]], rejected: dict[str, int]
+) -> Finding | None:
+    """``graylisted_by``: peer ID -> the hosts whose GossipSub graylists it now (its RPCs
+    ignored for sending invalid messages); ``rejected``: the rejections by reason those
+    hosts counted (what the peer sent)."""
+    if not graylisted_by:
+        return None
+    rows = [
+        {"peer_id": peer, "graylisted_by": hosts} for peer, hosts in sorted(graylisted_by.items())
+    ]
+    shown, omitted = capped(rows)
+    return finding(
+        PEER_GRAYLISTED,
+        "warning",
+        f"{len(rows)} peer(s) graylisted for sending invalid gossip: their messages are "
+        "rejected at the first hop and their RPCs ignored",
+        {"peers": shown, "peers_omitted": omitted, "rejected_by_reason": rejected},
+        "Find the node behind each peer ID (an old build, a foreign implementation, a "
+        "broken publisher) and fix what it publishes, or remove it; nothing it sends is "
+        "forwarded meanwhile, and it recovers by itself once it stops.",
+    )

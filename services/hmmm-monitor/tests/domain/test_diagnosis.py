@@ -10,7 +10,7 @@ from hmmm_monitor.domain.diagnosis import BootstrapFacts, MonitorFacts, diagnose
 from hmmm_monitor.domain.expected_peers import PeerState
 from meshcommon.diagnosis import at_least
 from meshcommon.models import PnetRefusalRecord
-from meshcommon.p2p.types import ConnectionView, MeshView, TopicMesh
+from meshcommon.p2p.types import ConnectionView, MeshView, PeerScore, TopicMesh
 from meshcommon.topic_names import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
 
@@ -233,3 +233,15 @@ def test_peers_refused_by_the_monitors_private_network_are_named_by_address() ->
     (row,) = f.evidence["hosts"]
     assert row["refused"] == {"inbound/no_key": 1, "outbound/closed": 1}
     assert row["remotes"] == ["10.0.0.3", "10.0.0.9"]
+
+
+def test_a_peer_the_monitor_graylists_is_named() -> None:
+    mesh = replace(
+        _mesh(),
+        scores=(PeerScore("12D3KooWJunk", -500.0, {COORDINATION: 25.0}, graylisted=True),),
+        rejected={COORDINATION: {"invalid_json": 25}},
+    )
+    (f,) = _by_id(replace(healthy(), mesh=mesh))["peer_graylisted"]
+    assert [p["peer_id"] for p in f.evidence["peers"]] == ["12D3KooWJunk"]
+    assert f.evidence["rejected_by_reason"] == {"invalid_json": 25}
+    assert "peer_graylisted" not in _by_id(healthy())

@@ -399,3 +399,18 @@ def test_recent_private_network_refusals_name_the_host_and_who_knocked() -> None
     assert "10.9.0.7" in f.fix
     # An hour later nothing is left.
     assert "pnet_refused" not in _ids(replace(facts, now=now + 3600))
+
+
+def test_a_peer_graylisted_by_agents_is_named_with_who_graylists_it() -> None:
+    junk = "12D3KooWJunkJunkJunkJunkJunkJunkJunkJunkJunkJunkJunk"
+    statuses = _three_healthy()
+    statuses[0] = _healthy(
+        "http://10.231.0.11:8080", PEERS[0], "10.231.0.11", name="a1",
+        graylisted_peers=[junk], gossip_rejected={"invalid_json": 40},
+    )  # fmt: skip
+    (f,) = _ids(_facts(statuses, None))["peer_graylisted"]
+    assert f.evidence["peers"] == [
+        {"peer_id": junk, "graylisted_by": [{"name": "a1", "url": "http://10.231.0.11:8080",
+                                              "peer_id": PEERS[0]}]}
+    ]  # fmt: skip
+    assert f.evidence["rejected_by_reason"] == {"invalid_json": 40}

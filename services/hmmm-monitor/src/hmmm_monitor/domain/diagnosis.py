@@ -8,16 +8,12 @@ its own diagnosis; the doctor command shows both.
 
 Every check is registered in ``CHECKS`` (end of module) with the facts it cannot do
 without; ``meshcommon.diagnosis.Checks`` reports which ran and which were skipped, and
-why. To report graylisted peers: add ``graylisted: tuple[str, ...] | Unavailable`` to
-``MonitorFacts`` (filled by ``service.py``), then::
+why. Adding a check is one function and one line: ``_graylisted`` below reads the
+monitor's own libp2p view (``facts.mesh``, ``Unavailable`` while the node does not
+answer), so it is registered with ``needs=("mesh",)`` and skipped, with the reason, when
+that view is missing::
 
-    PEER_GRAYLISTED = "peer_graylisted"
-
-    def _graylisted(facts: MonitorFacts) -> list[Finding]:
-        peers = available(facts.graylisted) or ()
-        return [finding(PEER_GRAYLISTED, "warning", ..., {"peers": facts.who(peers)}, ...)]
-
-    CHECKS.add(PEER_GRAYLISTED, _graylisted, needs=("graylisted",))
+    CHECKS.add(PEER_GRAYLISTED, _graylisted, needs=("mesh",))
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.expected_peers import PeerState
 from meshcommon.diagnosis import (
     OPEN_MESH,
+    PEER_GRAYLISTED,
     PNET_REFUSED,
     TOPIC_NEAR_MISS,
     Checks,
@@ -40,6 +37,7 @@ from meshcommon.diagnosis import (
     available,
     capped,
     finding,
+    graylisted_finding,
     open_mesh_finding,
     pnet_refused_finding,
     topic_near_miss_finding,
@@ -501,6 +499,20 @@ def _pnet_refused(facts: MonitorFacts) -> list[Finding]:
     return [found] if found else []
 
 
+def _graylisted(facts: MonitorFacts) -> list[Finding]:
+    mesh = available(facts.mesh)
+    if mesh is None:
+        return []
+    me = [_self(facts)]
+    graylisted_by = {s.peer_id: me for s in mesh.scores if s.graylisted}
+    rejected: dict[str, int] = {}
+    for by_reason in mesh.rejected.values():
+        for reason, n in by_reason.items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    found = graylisted_finding(graylisted_by, rejected)
+    return [found] if found else []
+
+
 CHECKS = Checks(MonitorFacts)
 CHECKS.add(TOPIC_NEAR_MISS, _topic_near_misses, needs=("mesh",))
 CHECKS.add(TOPIC_WITHOUT_PUBLISHER, _topics_without_publisher)
@@ -514,3 +526,4 @@ CHECKS.add(FOREIGN_PEERS, _foreign_peers)
 CHECKS.add(BOOTSTRAP_UNAVAILABLE, _bootstrap)
 CHECKS.add(OPEN_MESH, _open_mesh)
 CHECKS.add(PNET_REFUSED, _pnet_refused)
+CHECKS.add(PEER_GRAYLISTED, _graylisted, needs=("mesh",))

@@ -4,15 +4,10 @@ findings with their evidence and fix. Pure: ``WhooshFacts`` holds everything, re
 
 Adding a check: name its facts (a field of ``WhooshFacts``; ``X | Unavailable`` when
 reading it can fail, and ``service.py`` fills it in), write one function, register it in
-``CHECKS`` at the end of this module. A health answer without a valid signed record, say::
+``CHECKS`` at the end of this module. ``_unsigned_health`` (health answers without a valid
+signed record) is one: a function of the facts returning its findings, and one line::
 
-    HEALTH_UNSIGNED = "health_unsigned"
-
-    def _health_unsigned(facts: WhooshFacts) -> list[Finding]:
-        bad = [_agent(s) for s in facts.statuses if ...]
-        return [finding(HEALTH_UNSIGNED, "critical", title, {"agents": bad}, fix)] if bad else []
-
-    CHECKS.add(HEALTH_UNSIGNED, _health_unsigned)  # needs=("swarm",) if it reads the Swarm
+    CHECKS.add(HEALTH_UNSIGNED, _unsigned_health)  # needs=("swarm",) if it reads the Swarm
 
 The id is also the id of its findings. ``meshcommon.diagnosis.Checks`` runs them, lists
 what ran, and skips (with the reason) the checks whose facts are ``Unavailable``.
@@ -26,6 +21,7 @@ from dataclasses import dataclass, field
 
 from meshcommon.diagnosis import (
     OPEN_MESH,
+    PEER_GRAYLISTED,
     PNET_REFUSED,
     TOPIC_NEAR_MISS,
     Checks,
@@ -35,6 +31,7 @@ from meshcommon.diagnosis import (
     available,
     capped,
     finding,
+    graylisted_finding,
     open_mesh_finding,
     pnet_refused_finding,
     topic_near_miss_finding,
@@ -692,6 +689,21 @@ def _pnet_refused(facts: WhooshFacts) -> list[Finding]:
     return [found] if found else []
 
 
+def _graylisted(facts: WhooshFacts) -> list[Finding]:
+    graylisted_by: dict[str, list[dict[str, object]]] = {}
+    rejected: dict[str, int] = {}
+    for s in facts.healthy():
+        if s.health is None:
+            continue
+        for peer in s.health.graylisted_peers:
+            graylisted_by.setdefault(peer, []).append(_agent(s))
+        if s.health.graylisted_peers:
+            for reason, n in s.health.gossip_rejected.items():
+                rejected[reason] = rejected.get(reason, 0) + n
+    found = graylisted_finding(graylisted_by, rejected)
+    return [found] if found else []
+
+
 CHECKS = Checks(WhooshFacts)
 CHECKS.add(AGENT_SERVICE_NOT_FOUND, _service_not_found, needs=("swarm",))
 CHECKS.add(AGENT_SERVICE_VIP, _service_vip, needs=("swarm",))
@@ -709,5 +721,6 @@ CHECKS.add(PEER_ID_UNPROVEN, _unproven_peer_ids)
 CHECKS.add(HEALTH_UNSIGNED, _unsigned_health)
 CHECKS.add(OPEN_MESH, _open_mesh)
 CHECKS.add(PNET_REFUSED, _pnet_refused)
+CHECKS.add(PEER_GRAYLISTED, _graylisted)
 # A cause the other checks name is better than "finds no agent".
 CHECKS.add(DISCOVERY_FAILED, _discovery_failed, last_resort=True)
