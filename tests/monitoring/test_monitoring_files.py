@@ -32,7 +32,17 @@ RULES = sorted((MONITORING / "prometheus" / "rules").glob("*.yml"))
 LOOPBACK = "127.0.97.1"  # this file's own loopback address
 # PromQL functions and operators these files use: the other words of an expression (label
 # matchers and grouping lists removed) are metric names.
-NOT_METRICS = {"sum", "max", "rate", "increase", "histogram_quantile", "or", "unless", "and"}
+NOT_METRICS = {
+    "sum",
+    "max",
+    "rate",
+    "increase",
+    "histogram_quantile",
+    "or",
+    "unless",
+    "and",
+    "time",
+}
 GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 
 
