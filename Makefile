@@ -8,16 +8,16 @@ UV ?= $$(command -v uv || python3 -c 'import uv; print(uv.find_uv_bin())')
 PY := .venv/bin/python
 export SSL_CERT_FILE ?= /etc/ssl/certs/ca-certificates.crt
 
-.PHONY: help install run test test-unit test-integration soak lint format bench docs clean
+.PHONY: help install run test test-unit test-integration soak lint lint-monitoring format bench docs clean
 
 help:
 	@echo "make run               10 agents + WHOOSH + monitor on loopback (AGENTS=N to change)"
 	@echo "make test              unit + process-level + Docker compose/Swarm tests"
-	@echo "make test-unit         unit tests and the alerting rules' promtool tests (seconds)"
+	@echo "make test-unit         unit tests, the alerting rules' promtool tests, Alertmanager's routing (seconds)"
 	@echo "make test-integration  real processes on loopback"
 	@echo "make test-engine       compose and Swarm tests on a real Docker Engine (+ a 3-node Swarm, root)"
 	@echo "make soak              30 minutes of churn and hostile peers; prints RSS, fds, tasks"
-	@echo "make lint              ruff, mypy (strict on meshcommon), promtool check config/rules"
+	@echo "make lint              ruff, mypy (strict on meshcommon), promtool check config/rules, amtool check-config"
 	@echo "make bench             benchmarks that print numbers"
 	@echo "make docs              regenerate the README configuration tables"
 
@@ -39,9 +39,16 @@ test: test-unit test-integration test-engine
 # promtool (Debian's prometheus package, installed on first use by scripts/engine/prometheus.sh)
 # checks the monitoring configuration and runs the alerting rules' unit tests.
 PROMTOOL = $$(scripts/engine/prometheus.sh promtool)
+# amtool and the alertmanager daemon: Debian's prometheus-alertmanager, likewise
+# (scripts/engine/alertmanager.sh). tests/monitoring/test_alertmanager.py tests the routes
+# (amtool config routes test), and grouping, inhibition, silences and retries with a real
+# Alertmanager on loopback.
+AMTOOL = $$(scripts/engine/alertmanager.sh amtool)
+ALERTMANAGER = $$(scripts/engine/alertmanager.sh alertmanager)
+ALERTMANAGER_YML ?= monitoring/alertmanager/alertmanager.yml
 
 test-unit: install
-	PROMTOOL=$(PROMTOOL) $(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs tests/monitoring
+	PROMTOOL=$(PROMTOOL) AMTOOL=$(AMTOOL) ALERTMANAGER=$(ALERTMANAGER) $(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs tests/monitoring
 	$(PROMTOOL) test rules monitoring/prometheus/tests/*.yml
 
 # CHORUS_REQUIRE_*=1: what these tiers need (Node.js, root with iptables) is required; a
@@ -59,8 +66,13 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy libs/meshcommon/src
+	$(MAKE) --no-print-directory lint-monitoring
+
+# The monitoring configuration as the tools read it (ALERTMANAGER_YML= checks another file).
+lint-monitoring:
 	$(PROMTOOL) check config monitoring/prometheus/prometheus.yml
 	$(PROMTOOL) check rules monitoring/prometheus/rules/*.yml
+	$(AMTOOL) check-config $(ALERTMANAGER_YML)
 
 format: install
 	$(PY) -m ruff format .

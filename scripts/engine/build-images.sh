@@ -4,15 +4,16 @@
 # .dockerignore). Run wheelhouse.sh first.
 #
 # Env: BASE_IMAGE (chorus-base:bookworm), IMAGE_TAG (test),
-#      SERVICES ("whoosh agent hmmm-monitor prometheus").
-# Images: whoosh:$IMAGE_TAG, chorus-agent:$IMAGE_TAG, hmmm-monitor:$IMAGE_TAG, and
-# chorus-prometheus:$IMAGE_TAG (monitoring/prometheus; its binaries staged by prometheus.sh).
+#      SERVICES ("whoosh agent hmmm-monitor prometheus alertmanager").
+# Images: whoosh:$IMAGE_TAG, chorus-agent:$IMAGE_TAG, hmmm-monitor:$IMAGE_TAG,
+# chorus-prometheus:$IMAGE_TAG (monitoring/prometheus; its binaries staged by prometheus.sh)
+# and chorus-alertmanager:$IMAGE_TAG (monitoring/alertmanager; staged by alertmanager.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 cd "$ENGINE_REPO_ROOT"
 BASE_IMAGE="${BASE_IMAGE:-chorus-base:bookworm}"
 TAG="${IMAGE_TAG:-test}"
-SERVICES="${SERVICES:-whoosh agent hmmm-monitor prometheus}"
+SERVICES="${SERVICES:-whoosh agent hmmm-monitor prometheus alertmanager}"
 case " $SERVICES " in
     *" whoosh "*|*" agent "*|*" hmmm-monitor "*)
         ls .wheelhouse/*.whl >/dev/null 2>&1 || die "no wheelhouse: run scripts/engine/wheelhouse.sh first" ;;
@@ -23,17 +24,21 @@ image_name() {
     case "$1" in
         agent) echo "chorus-agent:$TAG" ;;
         prometheus) echo "chorus-prometheus:$TAG" ;;
+        alertmanager) echo "chorus-alertmanager:$TAG" ;;
         *) echo "$1:$TAG" ;;
     esac
 }
 
 # The services build from the repository root (the context is the wheelhouse); Prometheus
-# from monitoring/prometheus, after its binaries are staged there.
+# and Alertmanager from monitoring/<name>, after their binaries are staged there.
 build_args() {
     case "$1" in
         prometheus)
             "$(dirname "${BASH_SOURCE[0]}")/prometheus.sh" stage
             echo "-f monitoring/prometheus/Dockerfile monitoring/prometheus" ;;
+        alertmanager)
+            "$(dirname "${BASH_SOURCE[0]}")/alertmanager.sh" stage
+            echo "-f monitoring/alertmanager/Dockerfile monitoring/alertmanager" ;;
         *) echo "-f services/$1/Dockerfile ." ;;
     esac
 }

@@ -32,7 +32,17 @@ RULES = sorted((MONITORING / "prometheus" / "rules").glob("*.yml"))
 LOOPBACK = "127.0.97.1"  # this file's own loopback address
 # PromQL functions and operators these files use: the other words of an expression (label
 # matchers and grouping lists removed) are metric names.
-NOT_METRICS = {"sum", "max", "rate", "increase", "histogram_quantile", "or", "unless", "and"}
+NOT_METRICS = {
+    "sum",
+    "max",
+    "rate",
+    "increase",
+    "histogram_quantile",
+    "or",
+    "unless",
+    "and",
+    "time",
+}
 GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 
 
@@ -206,3 +216,17 @@ def test_a_real_prometheus_loads_the_rules_and_parses_every_dashboard_expression
             title,
             answer.text,
         )
+
+
+def test_every_runbook_link_is_a_section_of_the_runbooks() -> None:
+    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
+    # GitHub/Gitea anchors: the heading in lower case.
+    anchors = {h.strip().lower() for h in re.findall(r"^## (.+)$", runbooks, re.M)}
+    text = "\n".join(r.read_text() for r in RULES)
+    alerts = re.findall(r"^\s*- alert: (\w+)", text, re.M)
+    links = re.findall(r'^\s*runbook: "docs/runbooks\.md#([a-z0-9]+)"$', text, re.M)
+    assert links == [a.lower() for a in alerts]
+    assert set(links) <= anchors, set(links) - anchors
+    # Each section says what to run.
+    for section in re.split(r"^## ", runbooks, flags=re.M)[1:]:
+        assert "```bash" in section, section.splitlines()[0]
