@@ -36,6 +36,7 @@ IMAGES = {
     "WHOOSH_IMAGE": f"whoosh:{IMAGE_TAG}",
     "MONITOR_IMAGE": f"hmmm-monitor:{IMAGE_TAG}",
     "PROMETHEUS_IMAGE": f"chorus-prometheus:{IMAGE_TAG}",
+    "ALERTMANAGER_IMAGE": f"chorus-alertmanager:{IMAGE_TAG}",
 }
 REQUIRED = os.environ.get("CHORUS_REQUIRE_ENGINE") == "1"
 

@@ -27,12 +27,11 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Timings, get_json, json_lines, run, skip_or_fail, wait_until
+from .conftest import Timings, get_json, json_lines, run, wait_until
 
 pytestmark = pytest.mark.engine
 
 AGENTS = 3
-ALERTMANAGER_IMAGE = "chorus-alertmanager:test"
 # docker-compose.test.yml: heard window 20 s, scrape/eval 2 s; AgentSilent `for: 30s`;
 # ChorusTargetDown `for: 1m`; Alertmanager group_wait 3 s, group_interval 6 s.
 AGENT_SILENT_BOUND_S = 20 + 2 + 2 + 30
@@ -90,8 +89,6 @@ def _am_alerts(am: str, alertname: str) -> dict[str, str]:
 def test_an_alert_reaches_the_webhook_once_is_silenced_retried_and_inhibited(
     compose_project: tuple[list[str], str], engine: dict[str, str], timings: Timings
 ) -> None:
-    if run("docker", "image", "inspect", ALERTMANAGER_IMAGE, check=False).returncode != 0:
-        skip_or_fail(f"image {ALERTMANAGER_IMAGE} missing (scripts/engine/build-images.sh)")
     base, _ = compose_project
     base = [*base, "--profile", "monitoring"]
     env = {**engine, "CHORUS_AGENTS": str(AGENTS)}

@@ -68,6 +68,9 @@ def stack(swarm: None, engine: dict[str, str]) -> Iterator[dict[str, str]]:
         "PROMETHEUS_DNS_REFRESH_INTERVAL": "5s",
         "GATEWAY_PUBLISHED_PORT": str(free_port()),
         "GATEWAY_P2P_PUBLISHED_PORT": str(free_port()),
+        # Required by stack.monitoring.yml; nothing listens there (inside Alertmanager's
+        # own container), and tests/engine/test_alerting.py checks notifications.
+        "ALERTMANAGER_WEBHOOK_URL": "http://127.0.0.1:9/chorus-test",
     }
     with stack_environment(STACK, engine, settings) as env:
         yield env
@@ -139,6 +142,16 @@ def _check_bootstrap(whoosh: str, n: int) -> None:
     assert len({p["peer_id"] for p in boot["bootstrap_peers"]}) == n
     for p in boot["bootstrap_peers"]:
         assert p["multiaddr"].startswith("/ip4/10.231."), p
+        # Every address listed is one the agent's key signed (its peer record).
+        assert p["signed"] is True and p["record_seq"], p
+
+
+def _check_closed_mesh(whoosh: str, monitor: str) -> None:
+    """The stack's private network (the chorus_pnet secret) is on at every libp2p host:
+    the monitor says so, and WHOOSH, which reads every agent's health, names no open one."""
+    assert get_json(f"{monitor}/api/health")["private_network"] is True
+    findings = get_json(f"{whoosh}/api/v1/diagnosis")["findings"]
+    assert "open_mesh" not in {f["id"] for f in findings}, findings
 
 
 def _check_identity_survives_a_crash(whoosh: str, agents: dict[str, Any]) -> None:
@@ -200,10 +213,18 @@ def test_stack_10_then_scale_to_20(
     agents, cov = _wait_mesh(whoosh, monitor, 10, timeout=300)
     _check_listing(agents, 10)
     _check_bootstrap(whoosh, 10)
+    _check_closed_mesh(whoosh, monitor)
     assert cov["missing"] == []
-    timings.mark("10/10 listed by WHOOSH and heard by the monitor")
+    timings.mark("10/10 listed by WHOOSH (signed) and heard by the monitor, mesh closed")
     _wait_agent_targets(prometheus, 10, timeout=120)
     timings.mark("Prometheus scrapes 10/10 agents")
+    wait_until(
+        "Prometheus to send its alerts to the stack's Alertmanager",
+        lambda: get_json(f"{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"],
+        lambda active: len(active) == 1,
+        timeout=120,
+    )
+    timings.mark("Prometheus -> the stack's Alertmanager")
 
     _check_identity_survives_a_crash(whoosh, agents)
     timings.mark("killed agent back in its slot with the same peer ID")
