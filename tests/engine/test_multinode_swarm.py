@@ -23,7 +23,9 @@ Each test starts from the state the previous one left, in file order:
    until Swarm runs their slots on the other nodes, with the same peer IDs; the node comes
    back and no identity runs twice.
 7. a gateway agent publishes its libp2p port; a monitor in a namespace outside the Swarm,
-   which reaches only the nodes' published ports, hears every agent through it.
+   which reaches only the nodes' published ports, hears every agent through it with the
+   mesh's key, and none without a key or with the key the rotation retired (the gateway
+   counts each refusal with its reason).
 8. `docker stack rm` leaves nothing on any node.
 
 WHOOSH and the monitor are reached on their host-mode published ports at the nodes'
@@ -607,6 +609,7 @@ def test_pnet_key_rotation_keeps_every_agent_heard(day2: Mesh, timings: Timings)
     _rolling_update(day2, timings, "pnet rotation 3/3 (the new key only)", *new_only)
     _update_service(day2, GATEWAYS, *new_only)
     # From now on the mesh's key is the new one (the outside monitor below needs it).
+    day2.env["CHORUS_PNET_KEY_RETIRED"] = day2.env["CHORUS_PNET_KEY"]
     day2.env["CHORUS_PNET_KEY"] = new_key
 
 
@@ -710,10 +713,11 @@ def test_worker_node_lost_slots_come_back_elsewhere(day2: Mesh, timings: Timings
 
 # -- 7. a monitor outside the overlay ----------------------------------------------------
 @contextlib.contextmanager
-def _outside_monitor(log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _outside_monitor(log: Path, key_file: Path | None) -> Iterator[subprocess.Popen[bytes]]:
     """The monitor as a process in the outside namespace: WHOOSH's published port tells it
     whom to expect; it may dial only the nodes' network (the agents' overlay addresses are
-    not reachable from there, and the policy says so instead of trying)."""
+    not reachable from there, and the policy says so instead of trying). ``key_file``: the
+    swarm.key it dials with (None: none, an open host)."""
     env = {
         **os.environ,
         "MONITOR_HOST": "127.0.0.1",
@@ -725,6 +729,7 @@ def _outside_monitor(log: Path) -> Iterator[subprocess.Popen[bytes]]:
         "MONITOR_HEARD_WINDOW_S": f"{HEARD_WINDOW_S:g}",
         "MONITOR_BOOTSTRAP_CACHE_PATH": str(log.parent / "bootstrap.json"),
         "MONITOR_LOG_MESSAGES_TO_STDOUT": "false",
+        "MONITOR_PNET_KEY_FILE": str(key_file or ""),
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -744,6 +749,19 @@ def _outside_monitor(log: Path) -> Iterator[subprocess.Popen[bytes]]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=15)
+
+
+def _outside(cluster: Cluster) -> dict[str, Any]:
+    """The outside monitor's coverage (expected, connected, heard...)."""
+    return dict(cluster.get_json("127.0.0.1", OUTSIDE_MONITOR_PORT, "/api/v1/coverage", "outside"))
+
+
+def _gateway_refusals(cluster: Cluster, health: str, reason: str) -> int:
+    """Inbound connections the gateway's private network refused for ``reason``, from its
+    published health port (``ip:port``), as the outside host reaches it."""
+    ip, port = health.split(":")
+    doc = cluster.get_json(ip, int(port), "/api/health", "outside")
+    return int(doc["pnet_refused"].get("inbound", {}).get(reason, 0))
 
 
 def test_monitor_outside_the_overlay_hears_every_agent(
@@ -772,13 +790,38 @@ def test_monitor_outside_the_overlay_hears_every_agent(
     with pytest.raises(OSError):
         cluster.get_json(f"{SUBNET}.1", 2377, "/", netns="outside")
 
-    with _outside_monitor(tmp_path / "outside-monitor.log") as proc:
+    # Without the mesh's key, or with the one retired by the rotation: the gateway refuses
+    # the monitor before multistream (counted with the reason), and it hears nobody.
+    gateway_health = f"{node_ip(gw_node)}:8082"
+    old_key = tmp_path / "old.key"
+    old_key.write_text(day2.env["CHORUS_PNET_KEY_RETIRED"])
+    for key_file, reason in ((None, "no_key"), (old_key, "wrong_key")):
+        log = tmp_path / f"outside-monitor-{reason}.log"
+        before = _gateway_refusals(cluster, gateway_health, reason)
+        with _outside_monitor(log, key_file) as proc:
+
+            def refusals_and_view(why: str = reason) -> tuple[int, dict[str, Any]]:
+                return _gateway_refusals(cluster, gateway_health, why), _outside(cluster)
+
+            refused = wait_until(
+                f"the gateway to refuse the outside monitor ({reason})",
+                refusals_and_view,
+                lambda v, floor=before: v[0] > floor and v[1]["bootstrap"]["count"] == 9,
+                timeout=120,
+                interval=1,
+            )
+            assert proc.poll() is None, log.read_text()[-3000:]
+        cov = refused[1]
+        assert (cov["connected"], cov["heard"]) == (0, 0), cov
+        timings.mark(f"outside monitor, {reason}: refused by the gateway, 0/9 heard")
+
+    key = tmp_path / "swarm.key"
+    key.write_text(day2.env["CHORUS_PNET_KEY"])
+    with _outside_monitor(tmp_path / "outside-monitor.log", key) as proc:
 
         def coverage() -> dict[str, Any]:
             assert proc.poll() is None, (tmp_path / "outside-monitor.log").read_text()[-3000:]
-            return dict(
-                cluster.get_json("127.0.0.1", OUTSIDE_MONITOR_PORT, "/api/v1/coverage", "outside")
-            )
+            return _outside(cluster)
 
         cov = wait_until(
             f"the monitor at {outside} to hear 9/9 through the gateway",
@@ -787,7 +830,7 @@ def test_monitor_outside_the_overlay_hears_every_agent(
             timeout=180,
             interval=1,
         )
-        timings.mark("monitor outside the overlay: 9/9 heard")
+        timings.mark("monitor outside the overlay, with the key: 9/9 heard")
     assert cov["bootstrap"]["source"] == "whoosh"
     # Connected directly: only the gateway (the one address it may dial); heard: everyone,
     # through it. The others are named not connected, with the honest reason.
