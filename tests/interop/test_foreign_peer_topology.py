@@ -179,7 +179,7 @@ def test_a_js_peer_publishing_garbage_is_rejected_at_the_first_agent(
     agent_1 = mesh.get_json(f"{LAYOUT.agent_url(1)}/api/health")
     agent_2 = mesh.get_json(f"{LAYOUT.agent_url(2)}/api/health")
     before = {i: _rejected(mesh, LAYOUT.agent_url(i)) for i in (1, 2)}
-    js = JsPeer(js_libp2p, "127.0.144.10", 9000)
+    js = JsPeer(js_libp2p, "127.0.144.10", 9000, pnet_key_file=fmesh.swarm_key_path)
     try:
         assert js.ask(f"dial {agent_1['multiaddrs'][0]}")["dialled"] == agent_1["peer_id"]
         forged = json.loads(_availability_without_peers(js.peer_id))
