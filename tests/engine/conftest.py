@@ -175,13 +175,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {**IMAGES, "CHORUS_PNET_KEY_FILE": str(key_file)}
 
 
-def create_identity_secret(name: str, env: dict[str, str] | None = None) -> None:
-    """The Swarm secret stack.yml's agents derive their identities from (random, 32 bytes
-    base64: what the README's `openssl rand -base64 32` makes)."""
-    secret = base64.b64encode(os.urandom(32)).decode()
+def create_secret(name: str, text: str, env: dict[str, str] | None = None) -> str:
+    """``docker secret create name -`` with ``text``; returns ``text``."""
     proc = subprocess.run(
         ["docker", "secret", "create", name, "-"],
-        input=secret,
+        input=text,
         capture_output=True,
         text=True,
         timeout=60,
@@ -190,6 +188,13 @@ def create_identity_secret(name: str, env: dict[str, str] | None = None) -> None
     )
     if proc.returncode != 0:
         raise AssertionError(f"docker secret create {name} -> {proc.stderr.strip()}")
+    return text
+
+
+def create_identity_secret(name: str, env: dict[str, str] | None = None) -> None:
+    """The Swarm secret stack.yml's agents derive their identities from (random, 32 bytes
+    base64: what the README's `openssl rand -base64 32` makes)."""
+    create_secret(name, base64.b64encode(os.urandom(32)).decode(), env)
 
 
 def swarm_key_text() -> str:
@@ -198,22 +203,11 @@ def swarm_key_text() -> str:
     return f"/key/swarm/psk/1.0.0/\n/base16/\n{os.urandom(32).hex()}\n"
 
 
-def create_pnet_secret(name: str, env: dict[str, str] | None = None, key: str = "") -> str:
+def create_pnet_secret(name: str, env: dict[str, str] | None = None) -> str:
     """The Swarm secret stack.yml's libp2p hosts read their private-network key from
-    (``CHORUS_PNET_SECRET``); returns the key file's text, for a host outside the stack."""
-    key = key or swarm_key_text()
-    proc = subprocess.run(
-        ["docker", "secret", "create", name, "-"],
-        input=key,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"docker secret create {name} -> {proc.stderr.strip()}")
-    return key
+    (``CHORUS_PNET_SECRET``), a fresh key; returns the key file's text, for a host outside
+    the stack."""
+    return create_secret(name, swarm_key_text(), env)
 
 
 def compose_cmd() -> list[str]:

@@ -31,7 +31,27 @@ class PnetRefusalRecord(WireModel):
     remote: str = Field(default="", description="The far end, ip:port")
 
 
-class AgentHealth(WireModel):
+class PrivateNetworkHealth(WireModel):
+    """What every libp2p host's ``/api/health`` says of its private network (the agent's
+    and the monitor's): whether the mesh is closed, and whom it refused."""
+
+    private_network: bool = Field(
+        default=False,
+        description="A libp2p private network (swarm.key) closes the mesh: only peers with "
+        "the key connect. false: any libp2p peer that reaches the p2p port can join",
+    )
+    pnet_refused: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="Connections the private network refused: {inbound|outbound: {wrong_key|"
+        "no_key|closed|timeout: count}}",
+    )
+    pnet_refused_recent: list[PnetRefusalRecord] = Field(
+        default_factory=list,
+        description="The latest refusals (at most 16, oldest first), with the far end",
+    )
+
+
+class AgentHealth(PrivateNetworkHealth):
     """Agent ``GET /api/health``."""
 
     peer_id: str
@@ -52,20 +72,6 @@ class AgentHealth(WireModel):
     known_peers: int = Field(default=0, description="Peers known from WHOOSH, config and gossip")
     rejected_multiaddrs: list[dict[str, str]] = Field(
         default_factory=list, description="Local addresses not advertised, with the reason"
-    )
-    private_network: bool = Field(
-        default=False,
-        description="A libp2p private network (swarm.key) closes the mesh: only peers with "
-        "the key connect. false: any libp2p peer that reaches the p2p port can join",
-    )
-    pnet_refused: dict[str, dict[str, int]] = Field(
-        default_factory=dict,
-        description="Connections the private network refused: {inbound|outbound: {wrong_key|"
-        "no_key|closed|timeout: count}}",
-    )
-    pnet_refused_recent: list[PnetRefusalRecord] = Field(
-        default_factory=list,
-        description="The latest refusals (at most 16, oldest first), with the far end",
     )
     # How the agent is doing, in the words all three services use (meshcommon.health);
     # ``status`` above keeps its own meaning (ready, isolated, no_routable_address).

@@ -7,10 +7,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from meshcommon.health import HealthFields
-from meshcommon.models import PnetRefusalRecord
+from meshcommon.models import PrivateNetworkHealth
 
 
-class MonitorHealth(HealthFields):
+class MonitorHealth(HealthFields, PrivateNetworkHealth):
     version: str
     peer_id: str
     multiaddrs: list[str]
@@ -20,19 +20,6 @@ class MonitorHealth(HealthFields):
     bootstrap: dict[str, Any] = Field(description="Where the list came from, its age, count")
     coverage: dict[str, int] = Field(description="expected / connected / heard")
     messages_received: int
-    private_network: bool = Field(
-        default=False,
-        description="A libp2p private network (swarm.key) closes the mesh: only peers with "
-        "the key connect",
-    )
-    pnet_refused: dict[str, dict[str, int]] = Field(
-        default_factory=dict,
-        description="Connections the private network refused: {inbound|outbound: {reason: n}}",
-    )
-    pnet_refused_recent: list[PnetRefusalRecord] = Field(
-        default_factory=list,
-        description="The latest refusals (at most 16, oldest first), with the far end",
-    )
 
 
 class Impostor(BaseModel):
