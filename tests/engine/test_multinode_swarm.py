@@ -49,6 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -512,12 +513,17 @@ def _silences(messages: list[dict[str, Any]], since: float, until: float) -> dic
 
 def _overlapping_addresses(messages: list[dict[str, Any]]) -> dict[str, list[str]]:
     """Peers whose availability messages came from two addresses at overlapping times:
-    two tasks holding one identity at once, as the monitor sees it."""
+    two tasks holding one identity at once. Judged by when each message was published
+    (the sender's own timestamp; every node shares this machine's clock), not when the
+    monitor received it: a message GossipSub delivers late through IHAVE/IWANT gossip
+    (seconds, on a busy machine) must not look like a second task."""
     spans: dict[str, dict[tuple[str, ...], list[float]]] = {}
     for m in messages:
-        addrs = tuple((m.get("payload") or {}).get("multiaddrs") or ())
-        span = spans.setdefault(m["from"], {}).setdefault(addrs, [m["received_at"]] * 2)
-        span[0], span[1] = min(span[0], m["received_at"]), max(span[1], m["received_at"])
+        payload = m.get("payload") or {}
+        addrs = tuple(payload.get("multiaddrs") or ())
+        at = _published_at(payload, float(m["received_at"]))
+        span = spans.setdefault(m["from"], {}).setdefault(addrs, [at, at])
+        span[0], span[1] = min(span[0], at), max(span[1], at)
     found = {}
     for sender, by_addr in spans.items():
         ordered = sorted(by_addr.items(), key=lambda kv: kv[1][0])
@@ -525,6 +531,13 @@ def _overlapping_addresses(messages: list[dict[str, Any]]) -> dict[str, list[str
             if sb[0] <= sa[1]:
                 found[sender] = [",".join(a), ",".join(b)]
     return found
+
+
+def _published_at(payload: dict[str, Any], fallback: float) -> float:
+    try:
+        return datetime.fromisoformat(str(payload["timestamp"])).timestamp()
+    except (KeyError, ValueError):
+        return fallback
 
 
 def _rolling_update(day2: Mesh, timings: Timings, what: str, *args: str) -> None:
