@@ -769,12 +769,19 @@ def _outside(cluster: Cluster) -> dict[str, Any]:
     return dict(cluster.get_json("127.0.0.1", OUTSIDE_MONITOR_PORT, "/api/v1/coverage", "outside"))
 
 
-def _gateway_refusals(cluster: Cluster, health: str, reason: str) -> int:
-    """Inbound connections the gateway's private network refused for ``reason``, from its
-    published health port (``ip:port``), as the outside host reaches it."""
-    ip, port = health.split(":")
-    doc = cluster.get_json(ip, int(port), "/api/health", "outside")
-    return int(doc["pnet_refused"].get("inbound", {}).get(reason, 0))
+def _gateway_refusals(cluster: Cluster, gateway: str, reason: str) -> int:
+    """Inbound connections the gateway's private network refused for ``reason`` lately,
+    as the doctor sees them: WHOOSH reads every agent's health (its latest refusals, with
+    the address that knocked) and names them in ``pnet_refused``. Only refusals from the
+    outside host count."""
+    doc = cluster.get_json(f"{SUBNET}.1", 8080, "/api/v1/diagnosis", "outside")
+    for f in doc["findings"]:
+        if f["id"] != "pnet_refused":
+            continue
+        for host in f["evidence"]["hosts"]:
+            if host["name"] == gateway and f"{SUBNET}.250" in host["remotes"]:
+                return int(host["refused"].get(f"inbound/{reason}", 0))
+    return 0
 
 
 def test_monitor_outside_the_overlay_hears_every_agent(
@@ -804,17 +811,17 @@ def test_monitor_outside_the_overlay_hears_every_agent(
         cluster.get_json(f"{SUBNET}.1", 2377, "/", netns="outside")
 
     # Without the mesh's key, or with the one retired by the rotation: the gateway refuses
-    # the monitor before multistream (counted with the reason), and it hears nobody.
-    gateway_health = f"{node_ip(gw_node)}:8082"
+    # the monitor before multistream (counted with the reason; the doctor names the
+    # outside host's address), and it hears nobody.
     old_key = tmp_path / "old.key"
     old_key.write_text(day2.env["CHORUS_PNET_KEY_RETIRED"])
     for key_file, reason in ((None, "no_key"), (old_key, "wrong_key")):
         log = tmp_path / f"outside-monitor-{reason}.log"
-        before = _gateway_refusals(cluster, gateway_health, reason)
+        before = _gateway_refusals(cluster, gateway["name"], reason)
         with _outside_monitor(log, key_file) as proc:
 
             def refusals_and_view(why: str = reason) -> tuple[int, dict[str, Any]]:
-                return _gateway_refusals(cluster, gateway_health, why), _outside(cluster)
+                return _gateway_refusals(cluster, gateway["name"], why), _outside(cluster)
 
             refused = wait_until(
                 f"the gateway to refuse the outside monitor ({reason})",
