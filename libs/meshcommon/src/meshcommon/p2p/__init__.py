@@ -22,8 +22,11 @@ import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from meshcommon.p2p import lean
+from meshcommon.p2p import lean, pin
 
+# Another py-libp2p than the pinned one stops the process here, in one line (exit 1);
+# MESH_LIBP2P_UNPINNED=1 makes it a warning, for whoever ports the overrides.
+pin.check_libp2p_version()
 if os.environ.get("MESH_LIBP2P_FULL_IMPORT", "") not in ("1", "true", "yes"):
     lean.install()
 
