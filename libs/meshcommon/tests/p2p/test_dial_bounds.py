@@ -15,7 +15,7 @@ pytest.importorskip("libp2p")
 
 from meshcommon.limits import MAX_MULTIADDRS_PER_PEER, REASON_TOO_MANY_MULTIADDRS
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
-from meshcommon.p2p.node import REASON_DEADLINE
+from meshcommon.p2p.dial import REASON_DEADLINE
 from meshcommon.waiting import wait_until_async
 
 HOST = "127.0.0.1"

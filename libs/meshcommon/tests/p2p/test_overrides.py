@@ -191,10 +191,10 @@ async def test_forged_and_tampered_messages_are_dropped_the_good_one_kept() -> N
 async def test_a_stale_reused_ping_stream_is_replaced() -> None:
     async with pair(P2POverrides()) as (stock, tuned):
         assert await tuned.node.ping(stock.node.peer_id) > 0
-        kept, _ = tuned.node._ping_streams[stock.node.peer_id]
+        kept, _ = tuned.node._stack.pinger.streams[stock.node.peer_id]
         await kept.reset()  # as if the peer had closed it
         assert await tuned.node.ping(stock.node.peer_id) > 0
-        assert tuned.node._ping_streams[stock.node.peer_id][0] is not kept
+        assert tuned.node._stack.pinger.streams[stock.node.peer_id][0] is not kept
 
 
 def test_overrides_are_parsed_and_unknown_names_refused() -> None:
