@@ -563,14 +563,16 @@ def report(changes: dict[str, str]) -> str:
     from meshcommon.p2p.pin import PINNED_LIBP2P_VERSION, installed_libp2p_version
 
     lines = [
-        f"py-libp2p {installed_libp2p_version()} differs from {PINNED_LIBP2P_VERSION} in "
-        f"{len(changes)} upstream name(s) meshcommon's overrides copy or patch. Re-read each "
-        "override against the new upstream code, then regenerate "
-        "overrides.UPSTREAM (python -m meshcommon.p2p.overrides):"
+        f"py-libp2p's source differs from what meshcommon's overrides were written against "
+        f"(installed {installed_libp2p_version()}, pinned {PINNED_LIBP2P_VERSION}) in "
+        f"{len(changes)} upstream name(s). Re-read each override named against the new "
+        "upstream code, then regenerate overrides.UPSTREAM (python -m "
+        "meshcommon.p2p.overrides):"
     ]
     for name, now in sorted(changes.items()):
         users = ", ".join(users_of(name)) or "nobody (stale table entry)"
-        lines.append(f"  {name}  [{now}]  -> re-read: {users}")
+        was = UPSTREAM.get(name, "not in the table")
+        lines.append(f"  {name} ({was} -> {now}): re-read {users}")
     return "\n".join(lines)
 
 
