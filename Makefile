@@ -48,11 +48,11 @@ ALERTMANAGER = $$(scripts/engine/alertmanager.sh alertmanager)
 ALERTMANAGER_YML ?= monitoring/alertmanager/alertmanager.yml
 
 test-unit: install
-	PROMTOOL=$(PROMTOOL) AMTOOL=$(AMTOOL) ALERTMANAGER=$(ALERTMANAGER) $(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs tests/monitoring
+	CHORUS_REQUIRE_LIBP2P=1 PROMTOOL=$(PROMTOOL) AMTOOL=$(AMTOOL) ALERTMANAGER=$(ALERTMANAGER) $(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs tests/monitoring
 	$(PROMTOOL) test rules monitoring/prometheus/tests/*.yml
 
-# CHORUS_REQUIRE_*=1: what these tiers need (Node.js, root with iptables) is required; a
-# machine without it fails the run instead of skipping tests silently.
+# CHORUS_REQUIRE_*=1: what these tiers need (Node.js, root with iptables, libp2p) is
+# required; a machine without it fails the run instead of skipping tests silently.
 test-integration: install
 	CHORUS_REQUIRE_INTEROP=1 CHORUS_REQUIRE_ENGINE=1 $(PY) -m pytest -q -m integration tests/integration tests/interop services tools
 

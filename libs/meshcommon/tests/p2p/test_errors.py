@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshcommon.p2p.errors import classify, describe_dial_error, root_cause
+from meshcommon.p2p.errors import answered_by, classify, describe_dial_error, root_cause
 
 
 class PeerIDMismatchesPubkey(Exception):
@@ -117,3 +117,20 @@ def test_top_level_reason_used_when_root_is_generic() -> None:
     top = SwarmException("dial timed out")
     top.__cause__ = RuntimeError("cancelled")
     assert describe_dial_error(top) == ("timeout", "RuntimeError: cancelled")
+
+
+def test_answered_by_is_the_peer_the_handshake_met() -> None:
+    """py-libp2p names it only in PeerIDMismatchesPubkey's text; errors reads it (the one
+    place), and a service gets a field."""
+    try:
+        try:
+            raise PeerIDMismatchesPubkey(
+                "peer id does not correspond to the received pubkey: "
+                "remote_peer=12D3KooWA, remote_peer_id_from_pubkey=12D3KooWB"
+            )
+        except PeerIDMismatchesPubkey as e:
+            raise SwarmDialAllFailedError("all dials failed") from e
+    except SwarmDialAllFailedError as top:
+        assert answered_by(top) == "12D3KooWB"
+    assert answered_by(_four_deep()) is None  # a mismatch that names nobody
+    assert answered_by(ConnectionRefusedError("refused")) is None

@@ -185,6 +185,7 @@ async def test_dial_with_wrong_peer_id_is_peer_id_mismatch(
     assert failure.multiaddr == wrong
     assert failure.reason == "peer_id_mismatch"
     assert "PeerIDMismatchesPubkey" in failure.detail
+    assert failure.answered_by == b.peer_id  # who really answered there, as a field
     # The failed dial did not disturb C's real link to B.
     snap_c = await c.runtime.snapshot()
     assert b.peer_id in snap_c.connected_peers

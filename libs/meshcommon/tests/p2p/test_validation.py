@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 import trio
@@ -82,7 +82,10 @@ async def wait_for(condition, what: str, within_s: float = 20) -> None:  # type:
 
 @asynccontextmanager
 async def chain(overrides: P2POverrides) -> AsyncIterator[tuple[Peer, Peer, Peer]]:
-    """G (no validation: it sends anything) - A - B, A and B validating."""
+    """G (no validation: it sends anything) - A - B, A and B validating with
+    ``overrides`` plus the ones that change nothing on the wire (no auto-dialling: B must
+    not dial G itself; one retry; big queues), as every node had before they got flags."""
+    overrides = replace(overrides, noautodial=True, retry=True, outqueue=True, subqueue=True)
 
     def validating() -> NodeConfig:
         return NodeConfig(

@@ -199,7 +199,8 @@ def test_peer_id_mismatch_names_who_answered() -> None:
     s.failure_reasons["peer_id_mismatch"] = 4
     s.last_failure["peer_id_mismatch"] = {
         "multiaddr": vip,
-        "detail": f"PeerIDMismatchesPubkey: remote_peer={A1}, remote_peer_id_from_pubkey={A2}",
+        "detail": "PeerIDMismatchesPubkey: peer id does not correspond to the received pubkey",
+        "answered_by": A2,  # DialFailure.answered_by: a field, never parsed from the text
         "at": NOW - 5,
     }
     facts = replace(healthy(), expected={**healthy().expected, A1: s})

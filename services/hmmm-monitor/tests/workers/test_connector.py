@@ -199,7 +199,7 @@ class ConflictDialer(FakeDialer):
         self.proofs.append(multiaddr)
         if "10.0.0.66" in multiaddr:
             detail = f"remote_peer={peer_id}, remote_peer_id_from_pubkey={P3}"
-            return KeyProof(peer_id, multiaddr, False, "peer_id_mismatch", detail)
+            return KeyProof(peer_id, multiaddr, False, "peer_id_mismatch", detail, P3)
         return KeyProof(peer_id, multiaddr, True)
 
     async def connect(self, peer_id: str, multiaddrs: Sequence[str]) -> DialOutcome:

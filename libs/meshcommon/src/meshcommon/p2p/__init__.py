@@ -2,18 +2,57 @@
 
 py-libp2p is trio-only and the services are FastAPI on uvicorn (asyncio). ``MeshRuntime``
 is the one place where the two loops meet: the host lives in a trio thread, HTTP handlers
-call ``await runtime.snapshot()`` and never see trio.
+call ``await runtime.snapshot()`` and never see trio. ``MeshNode`` is the one public class
+of the node itself.
 
-- ``types``: the values the node takes and hands out (no libp2p import).
-- ``node``: ``MeshNode``, the libp2p host + GossipSub, with its fixes of py-libp2p.
+The map, one job per module:
+
+- ``types``: the values the node takes and hands out, ``P2POverrides`` (no libp2p import).
 - ``runtime``: ``MeshRuntime``, the trio thread driven from asyncio.
-- ``errors``: the real cause of a failed dial.
+- ``node``: ``MeshNode``: its life (``serve``), delivery to the consumer, what it counts.
+- ``host``: building one node's stack (transports, host, GossipSub, Pubsub, scoring,
+  validators), installing the overrides through the door at each stage.
+- ``overrides``: **the one door**: the registry of every run-time replacement of py-libp2p
+  behaviour (flag, upstream names, install function), ``apply``, and the fingerprints of
+  every upstream source they copy (``UPSTREAM``).
+- ``dial``: dialling a peer (bounded) and proving who holds a key (handshake only).
+- ``ping``: libp2p ping, timed on our clock; remembers each peer's last RTT.
+- ``views``: the node's snapshot and mesh view.
+- ``peers``: peer IDs from text; is a peer connected.
+- ``errors``: the real cause of a failed dial, and who answered a mismatched one.
 - ``identity``: Ed25519 identities from a persisted seed, or derived from a secret and a scope.
+- ``validation``: the mesh's gossip rules as a topic validator.
+- ``pnet``: libp2p private networks (XSalsa20, as go/js/kubo), a transport wrapper chosen by
+  configuration (``NodeConfig.pnet_keys``), not an override.
+- ``pin``: the py-libp2p version the overrides are written against, checked at import.
 - ``lean``: py-libp2p without the transports and protocols a mesh peer never runs.
+- The overrides' code: ``tcp``, ``yamux``, ``multiselect``, ``records``, ``pubsub``,
+  ``scoring``, ``ping`` (below).
 
-The names below are imported on first use, so that ``meshcommon.p2p.types`` and the
-pure modules that use it never pay for importing libp2p. Importing this package installs
-``lean`` before anything imports libp2p (``MESH_LIBP2P_FULL_IMPORT=1`` turns it off).
+Every override, by flag (``*_P2P_OVERRIDES``: ``all``, ``none``, a list, ``all,-name``;
+each registered in ``overrides.OVERRIDES`` with what it replaces and why):
+
+- ``tcp``: buffered socket reads (``tcp.BufferedTCP``)
+- ``yamux``: go-yamux window updates, batched frame loop (``yamux.LeanYamux``)
+- ``inline``: pubsub RPCs handled in the read loop (``pubsub.MeshPubsub``)
+- ``record``: signed peer records checked once per distinct bytes (``records``)
+- ``sig``: origin keys cached, own publishes not re-verified (``records``)
+- ``novalcache`` (formerly ``lean``): ``push_msg`` without the validation cache
+- ``noforward``: no RPC built with nobody to forward to (``pubsub.MeshGossipSub``)
+- ``direct``: messages to the consumer without a channel hop
+- ``coalesce``: RPCs queued for a peer written at once
+- ``mss``: multistream-select in one round trip (``multiselect``)
+- ``ping``: one ping stream per peer, reused (``ping.Pinger``)
+- ``graylist``: GossipSub v1.1 graylist enforced, P4 squared (``scoring``)
+- ``noautodial``: the swarm's AutoConnector dials nothing
+- ``retry``: one dial retry after 50 ms
+- ``outqueue``, ``subqueue``: the outbound and subscription queues sized per node
+
+Importing this package checks the py-libp2p version (``pin``: another one stops the
+process, ``MESH_LIBP2P_UNPINNED=1`` to port) and installs ``lean`` before anything imports
+libp2p (``MESH_LIBP2P_FULL_IMPORT=1`` turns it off). The names below are imported on
+first use, so that ``meshcommon.p2p.types`` and the pure modules that use it never pay
+for importing libp2p.
 """
 
 from __future__ import annotations
@@ -22,8 +61,11 @@ import os
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from meshcommon.p2p import lean
+from meshcommon.p2p import lean, pin
 
+# Another py-libp2p than the pinned one stops the process here, in one line (exit 1);
+# MESH_LIBP2P_UNPINNED=1 makes it a warning, for whoever ports the overrides.
+pin.check_libp2p_version()
 if os.environ.get("MESH_LIBP2P_FULL_IMPORT", "") not in ("1", "true", "yes"):
     lean.install()
 

@@ -2,11 +2,15 @@
 
 py-libp2p wraps a peer-ID mismatch (``PeerIDMismatchesPubkey``, which is what a Swarm VIP
 routing a dial to the wrong replica looks like) four levels deep in a generic
-``SwarmDialAllFailedError``. Users need the real cause in logs and in the API.
+``SwarmDialAllFailedError``. Users need the real cause in logs and in the API, and the
+services need the peer the address really answered with (``answered_by``) as a field: the
+only place py-libp2p's text is read is here, and the upstream function that writes it
+(``PatternXX.handshake_outbound``) is fingerprinted (``overrides.UPSTREAM``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 REASON_PEER_ID_MISMATCH: Final = "peer_id_mismatch"
@@ -29,6 +33,12 @@ DIAL_FAILURE_REASONS: Final = (
     REASON_PNET_NO_KEY,
     REASON_PNET_CLOSED,
 )
+
+
+# py-libp2p 0.8.1 names the peer the handshake met only in the text of
+# PeerIDMismatchesPubkey ("remote_peer=<dialled>, remote_peer_id_from_pubkey=<met>").
+MISMATCH_TYPE: Final = "PeerIDMismatchesPubkey"
+_MET = re.compile(r"remote_peer_id_from_pubkey=(\w+)")
 
 
 def _children(exc: BaseException) -> list[BaseException]:
@@ -84,3 +94,28 @@ def describe_dial_error(exc: BaseException) -> tuple[str, str]:
     if reason == REASON_DIAL_ERROR:
         reason = classify(exc)
     return reason, detail[:300]
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """Every exception in the cause/context chain (groups followed), ``exc`` first."""
+    out: list[BaseException] = []
+    stack, seen = [exc], set()
+    while stack:
+        cur = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        out.append(cur)
+        stack.extend(_children(cur))
+    return out
+
+
+def answered_by(exc: BaseException) -> str | None:
+    """The peer ID whose key answered a dial that failed on a peer-ID mismatch (a Swarm
+    VIP routing to the wrong replica: who is really there); None for any other failure."""
+    for cur in _chain(exc):
+        if type(cur).__name__ == MISMATCH_TYPE:
+            met = _MET.search(str(cur))
+            if met:
+                return met.group(1)
+    return None

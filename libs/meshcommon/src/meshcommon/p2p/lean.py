@@ -72,6 +72,8 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
+from meshcommon.p2p.pin import PINNED_LIBP2P_VERSION, installed_libp2p_version
+
 __all__ = [
     "DENY",
     "HOLLOW",
@@ -128,9 +130,10 @@ LAZY_MODULES: tuple[str, ...] = (
 
 
 # The stand-in lists follow py-libp2p 0.8.1's module layout (which module imports which).
-# On another version install() does nothing (and says so) unless force=True: re-check
-# with `python -X importtime` and the functional test before widening this.
-TESTED_LIBP2P_VERSIONS: tuple[str, ...] = ("0.8.1",)
+# On another version install() does nothing unless force=True (meshcommon.p2p.pin stops the
+# process first, unless MESH_LIBP2P_UNPINNED=1): re-check with `python -X importtime` and
+# the functional test before widening this.
+TESTED_LIBP2P_VERSIONS: tuple[str, ...] = (PINNED_LIBP2P_VERSION,)
 
 
 class LeanImportError(ImportError):
@@ -402,24 +405,15 @@ def installed() -> bool:
 def install(*, lazy_keys: bool = True, lazy_dns: bool = True, force: bool = False) -> bool:
     """Install the finder. Must run before the first ``import libp2p`` (checked).
 
-    Returns True if installed; False (with a warning) on an untested libp2p version."""
+    Returns True if installed; False without libp2p or on another libp2p version."""
     if installed():
         return True
     if not force:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            found = version("libp2p")
-        except PackageNotFoundError:
-            return False
-        if found not in TESTED_LIBP2P_VERSIONS:
-            import warnings
-
-            warnings.warn(
-                f"meshcommon.p2p.lean: libp2p {found} is not in {TESTED_LIBP2P_VERSIONS}; "
-                "importing the full library",
-                stacklevel=2,
-            )
+        found = installed_libp2p_version()
+        if found is None or found not in TESTED_LIBP2P_VERSIONS:
+            # Absent: nothing to shape. Another version: pin.check_libp2p_version has
+            # stopped the process already, or MESH_LIBP2P_UNPINNED=1 asked to go on with
+            # the full library (the stand-ins follow 0.8.1's layout).
             return False
     loaded = [m for m in sys.modules if m == "libp2p" or m.startswith("libp2p.")]
     if loaded:  # too late to save anything; never half-install

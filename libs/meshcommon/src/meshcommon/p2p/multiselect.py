@@ -8,8 +8,8 @@ sending both at once, as go-libp2p's ``SelectProtoOrFail`` and js-libp2p do. Ans
 checked exactly as upstream; anything unexpected (a peer restarting the handshake, a
 non-standard communicator) goes back to the upstream code path.
 
-Installed with ``host.multiselect_client = PipelinedMultiselectClient()``. Upstream fix:
-the same pipelining in ``select_one_of``.
+Installed on the host by the ``mss`` override (``overrides``). Upstream fix: the same
+pipelining in ``select_one_of``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class PipelinedMultiselectClient(MultiselectClient):
     through the whole stack for every new stream (ping, identify, pubsub...). Answers are
     checked exactly as upstream; anything unexpected (a peer restarting the handshake,
     a non-standard communicator) falls back to the upstream code path.
-    Installed with ``host.multiselect_client = PipelinedMultiselectClient()``."""
+    Installed on the host by the ``mss`` override (``overrides``)."""
 
     async def select_one_of(
         self, protocols: Any, communicator: Any, negotiate_timeout: int = 5

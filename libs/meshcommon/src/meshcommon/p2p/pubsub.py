@@ -20,13 +20,16 @@
   (yamux back-pressure) instead of piling up tasks.
 - the sender's signed record is verified once per distinct bytes (record) and removed
   from the parsed RPC, so that ``GossipSub.handle_rpc`` does not verify it again.
-- ``push_msg`` (lean, sig): the same checks in the same order; no validation-cache entry
+- ``push_msg`` (novalcache, sig): the same checks in the same order; no validation-cache entry
   when the message's topics have no validator (the seen-cache already stops duplicates);
   the origin's public key cached; a message we just signed ourselves not verified again.
 - ``notify_subscriptions`` (direct): messages go to a callback, not a memory channel.
+- ``subscribe`` (subqueue): the subscription channel holds ``subscription_queue``
+  messages; upstream reads the module global ``SUBSCRIPTION_CHANNEL_SIZE`` (32), which a
+  node must not set for every node of the process.
 - ``handle_sending_messages`` (coalesce): RPCs already queued for a peer go out in one
   stream write: the same varint-delimited RPCs in the same order, in fewer frames.
-- (lean) synchronous topic validators run directly, without the validation cache (the
+- (novalcache) synchronous topic validators run directly, without the validation cache (the
   cache spares re-running an expensive *async* validator on a duplicate; the seen-cache
   already stops valid duplicates, and a pure synchronous check costs less than the cache
   entry). Async validators still go through ``validate_msg``. A message its forwarder's
@@ -45,8 +48,9 @@
 
 ``MeshGossipSub`` changes to ``GossipSub``:
 
-- (always) Messages dropped on the way out are counted (upstream: a debug log), and the
-  per-peer outbound queue is bigger than 32.
+- (always) Messages dropped on the way out are counted (upstream: a debug log).
+- ``send_rpc`` (outqueue): the per-peer outbound queue holds ``outbound_queue`` RPCs, not
+  32 (``RpcQueue`` takes its size only as a constructor default).
 - ``publish`` (noforward, record): the forwarding path, run for every received message,
   works out the target peers first; with nobody to send to (a monitor connected to the
   publisher only) the RPC, the envelope and the per-peer loops are skipped, while the
@@ -54,18 +58,22 @@
   IDONTWANT, observers, spam and equivocation checks). Our signed record comes from a
   short cache instead of ``host.get_addrs()`` per message.
 
-The overridden methods copy upstream logic: pin libp2p==0.8.1 and re-run
-tests/p2p/test_overrides.py on any upgrade. Upstream fixes: the same changes in
-``Pubsub`` and ``GossipSub``.
+Both classes are built with every code path above off (upstream behaviour); the one door,
+``meshcommon.p2p.overrides``, switches each on (``enable``) by its flag. The overridden
+methods copy upstream logic: the upstream sources they copy are fingerprinted
+(``overrides.UPSTREAM``, tests/p2p/test_fingerprints.py). Upstream fixes: the same changes
+in ``Pubsub`` and ``GossipSub``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import trio
@@ -79,11 +87,12 @@ from libp2p.pubsub import floodsub
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import GossipsubEvent, Pubsub
+from libp2p.pubsub.subscription import TrioSubscriptionAPI
 from libp2p.utils.varint import encode_uvarint
 
 from meshcommon.p2p.records import OwnRecordCache, SenderRecordCache, SignatureVerifier
 from meshcommon.p2p.scoring import MeshPeerScorer
-from meshcommon.p2p.types import NodeCounters, P2POverrides
+from meshcommon.p2p.types import NO_OVERRIDES, NodeCounters, P2POverrides
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +117,6 @@ class MeshPubsub(Pubsub):
     def __init__(
         self,
         *args: Any,
-        overrides: P2POverrides,
         on_drop: Callable[[str], None],
         on_subscribed: Callable[[str, str], None] | None = None,
         deliver: Callable[[str, rpc_pb2.Message], None] | None = None,
@@ -116,7 +124,8 @@ class MeshPubsub(Pubsub):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._overrides = overrides
+        self._overrides: P2POverrides = NO_OVERRIDES  # switched on by overrides.apply
+        self.subscription_queue: int | None = None  # (subqueue) None: upstream's global
         self._counters = counters if counters is not None else NodeCounters()
         self._on_drop = on_drop
         self._on_subscribed = on_subscribed
@@ -124,6 +133,29 @@ class MeshPubsub(Pubsub):
         self._records = SenderRecordCache()
         self._sigs = SignatureVerifier()
         self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+
+    def enable(self, flag: str) -> None:
+        """Switch one override's code path on (``overrides.apply``)."""
+        self._overrides = replace(self._overrides, **{flag: True})
+
+    async def subscribe(self, topic_id: str) -> Any:
+        """``Pubsub.subscribe`` (0.8.1, line for line) with this node's channel size."""
+        size = self.subscription_queue
+        if size is None:
+            return await super().subscribe(topic_id)
+        if topic_id in self.topic_ids:
+            return self.subscribed_topics_receive[topic_id]
+        send_channel, receive_channel = trio.open_memory_channel[rpc_pb2.Message](size)
+        subscription = TrioSubscriptionAPI(
+            receive_channel,
+            unsubscribe_fn=functools.partial(self.unsubscribe, topic_id),
+        )
+        self.subscribed_topics_send[topic_id] = send_channel
+        self.subscribed_topics_receive[topic_id] = subscription
+        packet, subopt = self._build_announce_rpc(topic_id, subscribe=True)
+        await self.message_all_peers(packet.SerializeToString(), announce=subopt)
+        await self.router.join(topic_id)
+        return subscription
 
     def handle_subscription(self, origin_id: ID, sub_message: rpc_pb2.RPC.SubOpts) -> None:
         topic = sub_message.topicid
@@ -347,7 +379,7 @@ class MeshPubsub(Pubsub):
     # -- push / validate --------------------------------------------------------------
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         fix = self._overrides
-        if not fix.lean and not fix.sig and not fix.graylist:
+        if not fix.novalcache and not fix.sig and not fix.graylist:
             return await super().push_msg(msg_forwarder, msg)
         # Same checks, same order as Pubsub.push_msg in 0.8.1.
         blacklisted = self.blacklisted_peers
@@ -380,7 +412,7 @@ class MeshPubsub(Pubsub):
             if not valid:
                 log.debug("Signature validation failed for a message from %s", msg_forwarder)
                 return
-        if (self.topic_validators or not self._overrides.lean) and not await self._valid(
+        if (self.topic_validators or not self._overrides.novalcache) and not await self._valid(
             msg_forwarder, msg
         ):
             if scorer is not None:
@@ -403,10 +435,10 @@ class MeshPubsub(Pubsub):
         await self.router.publish(msg_forwarder, msg)
 
     async def _valid(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> bool:
-        """The topic validators' verdict. (lean) synchronous validators run here, without
+        """The topic validators' verdict. (novalcache) synchronous validators run here, without
         the validation cache; otherwise (or with an async one) ``validate_msg`` as
         upstream."""
-        if self._overrides.lean and not self._has_async_validators():
+        if self._overrides.novalcache and not self._has_async_validators():
             validators = self.topic_validators
             for topic in msg.topicIDs:
                 tv = validators.get(topic)
@@ -440,16 +472,18 @@ class MeshGossipSub(GossipSub):
     def __init__(
         self,
         *args: Any,
-        overrides: P2POverrides,
         on_drop: Callable[[str, int], None],
-        queue_size: int,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self._overrides = overrides
+        self._overrides: P2POverrides = NO_OVERRIDES  # switched on by overrides.apply
         self._on_outbound_drop = on_drop
-        self._queue_size = queue_size
+        self.outbound_queue: int | None = None  # (outqueue) None: upstream's 32
         self._own_record = OwnRecordCache()
+
+    def enable(self, flag: str) -> None:
+        """Switch one override's code path on (``overrides.apply``)."""
+        self._overrides = replace(self._overrides, **{flag: True})
 
     def use_scorer(self, scorer: MeshPeerScorer) -> None:
         """Replace the ``PeerScorer`` GossipSub built from its ``score_params``."""
@@ -461,11 +495,13 @@ class MeshGossipSub(GossipSub):
             self.scorer.add_peer(peer_id)  # a retained score is its again
 
     def send_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, priority: bool = False) -> None:
-        queue = self.pubsub.peer_queues.get(peer_id) if self.pubsub is not None else None
-        # RpcQueue takes its size only as a constructor default; its inner queue's
-        # max_size is a plain attribute, so raise it before the first push.
-        if queue is not None and queue._queue.max_size < self._queue_size:
-            queue._queue.max_size = self._queue_size
+        size = self.outbound_queue
+        if size is not None and self.pubsub is not None:
+            # (outqueue) RpcQueue takes its size only as a constructor default; its inner
+            # queue's max_size is a plain attribute, so raise it before the first push.
+            queue = self.pubsub.peer_queues.get(peer_id)
+            if queue is not None and queue._queue.max_size < size:
+                queue._queue.max_size = size
         super().send_rpc(peer_id, rpc, priority)
 
     def _handle_dropped_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, reason: str) -> None:

@@ -7,8 +7,8 @@ and about four trips through trio's scheduler. Here one ``recv`` usually brings 
 and the following reads are slices of memory. Semantics are unchanged: ``read(n)`` returns
 1..n bytes (every buffered byte for ``n=None``), ``b""`` at EOF.
 
-Used through ``new_host(transports=[BufferedTCP()])``. Upstream fix: the same buffer in
-``TrioTCPStream``.
+Installed by the ``tcp`` override (``overrides``: ``new_host``'s transport). Upstream fix:
+the same buffer in ``TrioTCPStream``.
 """
 
 from __future__ import annotations

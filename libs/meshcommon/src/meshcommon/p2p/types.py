@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from meshcommon.config import PeerSettings
 from meshcommon.gossip import DecodedGossip
@@ -24,29 +25,42 @@ PNET_DIRECTIONS = ("inbound", "outbound")
 class P2POverrides:
     """Which of meshcommon's replacements of py-libp2p 0.8.1 behaviour are on (all, by
     default). Each can be switched off alone, to measure it or to rule it out when
-    something misbehaves: ``P2POverrides.parse("all,-coalesce")``. What each replaces and
-    why is written at its class (modules ``tcp``, ``yamux``, ``multiselect``, ``records``,
-    ``pubsub``, ``node``)."""
+    something misbehaves: ``P2POverrides.parse("all,-coalesce")``; ``none`` is stock
+    py-libp2p 0.8.1 behaviour (plus meshcommon's counting hooks). What each replaces, how
+    it is installed and why: ``meshcommon.p2p.overrides.OVERRIDES`` (the one door)."""
 
     tcp: bool = True  # buffered socket reads (tcp.BufferedTCP)
     yamux: bool = True  # frame loop and go-yamux window updates (yamux.LeanYamux)
     inline: bool = True  # RPCs handled in the read loop, no task per message
     record: bool = True  # each peer's signed record verified once per distinct bytes
     sig: bool = True  # origin public keys cached; own publishes not re-verified
-    lean: bool = True  # push_msg without the validation-cache step when no validator
+    # push_msg without the validation-cache step when validators are synchronous (or
+    # none); "lean" before (nothing to do with lean.py), still accepted by parse()
+    novalcache: bool = True
     noforward: bool = True  # no RPC built when there is nobody to forward to
     direct: bool = True  # messages handed to the consumer, no channel hop
     coalesce: bool = True  # RPCs queued for a peer written in one write
     mss: bool = True  # multistream-select handshake and protocol in one write
-    ping: bool = True  # one ping stream per peer, reused
+    ping: bool = True  # one ping stream per peer, reused (ping.Pinger)
     # GossipSub v1.1 graylist enforced (RPCs of a peer below the threshold ignored), P4
     # squared, scores kept across reconnects (scoring.MeshPeerScorer)
     graylist: bool = True
+    noautodial: bool = True  # the swarm's AutoConnector replaced by one that dials nothing
+    retry: bool = True  # one dial retry after 50 ms (upstream: 3, with backoff)
+    outqueue: bool = True  # per-peer outbound queue of NodeConfig.outbound_queue (not 32)
+    subqueue: bool = True  # subscription queue of NodeConfig.subscription_queue (not 32)
+
+    # Former names, accepted by parse() (``*_P2P_OVERRIDES`` is a documented setting).
+    ALIASES: ClassVar[dict[str, str]] = {"lean": "novalcache"}
 
     @classmethod
     def parse(cls, spec: str) -> P2POverrides:
         """``all`` (default), ``none``, ``tcp,yamux`` (only those) or ``all,-ping``."""
-        names = [n.strip() for n in spec.split(",") if n.strip()] or ["all"]
+        raw = [n.strip() for n in spec.split(",") if n.strip()] or ["all"]
+        names = [
+            ("-" if n.startswith("-") else "") + cls.ALIASES.get(n.lstrip("-"), n.lstrip("-"))
+            for n in raw
+        ]
         known = {f.name for f in fields(cls)}
         unknown = {n.lstrip("-") for n in names} - known - {"all", "none"}
         if unknown:
@@ -161,6 +175,9 @@ class DialFailure:
     multiaddr: str
     reason: str
     detail: str
+    # peer_id_mismatch: the peer ID whose key answered at that address (who is really
+    # there), as the handshake established it; None otherwise or when not known.
+    answered_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -266,7 +283,8 @@ class KeyProof:
     multiaddr: str
     holds_key: bool | None
     reason: str = ""  # "" when proven; peer_id_mismatch, timeout, connection_refused...
-    detail: str = ""  # for a mismatch: the peer ID the host's key really belongs to
+    detail: str = ""  # the root cause, as text (for people)
+    answered_by: str | None = None  # a mismatch: the peer ID the host's key belongs to
 
 
 @dataclass(frozen=True)

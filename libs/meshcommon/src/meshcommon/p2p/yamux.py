@@ -18,12 +18,13 @@ Replaces, in py-libp2p 0.8.1:
   RST, PING, GO_AWAY) follow upstream's handling line for line.
 - ``MuxerMultistream.new_conn``: 0.8.1 always builds ``Yamux`` for ``/yamux/1.0.0`` and
   ignores ``muxer_opt``, so the muxer is swapped on the swarm's upgrader
-  (``install_lean_yamux``).
+  (``install_lean_yamux``, the ``yamux`` override's install function in ``overrides``).
 
 Wire format and flow-control rules are the yamux spec's; nothing new is sent. Checked
-against stock py-libp2p and js-libp2p 2.9 (tests/p2p/test_overrides.py). These methods copy
-upstream logic: pin libp2p==0.8.1 and re-run those tests on any upgrade. Upstream fix: the
-same hysteresis in ``YamuxStream.read`` and a batched frame loop.
+against stock py-libp2p and js-libp2p 2.9 (tests/p2p/test_overrides.py, test_yamux.py,
+tests/interop). These methods copy upstream logic, fingerprinted in
+``overrides.UPSTREAM`` (tests/p2p/test_fingerprints.py). Upstream fix: the same hysteresis
+in ``YamuxStream.read`` and a batched frame loop.
 """
 
 from __future__ import annotations

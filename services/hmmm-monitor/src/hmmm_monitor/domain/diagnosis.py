@@ -72,8 +72,6 @@ MIN_PORT_FAILING_S = 30.0
 # Timestamps needed before a sender's clock is judged.
 MIN_SKEW_SAMPLES = 3
 
-_ANSWERED_BY = re.compile(r"remote_peer_id_from_pubkey=(\w+)")
-
 
 @dataclass(frozen=True)
 class BootstrapFacts:
@@ -402,13 +400,13 @@ def _peer_id_mismatches(facts: MonitorFacts) -> list[Finding]:
         last = _recent(s, "peer_id_mismatch", facts.now)
         if last is None:
             continue
-        answered = _ANSWERED_BY.search(str(last.get("detail", "")))
+        answered = last.get("answered_by")  # DialFailure.answered_by (meshcommon.p2p)
         rows.append(
             {
                 "peer_id": s.peer_id,
                 "name": s.name,
                 "multiaddr": last.get("multiaddr"),
-                "answered_by": answered.group(1) if answered else None,
+                "answered_by": answered if isinstance(answered, str) else None,
                 "mismatches": s.failure_reasons["peer_id_mismatch"],
                 "connected_now": s.connected,
             }

@@ -117,6 +117,8 @@ class PeerConnector:
             return
         errors = [
             {"multiaddr": f.multiaddr, "reason": f.reason, "detail": f.detail}
+            # A peer-ID mismatch names who answered (meshcommon fills it in).
+            | ({"answered_by": f.answered_by} if f.answered_by else {})
             for f in outcome.failures
         ]
         self.expected.count_failures(s, errors)

@@ -15,7 +15,7 @@ pytest.importorskip("libp2p")
 
 from meshcommon.limits import MAX_MULTIADDRS_PER_PEER, REASON_TOO_MANY_MULTIADDRS
 from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
-from meshcommon.p2p.node import REASON_DEADLINE
+from meshcommon.p2p.dial import REASON_DEADLINE
 from meshcommon.waiting import wait_until_async
 
 HOST = "127.0.0.1"
@@ -122,6 +122,7 @@ async def test_the_handshake_proves_who_holds_a_key(pair, black_holes) -> None:
     proof = await dialler.prove_key(real.peer_id, claimed)
     assert proof.holds_key is False and proof.reason == "peer_id_mismatch"
     assert impostor.peer_id in proof.detail  # the evidence: whose key it really holds
+    assert proof.answered_by == impostor.peer_id
     assert (await dialler.prove_key(real.peer_id, _addr(real))).holds_key is True
     # Nothing proven either way: a host that never answers.
     silent = await dialler.prove_key(real.peer_id, f"/ip4/{HOST}/tcp/{black_holes[0]}")
@@ -143,6 +144,7 @@ async def test_the_handshake_proves_who_holds_a_key(pair, black_holes) -> None:
     await wait_until_async(disconnected, within_s=10, what="the real peer disconnected")
     outcome = await dialler.connect(real.peer_id, [claimed])
     assert not outcome.connected and outcome.failures[-1].reason == "peer_id_mismatch"
+    assert outcome.failures[-1].answered_by == impostor.peer_id
 
 
 @pytest.mark.anyio
