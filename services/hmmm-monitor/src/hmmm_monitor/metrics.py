@@ -11,13 +11,12 @@ from meshcommon.gossip import REJECTION_REASONS
 from meshcommon.metrics import (
     ReceivedMessagesCounter,
     TotalsCounter,
-    export_gossip_scoring,
     export_runtime_metrics,
 )
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
-from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS, NodeCounters
+from meshcommon.p2p.metrics import export_node_counters as export_p2p_counters
+from meshcommon.p2p.types import NodeCounters
 from meshcommon.peer.bootstrap_client import FETCH_RESULTS
-from meshcommon.topics import ALL_TOPICS
 
 
 class MonitorMetrics:
@@ -113,50 +112,7 @@ class MonitorMetrics:
 
     def export_node_counters(self, counters: NodeCounters) -> None:
         """What the libp2p node counts in its own thread, read at scrape time."""
-        r = self.registry
-        TotalsCounter(
-            "hmmm_messages_dropped",
-            "Messages lost because the subscription queue was full",
-            "topic",
-            lambda: counters.dropped_by_topic,
-            r,
-            always=ALL_TOPICS,
-        )
-        TotalsCounter(
-            "hmmm_outbound_dropped",
-            "Messages GossipSub dropped because a peer's outbound queue was full",
-            "reason",
-            lambda: counters.outbound_dropped,
-            r,
-        )
-        export_gossip_scoring(
-            r,
-            "hmmm",
-            lambda: {
-                "graylisted_peers": counters.graylisted_peers,
-                "graylistings": counters.graylistings,
-                "graylist_ignored_rpcs": counters.graylist_ignored_rpcs,
-                "score_gated": counters.score_gated,
-            },
-        )
-        TotalsCounter(
-            "hmmm_pnet_refused",
-            "Connections the libp2p private network refused before multistream, by direction "
-            "and reason: wrong_key (another swarm.key), no_key (a peer without one), closed, "
-            "timeout",
-            ("direction", "reason"),
-            lambda: counters.pnet_refused,
-            r,
-            always=[(d, reason) for d in PNET_DIRECTIONS for reason in PNET_REFUSAL_REASONS],
-        )
-        TotalsCounter(
-            "hmmm_consumer_errors",
-            "Messages whose processing raised (logged with a traceback, rate-limited)",
-            "topic",
-            lambda: counters.consumer_errors,
-            r,
-            always=ALL_TOPICS,
-        )
+        export_p2p_counters(self.registry, "hmmm", counters)
 
     def export_store_bounds(self, tracked: Callable[[], int], forgotten: Callable[[], int]) -> None:
         Gauge(

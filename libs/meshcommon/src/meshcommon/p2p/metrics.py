@@ -1,0 +1,63 @@
+"""The libp2p node's own counters as Prometheus metrics: the same names, under each
+service's prefix (``chorus_agent_``, ``hmmm_``), read at scrape time from ``NodeCounters``
+(the node adds to them in its trio thread)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import cast
+
+from prometheus_client import CollectorRegistry
+
+from meshcommon.metrics import TotalsCounter, export_gossip_scoring
+from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS, NodeCounters
+from meshcommon.topics import ALL_TOPICS
+
+
+def export_node_counters(registry: CollectorRegistry, prefix: str, counters: NodeCounters) -> None:
+    """Everything the node drops, refuses or fails to process, as ``<prefix>_*`` totals;
+    the known label values start at 0, so a first drop is an increase."""
+    TotalsCounter(
+        f"{prefix}_subscription_dropped",
+        "Messages dropped because a subscription queue was full",
+        "topic",
+        lambda: counters.dropped_by_topic,
+        registry,
+        always=ALL_TOPICS,
+    )
+    TotalsCounter(
+        f"{prefix}_outbound_dropped",
+        "Messages GossipSub dropped because a peer's outbound queue was full",
+        "reason",
+        lambda: counters.outbound_dropped,
+        registry,
+    )
+    export_gossip_scoring(
+        registry,
+        prefix,
+        lambda: {
+            "graylisted_peers": counters.graylisted_peers,
+            "graylistings": counters.graylistings,
+            "graylist_ignored_rpcs": counters.graylist_ignored_rpcs,
+            "score_gated": counters.score_gated,
+        },
+    )
+    TotalsCounter(
+        f"{prefix}_pnet_refused",
+        "Connections the libp2p private network refused before multistream, by direction "
+        "and reason: wrong_key (another swarm.key), no_key (a peer without one), closed, "
+        "timeout",
+        ("direction", "reason"),
+        # Mapping's key type is invariant: (direction, reason) pairs are the tuple labels.
+        lambda: cast(Mapping[tuple[str, ...], float], counters.pnet_refused),
+        registry,
+        always=[(d, reason) for d in PNET_DIRECTIONS for reason in PNET_REFUSAL_REASONS],
+    )
+    TotalsCounter(
+        f"{prefix}_consumer_errors",
+        "Messages whose processing raised (logged with a traceback, rate-limited)",
+        "topic",
+        lambda: counters.consumer_errors,
+        registry,
+        always=ALL_TOPICS,
+    )
