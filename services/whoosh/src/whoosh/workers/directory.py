@@ -192,8 +192,11 @@ class AgentDirectory:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 break
+            # asyncio.timeout, not wait_for: no task per wake-up (every change of the list
+            # wakes every waiting agent; most of them find their view unchanged).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._list_changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._list_changed.wait()
             if self._snapshot is not snap:
                 snap = self._snapshot
                 view = snap.view(peer_id, k)
