@@ -3,6 +3,7 @@
 python -m benchmarks                     # everything, 3 runs each (about 30 minutes)
 python -m benchmarks --runs 1 --only startup,ping
 python -m benchmarks --python ../baseline/.venv/bin/python   # another checkout's code
+python -m benchmarks --only whoosh       # WHOOSH at N = 100, 1,000, 5,000: whole list vs views
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import time
 import traceback
 from collections.abc import Callable
 
-from benchmarks import mesh, ping, receive, startup, swarm
+from benchmarks import mesh, ping, receive, startup, swarm, whoosh_scale
 from benchmarks.procs import Interpreter
 from benchmarks.report import Row, render
 
-GROUPS = ("startup", "ping", "receive", "mesh", "swarm", "overrides")
+GROUPS = ("startup", "ping", "receive", "mesh", "whoosh", "swarm", "overrides")
 PNET_RATE = 1000  # msg/s: the private network's cost is quoted here (issue 17)
 OVERRIDE_RATE = 1000  # msg/s: the per-override figures, below saturation for all variants
 
@@ -90,6 +91,21 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
             )  # fmt: skip
             out = receive.run_once(interp, rates=(OVERRIDE_RATE,), overrides=variant)
             row.add(out["cost_us"])
+    elif group == "whoosh":
+        results = {n: whoosh_scale.run_once(interp, n) for n in whoosh_scale.SIZES}
+        print(whoosh_scale.render(results), flush=True)
+        for n, modes in results.items():
+            for mode, r in modes.items():
+                label = f"WHOOSH N={n:,}, {'whole list' if mode == 'full' else 'views'}"
+                for key, what, unit, value in (
+                    ("bytes", "bytes served per change of the list", "kB", r["bytes"] / 1e3),
+                    ("cpu", "CPU per change (round included)", "s", r["cpu_s"]),
+                    ("round", "discovery round", "s", r["round_s"]),
+                ):
+                    row = table.setdefault(
+                        f"whoosh:{n}:{mode}:{key}", Row(key, f"{label}: {what}", unit, None)
+                    )
+                    row.add(value)
     elif group == "swarm":
         why = swarm.unavailable(image_tag)
         if why:

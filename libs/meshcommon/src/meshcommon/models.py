@@ -184,6 +184,19 @@ class LeftPeer(WireModel):
     at: datetime = Field(description="When WHOOSH saw the peer's task stopped")
 
 
+class PeerViewInfo(WireModel):
+    """Whose view of the bootstrap list an answer is (``GET /api/v1/bootstrap-peers/view``)."""
+
+    peer_id: str = Field(description="The peer the view was chosen for")
+    k: int = Field(description="Random peers asked for")
+    successor: str | None = Field(
+        description="Its ring successor: the next listed peer ID in sorted order (wrapping), "
+        "the one it dials first so that the agents' graph stays connected"
+    )
+    predecessor: str | None = Field(description="The previous listed peer ID on the ring")
+    total: int = Field(description="Peers in the whole list")
+
+
 class BootstrapResponse(WireModel):
     bootstrap_peers: list[BootstrapPeer]
     count: int
@@ -192,6 +205,12 @@ class BootstrapResponse(WireModel):
     left: list[LeftPeer] = Field(
         default_factory=list,
         description="Peers that left on purpose recently (none of them is in bootstrap_peers)",
+    )
+    view: PeerViewInfo | None = Field(
+        default=None,
+        description="Only in a per-agent view (GET /api/v1/bootstrap-peers/view): whose view "
+        "it is; bootstrap_peers then holds its ring neighbours and k random peers, numbered "
+        "in that order, count their number, and left is empty. null: the whole list",
     )
 
 

@@ -258,3 +258,80 @@ async def test_only_the_first_attempt_of_a_fetch_waits_for_news(tmp_path) -> Non
     assert seen[1].headers["prefer"] == "wait=10"
     assert "prefer" not in seen[2].headers and seen[2].headers["if-none-match"] == '"v1"'
     assert again.source == "whoosh"
+
+
+VIEW_URL = f"{WHOOSH}/api/v1/bootstrap-peers/view"
+ME = "12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"
+VIEW_BODY = {
+    **BODY,
+    "view": {"peer_id": ME, "k": 4, "successor": PID, "predecessor": PID, "total": 1000},
+}
+
+
+@respx.mock
+async def test_an_agent_long_polls_its_own_view(tmp_path) -> None:
+    """With a peer ID and k, the view is asked for (never the whole list), its tag goes
+    back with the wait, and the result names the ring successor; the view is cached."""
+    seen: list[httpx.Request] = []
+    answers = [
+        httpx.Response(200, json=VIEW_BODY, headers={"ETag": 'W/"v1"'}),
+        httpx.Response(304, headers={"ETag": 'W/"v1"'}),
+    ]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answers[len(seen) - 1]
+
+    view = respx.get(VIEW_URL).mock(side_effect=answer)
+    whole = respx.get(URL).mock(return_value=httpx.Response(200, json=BODY))
+    c = client(tmp_path, view_peer_id=ME, view_k=4)
+    first = await c.fetch(wait_s=10)
+    confirmed = await c.fetch(wait_s=10)
+    await c.aclose()
+    assert view.call_count == 2 and whole.call_count == 0
+    assert dict(seen[0].url.params) == {"peer_id": ME, "k": "4"}
+    assert seen[1].headers["if-none-match"] == 'W/"v1"' and seen[1].headers["prefer"] == "wait=10"
+    assert first.view is not None and first.view.successor == PID
+    assert confirmed.view == first.view and confirmed.peers == first.peers
+    cached = json.loads((tmp_path / "cache" / "bootstrap.json").read_text())
+    assert cached["response"]["view"]["peer_id"] == ME
+
+
+@pytest.mark.parametrize("status", [404, 422])
+@respx.mock
+async def test_a_whoosh_without_the_view_gives_the_whole_list(tmp_path, caplog, status) -> None:
+    """An older WHOOSH (404) or one that refuses the parameters: the same fetch falls back
+    to the whole list at once, logged once, and the view is asked for again later."""
+    now = [0.0]
+    view = respx.get(VIEW_URL).mock(return_value=httpx.Response(status))
+    whole = respx.get(URL).mock(
+        return_value=httpx.Response(200, json=BODY, headers={"ETag": '"w1"'})
+    )
+    outcomes = Outcomes()
+    c = client(tmp_path, view_peer_id=ME, view_k=4, on_result=outcomes.append, clock=lambda: now[0])
+    with caplog.at_level(logging.INFO):
+        first = await c.fetch(wait_s=10)
+        second = await c.fetch(wait_s=10)
+    assert first.source == second.source == "whoosh" and first.view is None
+    assert [p.peer_id for p in first.peers] == [PID]
+    assert view.call_count == 1 and whole.call_count == 2  # not asked again at once
+    assert whole.calls[1].request.headers["if-none-match"] == '"w1"'  # long polls the list
+    assert outcomes == ["ok", "ok"]
+    assert sum("no per-agent view" in r.getMessage() for r in caplog.records) == 1
+    now[0] += 301  # later: asked again (WHOOSH may have been upgraded)
+    view.mock(return_value=httpx.Response(200, json=VIEW_BODY, headers={"ETag": 'W/"v1"'}))
+    upgraded = await c.fetch(wait_s=10)
+    await c.aclose()
+    assert upgraded.view is not None and view.call_count == 2
+    assert "if-none-match" not in view.calls[1].request.headers  # the list's tag is not the view's
+
+
+@respx.mock
+async def test_the_monitor_and_k_0_ask_for_the_whole_list(tmp_path) -> None:
+    view = respx.get(VIEW_URL).mock(return_value=httpx.Response(200, json=VIEW_BODY))
+    whole = respx.get(URL).mock(return_value=httpx.Response(200, json=BODY))
+    for kw in ({}, {"view_peer_id": ME, "view_k": 0}):
+        c = client(tmp_path, **kw)
+        assert (await c.fetch()).view is None
+        await c.aclose()
+    assert view.call_count == 0 and whole.call_count == 2

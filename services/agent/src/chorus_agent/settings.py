@@ -45,3 +45,12 @@ class Settings(PeerSettings):
     target_peers: int = Field(
         default=4, description="Connections the agent keeps (ring successor + random peers)"
     )
+    bootstrap_view_k: int = Field(
+        default=8,
+        ge=0,
+        le=32,
+        description="Ask WHOOSH for this agent's view (its ring neighbours and this many "
+        "random peers, stable while the membership holds: a few KiB, woken only when the view "
+        "changes) instead of the whole list; 0 = the whole list. A WHOOSH without views "
+        "gives the whole list",
+    )

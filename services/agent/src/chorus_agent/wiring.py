@@ -44,7 +44,12 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
     book.self_id = node.peer_id
     runtime = MeshRuntime(node)
     if bootstrap is None:
-        bootstrap = WhooshBootstrapClient.from_settings(settings, on_result=metrics.count_fetch)
+        bootstrap = WhooshBootstrapClient.from_settings(
+            settings,
+            on_result=metrics.count_fetch,
+            view_peer_id=node.peer_id,
+            view_k=settings.bootstrap_view_k,
+        )
     work = WorkState(max_tasks=settings.max_tasks)
     peering = Peering(
         runtime,

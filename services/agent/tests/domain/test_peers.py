@@ -97,3 +97,30 @@ def test_the_peer_book_is_capped_and_refuses_address_floods() -> None:
     assert book.refused == {"too_many_multiaddrs": 1}
     ok = flood[:MAX_MULTIADDRS_PER_PEER]
     assert book.learn(ids[0], ok) and len(book) == 3
+
+
+def test_agents_knowing_only_their_views_still_form_one_mesh() -> None:
+    """Each agent knows only its view (WHOOSH's: the ring successor and predecessor and a
+    few random peers) and WHOOSH names its successor: the graph stays connected."""
+    ids = sorted(_ids(30))
+    peers = {pid: _peer(pid, i + 1) for i, pid in enumerate(ids)}
+    rng = random.Random(3)
+    edges = set()
+    for n, me in enumerate(ids):
+        successor, predecessor = ids[(n + 1) % len(ids)], ids[n - 1]
+        randoms = rng.sample([p for p in ids if p not in (me, successor, predecessor)], 2)
+        view = [peers[p] for p in (predecessor, *randoms, successor)]  # successor not first
+        targets = choose_dial_targets(me, view, set(), 1, rng=rng, successor=successor)
+        assert targets[0].peer_id == successor
+        edges |= {frozenset((me, t.peer_id)) for t in targets}
+    assert _components(ids, edges) == 1
+
+
+def test_a_named_successor_wins_unless_it_is_unknown() -> None:
+    ids = sorted(_ids(5))
+    me = ids[0]
+    peers = [_peer(pid, i + 1) for i, pid in enumerate(ids)]
+    named = choose_dial_targets(me, peers, set(), 1, successor=ids[3])
+    assert [t.peer_id for t in named] == [ids[3]]
+    unknown = choose_dial_targets(me, peers, set(), 1, successor=_ids(1)[0])
+    assert [t.peer_id for t in unknown] == [ids[1]]  # computed here, as without a view

@@ -13,7 +13,7 @@ import pytest
 from chorus_agent.domain.peers import PeerBook
 from chorus_agent.metrics import AgentMetrics
 from chorus_agent.workers.peering import Peering
-from meshcommon.models import BootstrapPeer
+from meshcommon.models import BootstrapPeer, PeerViewInfo
 from meshcommon.multiaddr_policy import MultiaddrPolicy
 from meshcommon.p2p.identity import load_or_create_key_pair, peer_id_of
 from meshcommon.p2p.types import DialFailure, DialOutcome, NodeSnapshot
@@ -96,3 +96,33 @@ async def test_a_hanging_peer_costs_neither_the_round_nor_the_other_dials() -> N
     await peering.dials.settle(5)
     assert peering.backoff.failures(HOLE) == 1
     await peering.dials.aclose()
+
+
+class ViewList:
+    """WHOOSH's view for ME: it names GOOD as the ring successor (the ring of every listed
+    agent, which ME does not know in full)."""
+
+    async def fetch(self, wait_s: float = 0.0) -> BootstrapResult:
+        view = PeerViewInfo(peer_id=ME, k=1, successor=GOOD, predecessor=BAD, total=50)
+        peers = (_peer(GOOD, 3), _peer(BAD, 2))
+        return BootstrapResult(peers, "whoosh", datetime.now(UTC), view=view)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_the_ring_successor_comes_from_the_view() -> None:
+    node = FakeNode()
+    peering = Peering(
+        node,  # type: ignore[arg-type]
+        ViewList(),
+        AgentMetrics(),
+        MultiaddrPolicy(),
+        PeerBook(MultiaddrPolicy(), ME),
+        target_peers=1,
+        interval_s=10,
+    )
+    await peering.round()
+    await peering.dials.aclose()
+    # Computed here, BAD would be the successor (the smaller ID); WHOOSH says GOOD.
+    assert node.calls == [GOOD]

@@ -9,6 +9,12 @@ A fetch can wait for news: with ``wait_s``, the list's entity tag goes back to W
 ``If-None-Match`` with ``Prefer: wait=N``, and WHOOSH answers as soon as its list changes,
 or ``304 Not Modified`` after N seconds. A new agent is known at once, without polling
 faster. A WHOOSH that ignores these headers just answers at once.
+
+An agent asks for its own view (``view_peer_id``, ``view_k``): ``GET
+/api/v1/bootstrap-peers/view`` answers its ring neighbours and ``k`` random peers, a few KiB
+whatever the size of the mesh, and its long poll answers only when that view changes. A
+WHOOSH without the view (404, or it refuses the parameters) is asked for the whole list
+instead, and for the view again every ``VIEW_RETRY_S``. The monitor asks for the whole list.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,13 +45,17 @@ from meshcommon.limits import (
     BodyTooLarge,
     read_capped,
 )
-from meshcommon.models import BootstrapPeer, BootstrapResponse, LeftPeer
+from meshcommon.models import BootstrapPeer, BootstrapResponse, LeftPeer, PeerViewInfo
 from meshcommon.multiaddr_policy import RejectedAddr
 from meshcommon.peer.static_peers import parse_static_peers
 
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_PATH = "/api/v1/bootstrap-peers"
+VIEW_PATH = "/api/v1/bootstrap-peers/view"
+# Answers of a WHOOSH that has no per-agent view (older) or refuses the parameters.
+NO_VIEW_STATUSES = frozenset({400, 404, 405, 422})
+VIEW_RETRY_S = 300.0  # then the view is asked for again (WHOOSH may have been upgraded)
 Source = Literal["whoosh", "cache", "static", "none"]
 
 # Failure kinds: stable strings, used as metric labels.
@@ -64,6 +75,7 @@ class BootstrapResult:
     error: str | None = None  # why WHOOSH was not used, when it was configured
     rejected: tuple[RejectedAddr, ...] = ()  # static entries that could not be used
     left: tuple[LeftPeer, ...] = ()  # peers WHOOSH says left on purpose (stop expecting them)
+    view: PeerViewInfo | None = None  # a per-agent view: whose, its ring successor
 
     def age_s(self, now: datetime | None = None) -> float | None:
         if self.fetched_at is None:
@@ -150,6 +162,14 @@ def _merge(
     return (*primary, *(p for p in extra if p.peer_id not in seen))
 
 
+class _NoView(Exception):
+    """WHOOSH answered the view's URL with a status that says it has none."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
 class BootstrapCache:
     """The last good WHOOSH answer on disk, so a peer restarted while WHOOSH is down
     still knows whom to dial."""
@@ -201,8 +221,18 @@ class WhooshBootstrapClient:
         timeout_s: float = 3.0,
         on_result: Callable[[str], None] | None = None,
         client: httpx.AsyncClient | None = None,
+        view_peer_id: str | None = None,
+        view_k: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = whoosh_url.rstrip("/") + BOOTSTRAP_PATH if whoosh_url else ""
+        # A per-agent view when both are given (the agent); the whole list otherwise.
+        self.view_params = (
+            {"peer_id": view_peer_id, "k": str(view_k)} if view_peer_id and view_k > 0 else None
+        )
+        self.view_url = whoosh_url.rstrip("/") + VIEW_PATH if whoosh_url else ""
+        self._clock = clock
+        self._no_view_until = 0.0  # while WHOOSH has no view: ask for the whole list
         parsed = parse_static_peers(static)
         self.static, self.static_rejected = parsed.peers, parsed.rejected
         self.cache = BootstrapCache(cache_path)
@@ -217,10 +247,16 @@ class WhooshBootstrapClient:
         # The last good answer and its entity tag: what a 304 confirms.
         self._etag: str | None = None
         self._last: BootstrapResponse | None = None
+        self._etag_url = ""  # whose tag it is: the view's or the whole list's
 
     @classmethod
     def from_settings(
-        cls, settings: PeerSettings, on_result: Callable[[str], None] | None = None
+        cls,
+        settings: PeerSettings,
+        on_result: Callable[[str], None] | None = None,
+        *,
+        view_peer_id: str | None = None,
+        view_k: int = 0,
     ) -> WhooshBootstrapClient:
         return cls(
             settings.whoosh_url,
@@ -231,6 +267,8 @@ class WhooshBootstrapClient:
             backoff_max_s=settings.bootstrap_backoff_max_s,
             timeout_s=settings.bootstrap_timeout_s,
             on_result=on_result,
+            view_peer_id=view_peer_id,
+            view_k=view_k,
         )
 
     async def aclose(self) -> None:
@@ -240,7 +278,30 @@ class WhooshBootstrapClient:
         if self._on_result is not None:
             self._on_result(result)
 
+    def asks_for_view(self) -> bool:
+        """Whether the next fetch asks for the per-agent view (not the whole list)."""
+        return self.view_params is not None and self._clock() >= self._no_view_until
+
     async def _get_once(self, wait_s: float) -> BootstrapResponse:
+        if self.asks_for_view():
+            try:
+                return await self._get_from(self.view_url, self.view_params, wait_s)
+            except _NoView as exc:
+                log.info(
+                    "WHOOSH at %s has no per-agent view (HTTP %d): using the whole list "
+                    "(asking again in %.0f s)",
+                    self.view_url,
+                    exc.status,
+                    VIEW_RETRY_S,
+                )
+                self._no_view_until = self._clock() + VIEW_RETRY_S
+        return await self._get_from(self.url, None, wait_s)
+
+    async def _get_from(
+        self, url: str, params: dict[str, str] | None, wait_s: float
+    ) -> BootstrapResponse:
+        if url != self._etag_url:  # switched between the view and the whole list
+            self._etag, self._last, self._etag_url = None, None, url
         headers = {}
         if self._etag is not None and self._last is not None:
             headers["If-None-Match"] = self._etag
@@ -251,7 +312,9 @@ class WhooshBootstrapClient:
             # The whole exchange within its deadline, the body within its budget.
             async with (
                 asyncio.timeout(deadline),
-                self._client.stream("GET", self.url, headers=headers, timeout=deadline) as resp,
+                self._client.stream(
+                    "GET", url, params=params, headers=headers, timeout=deadline
+                ) as resp,
             ):
                 content = await read_capped(resp, MAX_BOOTSTRAP_BYTES)
         except (httpx.HTTPError, TimeoutError) as exc:
@@ -264,6 +327,8 @@ class WhooshBootstrapClient:
             return self._last  # unchanged since our copy
         if resp.status_code >= 500 or resp.status_code == 429:
             raise BootstrapFetchError(KIND_HTTP_ERROR, f"HTTP {resp.status_code}", retryable=True)
+        if params is not None and resp.status_code in NO_VIEW_STATUSES:
+            raise _NoView(resp.status_code)
         if resp.status_code != 200:
             raise BootstrapFetchError(KIND_HTTP_ERROR, f"HTTP {resp.status_code}", retryable=False)
         try:
@@ -316,7 +381,7 @@ class WhooshBootstrapClient:
         self.cache.save(response, now)
         peers = _merge(response.bootstrap_peers, self.static)
         return BootstrapResult(
-            peers, "whoosh", now, None, self.static_rejected, tuple(response.left)
+            peers, "whoosh", now, None, self.static_rejected, tuple(response.left), response.view
         )
 
     def _fallback(self, kind: str, cause: str) -> BootstrapResult:

@@ -1,7 +1,9 @@
 """Which peers an agent knows and which ones it dials.
 
 Each agent dials its successor on a ring of all known peer IDs (sorted), plus random others
-until it has ``target_peers`` connections. The ring alone makes the agent graph connected
+until it has ``target_peers`` connections. With a per-agent view from WHOOSH the successor is
+the one WHOOSH names (on the ring of every listed agent, which this agent no longer knows
+in full). The ring alone makes the agent graph connected
 once everyone knows the list; the random chords keep its diameter small. So a message
 reaches the monitor even when the monitor is not connected to its sender.
 """
@@ -34,17 +36,20 @@ def choose_dial_targets(
     *,
     pending: AbstractSet[str] = frozenset(),
     ready: Callable[[str], bool] = lambda peer_id: True,
+    successor: str | None = None,
 ) -> list[BootstrapPeer]:
     """Peers to dial now: the ring successor if not connected, then random others.
 
     ``pending`` peers are being dialled already (they count towards ``target_peers``);
     peers that are not ``ready`` are backing off after failed dials and are skipped, the
-    successor included: a peer that keeps failing never holds up the others."""
+    successor included: a peer that keeps failing never holds up the others. ``successor``
+    names the ring successor (WHOOSH's view says it); otherwise it is computed here."""
     others = {p.peer_id: p for p in peers if p.peer_id != self_id}
     if not others:
         return []
-    ring = sorted(others)
-    successor = next((pid for pid in ring if pid > self_id), ring[0])
+    if successor is None or successor not in others:  # none named, or not known here
+        ring = sorted(others)
+        successor = next((pid for pid in ring if pid > self_id), ring[0])
 
     def dialable(pid: str) -> bool:
         return pid not in connected and pid not in pending and ready(pid)

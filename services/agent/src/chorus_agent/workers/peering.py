@@ -89,6 +89,7 @@ class Peering:
             self.target_peers,
             pending={p.peer_id for p in known if self.dials.in_flight(p.peer_id)},
             ready=self.backoff.ready,
+            successor=result.view.successor if result.view else None,
         )
         for peer in targets:
             self.dials.start(peer.peer_id, lambda peer=peer: self._dial(peer))

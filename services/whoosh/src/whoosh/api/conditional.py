@@ -28,6 +28,7 @@ def preferred_wait_s(prefer: str | None) -> float:
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
     """Whether ``If-None-Match`` names ``etag`` (weak comparison, ``*`` matches)."""
+    etag = etag.removeprefix("W/")
     for tag in (if_none_match or "").split(","):
         tag = tag.strip().removeprefix("W/")
         if tag == "*" or tag == etag:

@@ -13,6 +13,7 @@ from whoosh.api.conditional import MAX_WAIT_S, etag_matches, preferred_wait_s
 from whoosh.api.deps import ADMIN_RESPONSES, AdminCheck, AdminToken, DirectoryDep, WhooshDep
 from whoosh.api.schemas import AgentsView, RoundView, WhooshHealth
 from whoosh.api.views import agents_view, health_view, round_view
+from whoosh.domain.peer_view import DEFAULT_VIEW_K, MAX_VIEW_K, PEER_ID_PATTERN
 
 router = APIRouter()
 
@@ -68,6 +69,69 @@ async def bootstrap_peers(
         return Response(status_code=304, headers={"ETag": snap.etag})
     # The body as rendered for this snapshot (response_model still documents it).
     return Response(snap.bootstrap_json, media_type="application/json", headers={"ETag": snap.etag})
+
+
+_VIEW_ETAG = {
+    "ETag": {
+        "description": "Weak entity tag of this agent's view: it changes only when the "
+        "view's peers or their entries change",
+        "schema": {"type": "string"},
+    }
+}
+
+
+@router.get(
+    "/api/v1/bootstrap-peers/view",
+    response_model=BootstrapResponse,
+    responses={
+        200: {"headers": _VIEW_ETAG},
+        304: {
+            "description": "Not modified: the view still has the entity tag sent in "
+            "If-None-Match (after waiting up to the Prefer: wait=N seconds)",
+            "headers": _VIEW_ETAG,
+        },
+    },
+)
+async def bootstrap_view(
+    directory: DirectoryDep,
+    peer_id: Annotated[
+        str,
+        Query(
+            pattern=PEER_ID_PATTERN,
+            description="The asking peer's ID (base58): it seeds the choice and places the "
+            "peer on the ring",
+        ),
+    ],
+    k: Annotated[
+        int,
+        Query(ge=0, le=MAX_VIEW_K, description="Random peers besides the ring neighbours"),
+    ] = DEFAULT_VIEW_K,
+    if_none_match: Annotated[
+        str | None, Header(description="The ETag of the view the client has")
+    ] = None,
+    prefer: Annotated[
+        str | None,
+        Header(
+            description="wait=N: with If-None-Match, answer when this view changes or "
+            f"after N seconds (at most {MAX_WAIT_S:g})"
+        ),
+    ] = None,
+) -> Response:
+    """One agent's view of the list: its ring successor and predecessor and ``k`` random
+    peers, chosen deterministically from its peer ID (the same peers poll after poll
+    while the membership near them holds), at most ``k + 2`` entries. Long polling as on
+    the whole list, but only a change of this view answers: a change elsewhere in the list
+    keeps the request waiting."""
+    snap = directory.snapshot
+    view = snap.view(peer_id, k)
+    wait_s = preferred_wait_s(prefer)
+    if wait_s and etag_matches(if_none_match, view.etag):
+        snap, view = await directory.wait_for_view_change(peer_id, k, view.etag, wait_s)
+    if etag_matches(if_none_match, view.etag):
+        return Response(status_code=304, headers={"ETag": view.etag})
+    return Response(
+        snap.view_json(view), media_type="application/json", headers={"ETag": view.etag}
+    )
 
 
 @router.post(

@@ -29,13 +29,14 @@ from functools import cached_property
 
 from meshcommon.aio import cancel_and_wait
 from meshcommon.health import LoopProgress
-from meshcommon.models import BootstrapResponse, DiscoverySummary, utcnow
+from meshcommon.models import BootstrapResponse, DiscoverySummary, PeerViewInfo, utcnow
 from whoosh.adapters.discovery.base import DiscoverySource
 from whoosh.adapters.health_poller import HealthPoller
 from whoosh.domain.agent_status import AgentStatus, shadow_unproven
 from whoosh.domain.bootstrap_list import DuplicatePeerId, bootstrap_etag, build_bootstrap
 from whoosh.domain.departures import Departures
 from whoosh.domain.peer_claims import CLAIM_REASONS
+from whoosh.domain.peer_view import PeerIndex, PeerView
 from whoosh.domain.targets import AgentTarget, DiscoveryResult
 from whoosh.metrics import WhooshMetrics
 
@@ -71,6 +72,33 @@ class Snapshot:
         once per snapshot: every agent and monitor asks for it, and validating and
         serialising the model again for each request is most of what the route costs."""
         return self.bootstrap.model_dump_json(by_alias=True).encode()
+
+    @cached_property
+    def peer_index(self) -> PeerIndex:
+        """The listed peers indexed for per-agent views (built on the first view asked)."""
+        return PeerIndex(self.bootstrap.bootstrap_peers)
+
+    def view(self, peer_id: str, k: int) -> PeerView:
+        return self.peer_index.view(peer_id, k)
+
+    def view_json(self, view: PeerView) -> bytes:
+        """``GET /api/v1/bootstrap-peers/view``: the view's entries, the list's summary,
+        and whose view it is (no departures: the whole list has them)."""
+        index = self.peer_index
+        response = BootstrapResponse(
+            bootstrap_peers=index.entries(view),
+            count=len(view.peer_ids),
+            updated_at=self.updated_at,
+            summary=self.summary,
+            view=PeerViewInfo(
+                peer_id=view.peer_id,
+                k=view.k,
+                successor=view.successor,
+                predecessor=view.predecessor,
+                total=len(index),
+            ),
+        )
+        return response.model_dump_json(by_alias=True).encode()
 
 
 class AgentDirectory:
@@ -150,6 +178,29 @@ class AgentDirectory:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._list_changed.wait(), remaining)
         return self._snapshot
+
+    async def wait_for_view_change(
+        self, peer_id: str, k: int, etag: str, within_s: float
+    ) -> tuple[Snapshot, PeerView]:
+        """The current snapshot and ``peer_id``'s view as soon as the view differs from
+        ``etag`` (or when ``within_s`` has passed). A change of the list elsewhere wakes
+        this waiter only to find its view unchanged: the client hears nothing."""
+        deadline = self._clock() + within_s
+        snap = self._snapshot
+        view = snap.view(peer_id, k)
+        while view.etag == etag:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
+            # asyncio.timeout, not wait_for: no task per wake-up (every change of the list
+            # wakes every waiting agent; most of them find their view unchanged).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._list_changed.wait()
+            if self._snapshot is not snap:
+                snap = self._snapshot
+                view = snap.view(peer_id, k)
+        return snap, view
 
     async def _run(self) -> None:
         fast = False
