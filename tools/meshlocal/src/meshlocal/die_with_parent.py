@@ -25,15 +25,11 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
-PR_GET_PDEATHSIG = 2
 
 
-def _prctl(option: int, arg: int | ctypes.c_int) -> None:
+def _prctl(option: int, arg: int) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
-    if isinstance(arg, ctypes.c_int):
-        rc = libc.prctl(option, ctypes.byref(arg), 0, 0, 0)
-    else:
-        rc = libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0)
+    rc = libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0)
     if rc != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"prctl({option}): {os.strerror(errno)}")
@@ -41,13 +37,6 @@ def _prctl(option: int, arg: int | ctypes.c_int) -> None:
 
 def set_parent_death_signal(sig: int) -> None:
     _prctl(PR_SET_PDEATHSIG, int(sig))
-
-
-def parent_death_signal() -> int:
-    """The calling process's parent-death signal (0: none)."""
-    out = ctypes.c_int(0)
-    _prctl(PR_GET_PDEATHSIG, out)
-    return out.value
 
 
 def main(argv: list[str]) -> None:
