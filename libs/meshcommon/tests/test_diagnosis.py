@@ -21,7 +21,7 @@ from meshcommon.diagnosis import (
     finding,
     topic_near_miss_finding,
 )
-from meshcommon.topic_names import near_miss
+from meshcommon.topic_near_miss import near_miss
 
 
 def _finding(fid: str, severity: str) -> Finding:

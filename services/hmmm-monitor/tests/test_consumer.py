@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from hmmm_monitor.consumer import MessageConsumer
+from hmmm_monitor.consumer import GossipConsumer
 from hmmm_monitor.domain.store import MessageStore
 from hmmm_monitor.metrics import MonitorMetrics
 from meshcommon import topics
@@ -25,7 +25,7 @@ def make(**kw):
     store = MessageStore(keep=kw.pop("keep", 100))
     metrics = MonitorMetrics()
     out = io.StringIO()
-    consumer = MessageConsumer(store, metrics, stdout=out, **kw)
+    consumer = GossipConsumer(store, metrics, stdout=out, **kw)
     return store, metrics, consumer, out
 
 
@@ -159,7 +159,7 @@ def test_per_sender_figures_are_capped_and_the_least_recent_sender_goes() -> Non
 def test_kept_messages_are_bounded_in_bytes_so_big_ones_cannot_fill_the_memory() -> None:
     """A sender of near-budget messages holds as many bytes as one of small ones, no more."""
     store = MessageStore(keep=200, max_bytes=10_000)
-    consumer = MessageConsumer(store, MonitorMetrics(), stdout=io.StringIO())
+    consumer = GossipConsumer(store, MonitorMetrics(), stdout=io.StringIO())
     big = json.dumps({"type": "availability", "multiaddrs": ["/ip4/x"] * 400}).encode()
     assert 3000 < len(big) < 5000
     for i in range(50):

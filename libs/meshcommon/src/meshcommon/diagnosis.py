@@ -31,7 +31,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 from pydantic import Field
 
 from meshcommon.models import PnetRefusalRecord, WireModel, utcnow
-from meshcommon.topic_names import NearMiss
+from meshcommon.topic_near_miss import NearMiss
 
 Severity = Literal["critical", "warning", "info"]
 

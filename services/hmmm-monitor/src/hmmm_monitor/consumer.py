@@ -31,7 +31,7 @@ from meshcommon.topics import COORDINATION
 log = logging.getLogger(__name__)
 
 
-class MessageConsumer:
+class GossipConsumer:
     """``on_message`` for MeshNode: decode, store, count, and log one JSON line per message."""
 
     def __init__(

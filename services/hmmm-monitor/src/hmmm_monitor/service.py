@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hmmm_monitor.consumer import MessageConsumer
+from hmmm_monitor.consumer import GossipConsumer
 from hmmm_monitor.domain.coverage import build_coverage
 from hmmm_monitor.domain.diagnosis import CHECKS, BootstrapFacts, MonitorFacts
 from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report
@@ -67,7 +67,7 @@ class Monitor:
     connector: PeerConnector
     prober: LinkProber
     store: MessageStore
-    consumer: MessageConsumer
+    consumer: GossipConsumer
     metrics: MonitorMetrics
     started_at: float = field(default_factory=time.time)
     bootstrap_result: BootstrapResult = NOT_FETCHED

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.metadata import version as package_version
 
-from hmmm_monitor.consumer import MessageConsumer
+from hmmm_monitor.consumer import GossipConsumer
 from hmmm_monitor.domain.expected_peers import ExpectedPeers
 from hmmm_monitor.domain.store import MessageStore
 from hmmm_monitor.metrics import MonitorMetrics
@@ -30,7 +30,7 @@ def build_monitor(settings: Settings, *, bootstrap: BootstrapSource | None = Non
     store = MessageStore(settings.messages_keep)
     metrics.export_message_gaps(store.gaps_total)
     metrics.export_store_bounds(store.tracked_senders, lambda: store.senders_forgotten)
-    consumer = MessageConsumer(
+    consumer = GossipConsumer(
         store,
         metrics,
         max_bytes=settings.max_message_bytes,

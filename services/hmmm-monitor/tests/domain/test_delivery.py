@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hmmm_monitor.consumer import MessageConsumer
+from hmmm_monitor.consumer import GossipConsumer
 from hmmm_monitor.domain.delivery import (
     DUPLICATE,
     FIRST,
@@ -133,7 +133,7 @@ def availability(**extra: object) -> dict[str, object]:
 
 def test_consumer_feeds_loss_and_latency_per_sender() -> None:
     store = MessageStore()
-    consumer = MessageConsumer(store, log_to_stdout=False)
+    consumer = GossipConsumer(store, log_to_stdout=False)
     sent = RECEIVED_AT_UTC - timedelta(milliseconds=250)
     for s in (1, 2, 3):
         consumer(received("alice", START + s, availability(timestamp=sent.isoformat())))
@@ -157,7 +157,7 @@ def test_consumer_feeds_loss_and_latency_per_sender() -> None:
 
 def test_latency_median_uses_the_last_samples_only() -> None:
     store = MessageStore()
-    consumer = MessageConsumer(store, log_to_stdout=False)
+    consumer = GossipConsumer(store, log_to_stdout=False)
     old = RECEIVED_AT_UTC - timedelta(hours=1)  # a badly skewed clock, later fixed
     for s in range(1, 51):
         consumer(received("c", START + s, availability(timestamp=old.isoformat())))
@@ -185,7 +185,7 @@ def test_lost_counter_only_grows_and_has_no_per_sender_labels() -> None:
     store = MessageStore()
     metrics = MonitorMetrics()
     metrics.export_message_gaps(store.gaps_total)
-    consumer = MessageConsumer(store, metrics, log_to_stdout=False)
+    consumer = GossipConsumer(store, metrics, log_to_stdout=False)
     for s in (1, 4):  # 2 and 3 missing
         consumer(received("alice", START + s, availability()))
     for s in (1, 3):  # 2 missing

@@ -11,7 +11,7 @@ from hmmm_monitor.domain.expected_peers import PeerState
 from meshcommon.diagnosis import at_least
 from meshcommon.models import PnetRefusalRecord
 from meshcommon.p2p.types import ConnectionView, MeshView, PeerScore, TopicMesh
-from meshcommon.topic_names import near_miss
+from meshcommon.topic_near_miss import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
 
 A1, A2, A3 = (

@@ -45,7 +45,7 @@ from meshcommon.diagnosis import (
 from meshcommon.models import PnetRefusalRecord
 from meshcommon.p2p.types import MeshView
 from meshcommon.peer.bootstrap_client import BootstrapResult
-from meshcommon.topic_names import near_miss
+from meshcommon.topic_near_miss import near_miss
 from meshcommon.topics import ALL_TOPICS, COORDINATION
 
 # Check ids (each is also the id of the findings it produces; TOPIC_NEAR_MISS, imported

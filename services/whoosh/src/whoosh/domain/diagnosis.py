@@ -42,7 +42,7 @@ from meshcommon.multiaddr_policy import (
     REASON_OUTSIDE_OVERLAY,
     REASON_UNSPECIFIED,
 )
-from meshcommon.topic_names import NearMiss, near_miss
+from meshcommon.topic_near_miss import NearMiss, near_miss
 from meshcommon.topics import ALL_TOPICS
 from whoosh.domain.agent_status import REASON_NO_ROUTABLE, AgentStatus
 from whoosh.domain.bootstrap_list import DuplicatePeerId
