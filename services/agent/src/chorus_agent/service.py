@@ -20,7 +20,7 @@ from meshcommon.models import AgentHealth
 from meshcommon.multiaddr_policy import FilterResult, MultiaddrPolicy
 from meshcommon.p2p.records import PeerRecordSigner
 from meshcommon.p2p.runtime import MeshRuntime
-from meshcommon.p2p.types import NodeSnapshot
+from meshcommon.p2p.types import MeshView, NodeSnapshot
 from meshcommon.peer.addresses import advertised_multiaddrs
 from meshcommon.peer.bootstrap_client import BootstrapSource
 
@@ -90,6 +90,15 @@ class Agent:
             judged=judged,
             peer_record=self.records.record_for(addrs.multiaddrs) if self.records else None,
         )
+
+    async def mesh_view(self) -> MeshView:
+        """The libp2p node's own view: GossipSub mesh per topic, connections, scores."""
+        return await self.runtime.mesh_view()
+
+    async def observe_node(self) -> None:
+        """Bring the node's gauges up to date (before a scrape); raises when the node is
+        gone."""
+        self.metrics.observe_node(await self.runtime.snapshot())
 
     async def start(self) -> None:
         await self.runtime.start()

@@ -256,6 +256,22 @@ class Monitor:
         )
         return CHECKS.diagnosis("monitor", self.version, facts)
 
+    @property
+    def peer_id(self) -> str:
+        return self.runtime.peer_id
+
+    @property
+    def messages_received(self) -> int:
+        """Messages received since the start (every one, kept or not)."""
+        return self.store.total
+
+    def recent_messages(
+        self, *, topic: str | None, sender: str | None, type_: str | None, limit: int
+    ) -> list[dict[str, object]]:
+        """The latest kept messages, newest last, filtered, as the API shows them."""
+        found = self.store.recent(topic=topic, sender=sender, type_=type_, limit=limit)
+        return [msg.to_dict() for msg in found]
+
     def impostors(self) -> list[dict[str, object]]:
         return impostor_report(self.expected.peers.values())
 

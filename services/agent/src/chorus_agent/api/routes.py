@@ -32,7 +32,7 @@ async def health(agent: AgentDep) -> JSONResponse:
 async def mesh(agent: AgentDep) -> dict[str, Any]:
     """The libp2p view of this agent: per topic the GossipSub mesh, fanout and every
     peer's announced subscriptions; per connection direction, address, age and RTT."""
-    view = await agent.runtime.mesh_view()
+    view = await agent.mesh_view()
     return view.to_dict()
 
 
@@ -40,5 +40,5 @@ async def mesh(agent: AgentDep) -> dict[str, Any]:
 async def metrics(agent: AgentDep) -> Response:
     # The node gone: /api/health says so; the metrics still answer.
     with contextlib.suppress(Exception):
-        agent.metrics.observe_node(await agent.runtime.snapshot())
+        await agent.observe_node()
     return metrics_response(agent.metrics.registry)

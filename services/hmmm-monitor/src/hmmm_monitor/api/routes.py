@@ -32,14 +32,14 @@ async def health(m: SyncedMonitor) -> JSONResponse:
     doc = MonitorHealth(
         **HealthFields.of(verdict),
         version=m.version,
-        peer_id=m.runtime.peer_id,
+        peer_id=m.peer_id,
         multiaddrs=m.advertised().multiaddrs,
         connected_peers=len(node.connected_peers) if node else 0,
         topics=sorted(node.topics) if node else [],
         uptime_seconds=round(time.time() - m.started_at, 1),
         bootstrap=m.bootstrap_result.info(),
         coverage={k: cov[k] for k in ("expected", "connected", "heard")},
-        messages_received=m.store.total,
+        messages_received=m.messages_received,
         # From the settings, so it is right even while the node does not answer.
         private_network=bool(m.settings.pnet_key_file),
         pnet_refused=node.pnet_refused if node else {},
@@ -69,12 +69,8 @@ async def messages(
     type_: Annotated[str | None, Query(alias="type")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
 ) -> dict[str, Any]:
-    found = m.store.recent(topic=topic, sender=from_, type_=type_, limit=limit)
-    return {
-        "count": len(found),
-        "total_received": m.store.total,
-        "messages": [msg.to_dict() for msg in found],
-    }
+    found = m.recent_messages(topic=topic, sender=from_, type_=type_, limit=limit)
+    return {"count": len(found), "total_received": m.messages_received, "messages": found}
 
 
 @router.get("/api/v1/coverage")
