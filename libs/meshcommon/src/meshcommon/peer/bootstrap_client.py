@@ -20,15 +20,12 @@ instead, and for the view again every ``VIEW_RETRY_S``. The monitor asks for the
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal, Protocol
 
 import httpx
@@ -38,15 +35,13 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from meshcommon.config import PeerSettings
 from meshcommon.limits import (
     MAX_BOOTSTRAP_BYTES,
-    MAX_CLAIMANTS_PER_PEER,
-    MAX_LEFT_PEERS,
-    MAX_MULTIADDRS_PER_PEER,
-    REASON_TOO_MANY_MULTIADDRS,
     BodyTooLarge,
     read_capped,
 )
 from meshcommon.models import BootstrapPeer, BootstrapResponse, LeftPeer, PeerViewInfo
 from meshcommon.multiaddr_policy import RejectedAddr
+from meshcommon.peer.bootstrap_budget import within_budget
+from meshcommon.peer.bootstrap_cache import BootstrapCache
 from meshcommon.peer.static_peers import parse_static_peers
 
 log = logging.getLogger(__name__)
@@ -122,39 +117,6 @@ def first_error(exc: ValidationError) -> str:
     return f"{where}: {errors[0]['msg']}"
 
 
-def _within_budget(response: BootstrapResponse) -> BootstrapResponse:
-    """Each entry with at most ``MAX_MULTIADDRS_PER_PEER`` addresses, at most
-    ``MAX_CLAIMANTS_PER_PEER`` claimants with as many each, and at most ``MAX_LEFT_PEERS``
-    peers that left (WHOOSH sends no more; a list from elsewhere might): a dialler never
-    works through thousands."""
-    peers = []
-    for peer in response.bootstrap_peers:
-        update: dict[str, object] = {}
-        if len(peer.multiaddrs) > MAX_MULTIADDRS_PER_PEER:
-            log.warning(
-                "bootstrap entry %s lists %d multiaddrs; using the first %d (%s)",
-                peer.peer_id,
-                len(peer.multiaddrs),
-                MAX_MULTIADDRS_PER_PEER,
-                REASON_TOO_MANY_MULTIADDRS,
-            )
-            update["multiaddrs"] = peer.multiaddrs[:MAX_MULTIADDRS_PER_PEER]
-        claimants = peer.claimants[:MAX_CLAIMANTS_PER_PEER]
-        if claimants != peer.claimants or any(
-            len(c.multiaddrs) > MAX_MULTIADDRS_PER_PEER for c in claimants
-        ):
-            update["claimants"] = [
-                c.model_copy(update={"multiaddrs": c.multiaddrs[:MAX_MULTIADDRS_PER_PEER]})
-                for c in claimants
-            ]
-        peers.append(peer.model_copy(update=update) if update else peer)
-    left = response.left
-    if len(left) > MAX_LEFT_PEERS:
-        log.warning("bootstrap list names %d peers that left; using %d", len(left), MAX_LEFT_PEERS)
-        left = left[:MAX_LEFT_PEERS]
-    return response.model_copy(update={"bootstrap_peers": peers, "left": left})
-
-
 def _merge(
     primary: Sequence[BootstrapPeer], extra: Sequence[BootstrapPeer]
 ) -> tuple[BootstrapPeer, ...]:
@@ -168,39 +130,6 @@ class _NoView(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
         self.status = status
-
-
-class BootstrapCache:
-    """The last good WHOOSH answer on disk, so a peer restarted while WHOOSH is down
-    still knows whom to dial."""
-
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
-        self.path = Path(path) if path else None
-
-    def save(self, response: BootstrapResponse, fetched_at: datetime) -> None:
-        if self.path is None:
-            return
-        doc = {"fetched_at": fetched_at.isoformat(), "response": response.model_dump(mode="json")}
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Write-then-rename: a crash mid-write never leaves a truncated cache behind.
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".bootstrap-", suffix=".tmp")
-            with os.fdopen(fd, "w") as fh:
-                json.dump(doc, fh)
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.warning("could not write bootstrap cache %s: %s", self.path, exc)
-
-    def load(self) -> tuple[BootstrapResponse, datetime] | None:
-        if self.path is None or not self.path.exists():
-            return None
-        try:
-            doc = json.loads(self.path.read_text())
-            fetched_at = datetime.fromisoformat(doc["fetched_at"])
-            return BootstrapResponse.model_validate(doc["response"]), fetched_at
-        except (OSError, ValueError, KeyError, TypeError, ValidationError) as exc:
-            log.warning("bootstrap cache %s unreadable, ignored: %s", self.path, exc)
-            return None
 
 
 class WhooshBootstrapClient:
@@ -340,7 +269,7 @@ class WhooshBootstrapClient:
                 f"malformed bootstrap response ({exc.error_count()} errors; {first_error(exc)})",
                 retryable=False,
             ) from exc
-        response = _within_budget(response)
+        response = within_budget(response)
         self._etag, self._last = resp.headers.get("etag"), response
         return response
 
