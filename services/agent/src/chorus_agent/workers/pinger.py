@@ -8,6 +8,7 @@ import logging
 from typing import Protocol
 
 from meshcommon.p2p.types import NodeSnapshot
+from meshcommon.peer.pings import ping_each
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,17 @@ class PeerPinger:
 
     async def sweep(self) -> None:
         peers = (await self.runtime.snapshot()).connected_peers
-        sem = asyncio.Semaphore(PING_CONCURRENCY)
 
-        async def one(peer_id: str) -> None:
-            async with sem:
-                try:
-                    await self.runtime.ping(peer_id, PING_TIMEOUT_S)
-                except Exception as exc:  # PingError: not connected any more, timeout
-                    self.failures += 1
-                    log.debug("ping %s failed: %s", peer_id, exc)
+        async def ping(peer_id: str) -> float:
+            return await self.runtime.ping(peer_id, PING_TIMEOUT_S)
 
-        await asyncio.gather(*(one(p) for p in peers))
+        # The node's own deadline comes first, with the clearer error; this one only
+        # bounds a node that stopped answering altogether.
+        outcomes = await ping_each(
+            peers, ping, concurrency=PING_CONCURRENCY, timeout_s=PING_TIMEOUT_S + 1
+        )
+        for peer_id, outcome in zip(peers, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # not connected any more, timeout
+                self.failures += 1
+                log.debug("ping %s failed: %s", peer_id, outcome)
         self.sweeps += 1

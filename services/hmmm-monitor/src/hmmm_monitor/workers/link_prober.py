@@ -11,6 +11,7 @@ from typing import Protocol
 from hmmm_monitor.domain.link_quality import EMPTY_LINK, RTT_EWMA_ALPHA, LinkQuality
 from hmmm_monitor.metrics import MonitorMetrics
 from meshcommon.aio import cancel_and_wait
+from meshcommon.peer.pings import ping_each
 
 log = logging.getLogger(__name__)
 
@@ -60,32 +61,26 @@ class LinkProber:
         return True
 
     async def sweep(self, peer_ids: list[str]) -> None:
-        sem = asyncio.Semaphore(self.concurrency)
-
-        async def one(pid: str) -> bool:
-            async with sem:
-                return await self._probe(pid)
-
-        answered = await asyncio.gather(*(one(pid) for pid in peer_ids))
+        outcomes = await ping_each(
+            peer_ids, self.pinger.ping, concurrency=self.concurrency, timeout_s=self.timeout_s
+        )
+        answered = {p for p, o in zip(peer_ids, outcomes, strict=True) if self._record(p, o)}
         self.sweeps += 1
         if self.metrics is not None:
             # A peer that is gone or did not answer must not keep reporting its last RTT.
-            self.metrics.prune_peer_rtt({p for p, ok in zip(peer_ids, answered, strict=True) if ok})
+            self.metrics.prune_peer_rtt(answered)
 
-    async def _probe(self, peer_id: str) -> bool:
+    def _record(self, peer_id: str, outcome: float | Exception) -> bool:
         link = self.links.setdefault(peer_id, LinkQuality())
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                rtt_ms = await self.pinger.ping(peer_id)
-        except TimeoutError:
+        if isinstance(outcome, TimeoutError):
             self._failed(peer_id, link, f"timeout: no pong within {self.timeout_s:g} s")
             return False
-        except Exception as exc:  # PingError, runtime stopped, ...: keep sweeping
-            self._failed(peer_id, link, str(exc) or type(exc).__name__)
+        if isinstance(outcome, Exception):  # PingError, runtime stopped, ...
+            self._failed(peer_id, link, str(outcome) or type(outcome).__name__)
             return False
-        link.record_ok(rtt_ms, self._clock(), self.alpha)
+        link.record_ok(outcome, self._clock(), self.alpha)
         if self.metrics is not None:
-            self.metrics.observe_rtt(peer_id, rtt_ms / 1000)
+            self.metrics.observe_rtt(peer_id, outcome / 1000)
         return True
 
     def _failed(self, peer_id: str, link: LinkQuality, error: str) -> None:
