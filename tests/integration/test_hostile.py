@@ -177,6 +177,13 @@ def test_all_hostile_peers_at_once(hostile_mesh) -> None:
     assert not entry["conflict"] and entry["signed"] is True
     assert entry["multiaddrs"] == [a for a in entry["multiaddrs"] if f"/{lay.agent_ip(1)}/" in a]
     assert agents["duplicate_peer_ids"] == []
+    # The doctor's view: the replay is an impostor (critical), the answer without a record
+    # an unsigned health answer (warning), each at its URL.
+    found = {f["id"]: f for f in mesh.get_json(f"{whoosh}/api/v1/diagnosis")["findings"]}
+    unproven = {h["url"]: h["reason"] for h in found["peer_id_unproven"]["evidence"]["hosts"]}
+    assert unproven == {bad.urls["replay"]: "replayed"}, unproven
+    unsigned = {a["url"]: a["reason"] for a in found["health_unsigned"]["evidence"]["agents"]}
+    assert unsigned.get(bad.urls["impostor"]) == "missing", unsigned
     whoosh_metrics = httpx.get(f"{whoosh}/metrics", timeout=5).text
     assert 'whoosh_claims_refused{reason="replayed"} 1.0' in whoosh_metrics
     assert 'whoosh_claims_refused{reason="missing"} 1.0' in whoosh_metrics
