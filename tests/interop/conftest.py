@@ -7,6 +7,7 @@ sets it): then they fail, as a missing test prerequisite must not pass silently.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from meshlocal import LocalMesh, MeshLayout
 
 JS = Path(__file__).with_name("js")
 REQUIRED = os.environ.get("CHORUS_REQUIRE_INTEROP") == "1"
@@ -109,3 +112,30 @@ def js_peer(js_libp2p: Path) -> Iterator[JsPeer]:
         yield peer
     finally:
         peer.close()
+
+
+@contextlib.contextmanager
+def covered_mesh(
+    request: pytest.FixtureRequest,
+    run_dir: Path,
+    layout: MeshLayout,
+    extra_env: dict[str, dict[str, str]] | None = None,
+) -> Iterator[LocalMesh]:
+    """A local mesh of ``layout`` (closed with the run's swarm.key), started and waited on
+    until the monitor expects, is connected to and hears every agent; stopped afterwards,
+    its logs shown when a test failed."""
+    n = layout.agents
+    mesh = LocalMesh(layout, run_dir=run_dir, extra_env=extra_env or {})
+
+    def covered() -> bool:
+        cov = mesh.get_json(f"{layout.monitor_url}/api/v1/coverage")
+        return (cov["expected"], cov["connected"], cov["heard"]) == (n, n, n)
+
+    try:
+        mesh.start()
+        mesh.wait_for(covered, timeout=120, what=f"coverage {n}/{n}")
+        yield mesh
+    finally:
+        mesh.stop()
+        if request.session.testsfailed:
+            print(f"run dir: {mesh.run_dir}\n{mesh.log_tail()}")

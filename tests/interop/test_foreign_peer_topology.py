@@ -22,7 +22,7 @@ from meshcommon.diagnosis import at_least
 from meshcommon.topics import COORDINATION, META_DISCUSSION
 from meshlocal import LocalMesh, MeshLayout
 
-from .conftest import JsPeer
+from .conftest import JsPeer, covered_mesh
 
 pytestmark = pytest.mark.integration
 
@@ -40,24 +40,9 @@ JS_HOST = "127.0.144.9"
 def fmesh(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(
-        LAYOUT,
-        run_dir=tmp_path_factory.mktemp("foreign"),
-        extra_env={"hmmm-monitor": {"MONITOR_HEARD_WINDOW_S": "6"}},
-    )
-    try:
-        mesh.start()
-        mesh.wait_for(lambda: _covered(mesh), timeout=120, what="coverage 2/2")
+    extra_env = {"hmmm-monitor": {"MONITOR_HEARD_WINDOW_S": "6"}}
+    with covered_mesh(request, tmp_path_factory.mktemp("foreign"), LAYOUT, extra_env) as mesh:
         yield mesh
-    finally:
-        mesh.stop()
-        if request.session.testsfailed:
-            print(f"run dir: {mesh.run_dir}\n{mesh.log_tail()}")
-
-
-def _covered(mesh: LocalMesh) -> bool:
-    cov = mesh.get_json(f"{mesh.layout.monitor_url}/api/v1/coverage")
-    return (cov["expected"], cov["connected"], cov["heard"]) == (2, 2, 2)
 
 
 def _topology(mesh: LocalMesh) -> dict[str, Any]:

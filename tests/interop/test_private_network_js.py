@@ -26,7 +26,7 @@ from meshcommon.swarm_key import write_swarm_key
 from meshcommon.topics import COORDINATION
 from meshlocal import LocalMesh, MeshLayout
 
-from .conftest import JsPeer
+from .conftest import JsPeer, covered_mesh
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +44,8 @@ JS_HOST = "127.0.146.9"
 def pmesh(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalMesh]:
-    mesh = LocalMesh(LAYOUT, run_dir=tmp_path_factory.mktemp("pnet-js"))
-    try:
-        mesh.start()
-        mesh.wait_for(lambda: _covered(mesh), timeout=120, what="coverage 3/3")
+    with covered_mesh(request, tmp_path_factory.mktemp("pnet-js"), LAYOUT) as mesh:
         yield mesh
-    finally:
-        mesh.stop()
-        if request.session.testsfailed:
-            print(f"run dir: {mesh.run_dir}\n{mesh.log_tail()}")
-
-
-def _covered(mesh: LocalMesh) -> bool:
-    cov = mesh.get_json(f"{mesh.layout.monitor_url}/api/v1/coverage")
-    return (cov["expected"], cov["connected"], cov["heard"]) == (3, 3, 3)
 
 
 def _hosts(mesh: LocalMesh) -> dict[str, dict[str, Any]]:
