@@ -17,11 +17,13 @@ from typing import Any
 
 import httpx
 
+from meshcommon.swarm_key import new_swarm_key
 from meshcommon.waiting import TRANSIENT, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = "CHORUSBENCH"
 SECRET = f"{STACK}_identity"  # the stack's agents derive their identities from it
+PNET_SECRET = f"{STACK}_pnet"  # the private network's key (stack.yml requires one)
 
 
 def images(tag: str) -> dict[str, str]:
@@ -75,15 +77,17 @@ def run_once(tag: str) -> tuple[float, float]:
     monitor_port = _free_port()
     env = {**os.environ, **images(tag), "WHOOSH_PUBLISHED_PORT": str(_free_port()),
            "MONITOR_PUBLISHED_PORT": str(monitor_port),
-           "CHORUS_IDENTITY_SECRET": SECRET}  # fmt: skip
+           "CHORUS_IDENTITY_SECRET": SECRET, "CHORUS_PNET_SECRET": PNET_SECRET}  # fmt: skip
     monitor = f"http://127.0.0.1:{monitor_port}"
-    subprocess.run(
-        ["docker", "secret", "create", SECRET, "-"],
-        input=base64.b64encode(os.urandom(32)),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    for name, value in ((SECRET, base64.b64encode(os.urandom(32))),
+                        (PNET_SECRET, new_swarm_key().encode())):  # fmt: skip
+        subprocess.run(
+            ["docker", "secret", "create", name, "-"],
+            input=value,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     try:
         started = time.monotonic()
         deploy = ["docker", "stack", "deploy", "--resolve-image", "never"]
@@ -109,7 +113,7 @@ def run_once(tag: str) -> tuple[float, float]:
             interval=1,
             what="the stack's containers to go",
         )
-        docker("secret", "rm", SECRET, check=False)
+        docker("secret", "rm", SECRET, PNET_SECRET, check=False)
         if initialised:
             docker("swarm", "leave", "--force", check=False)
 
