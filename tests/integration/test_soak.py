@@ -4,8 +4,8 @@ sender), run for CHORUS_SOAK_S seconds (`make soak`: 30 minutes). Every
 CHORUS_SOAK_SAMPLE_S it prints per service: RSS, open file descriptors, asyncio and trio
 tasks. It fails when one of them grows without bound, when the monitor's RSS exceeds its
 idle RSS + its message cap + 20 MiB, when a process dies, or when the monitor's bootstrap
-list gets old. The monitor's RSS trend counts only once its cap is full (the garbage
-sender fills it in about five minutes), so the verdict does not depend on the length.
+list gets old. The monitor's RSS trend counts only once its cap is full (how long that
+takes depends on the traffic), so the verdict does not depend on the length.
 
 The integration tier runs a short one (under a minute of soaking: 4 agents, one restarted
 every 15 s) so that the churn, the hostile peers and the measuring stay exercised in CI
