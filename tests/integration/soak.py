@@ -1,6 +1,12 @@
 """The soak's measuring side: read each service's /metrics (RSS, open file descriptors,
 asyncio and trio tasks), print a table row per sample, and judge whether anything grows
-without bound (a trend fitted over the run; the first third against the last)."""
+without bound (a trend fitted over the run; the first third against the last).
+
+A service that keeps data up to a cap (the monitor's recent messages) grows by design
+until the cap is full; how long that takes depends on the traffic, not on the soak. Its
+RSS is judged twice, both independent of the soak's length: never above its idle RSS +
+the cap + ``CAP_ALLOWANCE_MIB``, and, for the trend, only over the samples taken once the
+cap was full (none: no trend verdict)."""
 
 from __future__ import annotations
 
@@ -19,6 +25,12 @@ SERIES = (
     ("trio", "{p}_trio_tasks"),
 )
 PREFIX = {"whoosh": "whoosh", "hmmm-monitor": "hmmm"}  # agents: chorus_agent
+# (column, gauge) of a capped store: the bytes it counts and its cap (MiB in the samples)
+CAPPED = (("kept_mib", "{p}_messages_kept_bytes"), ("cap_mib", "{p}_messages_kept_bytes_limit"))
+# A cap counts as full from this fraction on (the oldest go as the newest come).
+FULL_FRACTION = 0.9
+# RSS a capped service may hold beyond its idle RSS and its cap (issue 20: cap + 20 MiB).
+CAP_ALLOWANCE_MIB = 20.0
 
 
 def read_sample(url: str, service: str) -> dict[str, float]:
@@ -28,10 +40,10 @@ def read_sample(url: str, service: str) -> dict[str, float]:
         s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
     }
     out: dict[str, float] = {}
-    for column, pattern in SERIES:
+    for column, pattern in SERIES + CAPPED:
         value = values.get(pattern.format(p=prefix))
         if value is not None:
-            out[column] = value / 2**20 if column == "rss_mib" else value
+            out[column] = value / 2**20 if column.endswith("_mib") else value
     return out
 
 
@@ -64,6 +76,31 @@ class Verdict:
             f"{self.service:<13} {self.column:<8} first third {self.first:9.1f}  "
             f"last third {self.last:9.1f}  trend {self.slope_per_h:+9.1f}/h  "
             f"allowed +{self.allowed:.1f}  {flag}"
+        )
+
+
+@dataclass
+class Bound:
+    """A capped service's RSS against what its cap allows: idle RSS + cap + allowance."""
+
+    service: str
+    idle: float
+    cap: float
+    peak: float
+
+    @property
+    def allowed(self) -> float:
+        return self.idle + self.cap + CAP_ALLOWANCE_MIB
+
+    @property
+    def exceeded(self) -> bool:
+        return self.peak > self.allowed
+
+    def line(self) -> str:
+        flag = "OVER" if self.exceeded else "within"
+        return (
+            f"{self.service:<13} rss_mib  peak {self.peak:.1f} MiB, allowed {self.allowed:.1f} "
+            f"(idle {self.idle:.1f} + cap {self.cap:.1f} + {CAP_ALLOWANCE_MIB:.0f})  {flag}"
         )
 
 
@@ -108,14 +145,32 @@ class SoakRecorder:
     def verdicts(self) -> list[Verdict]:
         out = []
         for name, rows in self.samples.items():
-            third = max(1, len(rows) // 3)
             for column, _ in SERIES:
                 points = [(t, v[column]) for t, v in rows if column in v]
+                if column == "rss_mib" and any("cap_mib" in v for _, v in rows):
+                    # Growth until the cap is full is by design: the trend starts there.
+                    points = [
+                        (t, v[column])
+                        for t, v in rows
+                        if column in v and v.get("kept_mib", 0) >= FULL_FRACTION * v["cap_mib"]
+                    ]
                 if len(points) < 3:
                     continue
+                third = max(1, len(points) // 3)
                 ts, ys = [p[0] for p in points], [p[1] for p in points]
                 first, last = statistics.fmean(ys[:third]), statistics.fmean(ys[-third:])
                 absolute, fraction = TOLERANCE[column]
                 allowed = max(absolute, fraction * first)
                 out.append(Verdict(name, column, first, last, _slope(ts, ys) * 3600, allowed))
+        return out
+
+    def bounds(self, idle_rss_mib: dict[str, float]) -> list[Bound]:
+        """Each capped service's peak RSS against its idle RSS (measured before the load)
+        plus its cap plus the allowance."""
+        out = []
+        for name, rows in self.samples.items():
+            caps = [v["cap_mib"] for _, v in rows if "cap_mib" in v]
+            peaks = [v["rss_mib"] for _, v in rows if "rss_mib" in v]
+            if caps and peaks and name in idle_rss_mib:
+                out.append(Bound(name, idle_rss_mib[name], max(caps), max(peaks)))
         return out

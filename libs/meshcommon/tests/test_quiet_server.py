@@ -64,3 +64,60 @@ def test_serves_and_stops_at_once_on_a_signal(sig: signal.Signals) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_idle_server_never_wakes_and_keeps_date_fresh() -> None:
+    """No timer: over two idle seconds the loop checks for exit only once, yet each
+    response carries the current second's Date; setting should_exit from another thread
+    stops it at once."""
+    import asyncio
+    import threading
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from meshcommon.quiet_server import QuietServer
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    port = free_port()
+    server = QuietServer(
+        uvicorn.Config(app, host=HOST, port=port, log_config=None, log_level="warning")
+    )
+    ticks = 0
+    on_tick = server.on_tick
+
+    async def counted(counter: int) -> bool:
+        nonlocal ticks
+        ticks += 1
+        return await on_tick(counter)
+
+    server.on_tick = counted  # type: ignore[method-assign]
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        first, _ = wait_until(
+            lambda: httpx.get(f"http://{HOST}:{port}/ping", timeout=2),
+            lambda r: r.status_code == 200,
+            within_s=30,
+            what="the server",
+        )
+        ticks_then = ticks
+        time.sleep(2.2)
+        assert ticks == ticks_then  # idle: not one wake-up
+        second = httpx.get(f"http://{HOST}:{port}/ping", timeout=2)
+        dates = [parsedate_to_datetime(r.headers["date"]).timestamp() for r in (first, second)]
+        assert dates[1] - dates[0] >= 2  # made when asked, not frozen at start
+        assert abs(dates[1] - time.time()) < 2
+        started = time.monotonic()
+        server.should_exit = True  # from this thread, as a test harness would
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        assert time.monotonic() - started < 0.9
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

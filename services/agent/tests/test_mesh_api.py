@@ -50,7 +50,8 @@ async def test_mesh_view_names_a_peer_on_a_misspelt_topic(tmp_path: Path) -> Non
         p2p_host=HOST,
         p2p_port=port,
         allow_loopback=True,
-        broadcast_interval_s=0.5,  # the pinger's period too
+        broadcast_interval_s=0.5,
+        ping_interval_s=0.5,
         bootstrap_refresh_s=0.5,
     )
     agent = build_agent(settings, bootstrap=NoBootstrap())

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from hmmm_monitor.consumer import GossipConsumer
-from hmmm_monitor.domain.store import MessageStore
+from hmmm_monitor.domain.store import STORED_OVERHEAD_BYTES, MessageStore
 from hmmm_monitor.metrics import MonitorMetrics
 from meshcommon import topics
 from meshcommon.gossip import REASON_INVALID_JSON, REASON_NOT_OBJECT, REASON_OVERSIZED
@@ -169,10 +169,31 @@ def test_kept_messages_are_bounded_in_bytes_so_big_ones_cannot_fill_the_memory()
     assert sum(m.size for m in kept) <= 10_000
     assert 2 <= len(kept) < 4 and kept[0].record.from_ == A  # the newest stay
     assert store.total == 51 and store.senders()[B].count == 50  # all counted still
-    # Small messages are kept up to the count, as before.
+    # Tiny messages count their overhead too: the byte cap bounds them as well...
     for i in range(500):
         consumer(msg(b'{"type":"availability"}', at=3000.0 + i))
-    assert len(store.recent(limit=5000)) == 200
+    assert len(store.recent(limit=5000)) == 10_000 // (STORED_OVERHEAD_BYTES + 23)
+    # ...and under a roomier cap they are kept up to the count, as before.
+    roomy = MessageStore(keep=200, max_bytes=1_000_000)
+    consumer = GossipConsumer(roomy, MonitorMetrics(), stdout=io.StringIO())
+    for i in range(500):
+        consumer(msg(b'{"type":"availability"}', at=3000.0 + i))
+    assert len(roomy.recent(limit=5000)) == 200
+
+
+def test_kept_messages_hold_their_payload_as_received_and_show_it_parsed() -> None:
+    """Kept raw (a parsed 50 KB payload of 600 strings took 1.65 times its size); the API
+    shows the payload as before."""
+    store = MessageStore()
+    consumer = GossipConsumer(store, MonitorMetrics(), stdout=io.StringIO())
+    data = json.dumps({"type": "availability", "multiaddrs": ["/ip4/x"] * 3}).encode()
+    consumer(msg(data, sender=B, at=1000.0))
+    (kept,) = store.recent()
+    assert kept.raw == data and kept.record.payload is None
+    doc = kept.to_dict()
+    assert doc["payload"] == {"type": "availability", "multiaddrs": ["/ip4/x"] * 3}
+    assert doc["from"] == B and doc["received_at"] == 1000.0
+    assert store.kept_bytes() == len(data) + STORED_OVERHEAD_BYTES
 
 
 def test_messages_the_validator_rejected_still_name_their_sender() -> None:

@@ -1,40 +1,81 @@
-"""uvicorn's server with a 1 Hz main loop instead of 10 Hz.
+"""uvicorn's server without a timer: its main loop sleeps until it is told to stop.
 
 Replaces: ``uvicorn.Server.main_loop`` (uvicorn 0.54) wakes every 0.1 s only to refresh
 the ``Date`` header (once a second) and to notice ``should_exit``. In an idle agent those
-wake-ups were most of the asyncio loop's work (about 18 of 22 per second). This loop ticks
-once a second, which is the Date header's resolution, and a signal wakes it at once, so
-stopping is as quick as before. Upstream fix: wait on an event set by ``handle_exit``.
+wake-ups were most of the asyncio loop's work. Here neither needs a timer:
+
+- the ``Date`` header is made when a response asks for the default headers (uvicorn reads
+  ``server_state.default_headers`` once per request), at most once a second;
+- setting ``should_exit`` (``handle_exit`` from a signal, or anyone else) wakes the loop at
+  once, so stopping is as quick as before.
+
+With ``limit_max_requests`` or ``callback_notify`` (unused here) uvicorn's own loop runs.
+Upstream fix: wait on an event set by ``handle_exit``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import types
+import time
+from email.utils import formatdate
 
 import uvicorn
+from uvicorn.server import ServerState
 
-TICK_S = 1.0
-TICKS_PER_UVICORN_SECOND = 10  # on_tick refreshes the Date header when counter % 10 == 0
+
+class FreshDateState(ServerState):
+    """``default_headers`` with a ``Date`` made on demand (cached for its one second)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._config = config
+        self._second = -1
+        self._headers: list[tuple[bytes, bytes]] = []
+        super().__init__()
+
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        now = time.time()
+        if int(now) != self._second:
+            self._second = int(now)
+            date = [(b"date", formatdate(now, usegmt=True).encode())]
+            # encoded_headers exists once uvicorn has loaded the config (before serving)
+            extra = list(getattr(self._config, "encoded_headers", []))
+            self._headers = (date if self._config.date_header else []) + extra
+        return self._headers
+
+    @default_headers.setter
+    def default_headers(self, value: list[tuple[bytes, bytes]]) -> None:
+        """uvicorn's ``on_tick`` assigns a copy made then; the getter's is fresher."""
 
 
 class QuietServer(uvicorn.Server):
-    _wake: asyncio.Event | None = None
-    _loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._exit = False
+        super().__init__(config)
+        if self._timerless():
+            self.server_state = FreshDateState(config)
 
-    def handle_exit(self, sig: int, frame: types.FrameType | None) -> None:
-        super().handle_exit(sig, frame)
+    def _timerless(self) -> bool:
+        return self.config.limit_max_requests is None and self.config.callback_notify is None
+
+    @property
+    def should_exit(self) -> bool:
+        return self._exit
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._exit = value
         loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(wake.set)  # safe from a signal handler
+        if value and loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)  # safe from a signal handler or a thread
 
     async def main_loop(self) -> None:
+        if not self._timerless():
+            await super().main_loop()
+            return
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + TICKS_PER_UVICORN_SECOND) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), TICK_S)
-            should_exit = await self.on_tick(counter)
+        while not await self.on_tick(0):
+            await self._wake.wait()
+            self._wake.clear()

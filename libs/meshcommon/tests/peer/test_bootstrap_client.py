@@ -335,3 +335,21 @@ async def test_the_monitor_and_k_0_ask_for_the_whole_list(tmp_path) -> None:
         assert (await c.fetch()).view is None
         await c.aclose()
     assert view.call_count == 0 and whole.call_count == 2
+
+
+def _ca_count(c: WhooshBootstrapClient) -> int:
+    ctx = c._client._transport._pool._ssl_context  # httpx -> httpcore: the one context
+    return int(ctx.cert_store_stats()["x509_ca"])
+
+
+def test_a_plain_http_whoosh_loads_no_ca_certificates_and_https_verifies(tmp_path) -> None:
+    """certifi's CA bundle in OpenSSL costs ~1 MiB per process: only an https WHOOSH pays
+    it; over http the context holds no CA, so TLS (never made) could not pass unverified."""
+    import ssl
+
+    plain = WhooshBootstrapClient("http://whoosh:8080", cache_path=str(tmp_path / "a"))
+    secure = WhooshBootstrapClient("HTTPS://whoosh:8443", cache_path=str(tmp_path / "b"))
+    assert _ca_count(plain) == 0
+    assert _ca_count(secure) > 50
+    ctx = plain._client._transport._pool._ssl_context
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname

@@ -31,6 +31,12 @@ class Settings(PeerSettings):
     broadcast_interval_s: float = Field(
         default=30.0, description="Availability broadcast period on CHORUS/coordination/v1"
     )
+    ping_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Each connected peer is pinged this often (its RTT in /api/v1/mesh); "
+        "a ping wakes both ends, so an idle agent pays for it",
+    )
 
     # Peering: keep at least target_peers connected, from WHOOSH's list, static peers, gossip.
     bootstrap_refresh_s: float = Field(

@@ -86,7 +86,7 @@ class GossipConsumer:
             payload=decoded.payload,
             seqno=msg.seqno,
         )
-        self.store.add(record, msg.received_at, size=len(msg.data))
+        self.store.add(record, msg.received_at, size=len(msg.data), raw=bytes(msg.data))
         if self.metrics is not None:
             self.metrics.count_received(msg.topic, decoded.type)
         if msg.topic == COORDINATION and decoded.type == "availability":

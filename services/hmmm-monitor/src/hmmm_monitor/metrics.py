@@ -128,6 +128,20 @@ class MonitorMetrics:
             self.registry,
         )
 
+    def export_kept_messages(self, kept_bytes: Callable[[], int], cap_bytes: int) -> None:
+        """The recent messages kept for /api/v1/messages: bytes counted, and the cap."""
+        Gauge(
+            "hmmm_messages_kept_bytes",
+            "Bytes the kept recent messages count against their cap (payloads as received "
+            "plus a fixed overhead each)",
+            registry=self.registry,
+        ).set_function(kept_bytes)
+        Gauge(
+            "hmmm_messages_kept_bytes_limit",
+            "The cap on hmmm_messages_kept_bytes (the oldest messages go first)",
+            registry=self.registry,
+        ).set(cap_bytes)
+
     def export_message_gaps(self, gaps_total: Callable[[], int]) -> None:
         TotalsCounter(
             "hmmm_messages_lost",

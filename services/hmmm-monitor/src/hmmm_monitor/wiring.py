@@ -30,6 +30,7 @@ def build_monitor(settings: Settings, *, bootstrap: BootstrapSource | None = Non
     store = MessageStore(settings.messages_keep)
     metrics.export_message_gaps(store.gaps_total)
     metrics.export_store_bounds(store.tracked_senders, lambda: store.senders_forgotten)
+    metrics.export_kept_messages(store.kept_bytes, store.max_bytes)
     consumer = GossipConsumer(
         store,
         metrics,

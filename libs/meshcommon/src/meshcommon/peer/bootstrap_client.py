@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -132,6 +133,17 @@ class _NoView(Exception):
         self.status = status
 
 
+def tls_verification(url: str) -> ssl.SSLContext | bool:
+    """What the WHOOSH client verifies TLS with. httpx's default loads certifi's ~150 CA
+    certificates into OpenSSL for each client (~1 MiB of a running agent's RSS, measured
+    with smaps), for a WHOOSH reached over plain http. So only an https URL gets the
+    default; otherwise a context without any CA, under which a TLS connection (none is
+    made) would fail verification, never pass unverified."""
+    if url.strip().lower().startswith("https://"):
+        return True
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
 class WhooshBootstrapClient:
     """``GET {whoosh_url}/api/v1/bootstrap-peers`` with retries, cache and static fallback.
 
@@ -171,7 +183,9 @@ class WhooshBootstrapClient:
         self._on_result = on_result
         # trust_env=False: WHOOSH is reached directly, never through an HTTP(S)_PROXY.
         self.timeout_s = timeout_s
-        self._client = client or httpx.AsyncClient(timeout=timeout_s, trust_env=False)
+        self._client = client or httpx.AsyncClient(
+            timeout=timeout_s, trust_env=False, verify=tls_verification(whoosh_url)
+        )
         self._last_error_kind: str | None = None
         # The last good answer and its entity tag: what a 304 confirms.
         self._etag: str | None = None
