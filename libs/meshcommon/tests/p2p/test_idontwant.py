@@ -21,7 +21,7 @@ from libp2p.pubsub.pb import rpc_pb2
 from meshcommon.p2p.types import ALL_OVERRIDES, P2POverrides
 from meshcommon.topics import COORDINATION
 
-from .conftest import Peer, wait_for
+from .conftest import Peer, free_port, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -174,3 +174,38 @@ async def test_upstream_behaviour_without_the_override_still_delivers() -> None:
 
         await wait_for(arrived, "10 messages at b and c")
         assert sum(sum(p.node.counters.idontwant.values()) for p in (a, b, c)) == 0
+
+
+def test_settings_reach_the_gossipsub_of_a_node() -> None:
+    """GOSSIP_DEGREE sets D and the 2D/3..2D bounds (6 -> 4..12 as before);
+    IDONTWANT_MIN_BYTES the announcement threshold."""
+    from meshcommon.config import PeerSettings
+    from meshcommon.p2p.node import MeshNode
+    from meshcommon.p2p.types import NodeConfig
+
+    default = NodeConfig.for_peer(PeerSettings())
+    assert (default.degree, default.degree_low, default.degree_high) == (6, 4, 12)
+    config = NodeConfig.for_peer(
+        PeerSettings(
+            p2p_host="127.0.0.1", p2p_port=free_port(), gossip_degree=4, idontwant_min_bytes=0
+        )
+    )
+    assert (config.degree, config.degree_low, config.degree_high) == (4, 2, 8)
+    with pytest.raises(ValueError):
+        PeerSettings(gossip_degree=0)
+
+    async def built() -> None:
+        node = MeshNode(config)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(node.serve)
+            gs = _gs_of(node)
+            assert (gs.degree, gs.degree_low, gs.degree_high) == (4, 2, 8)
+            assert gs.idontwant_min_bytes == 0 and gs.idontwant_budget == 512
+            nursery.cancel_scope.cancel()
+
+    trio.run(built)
+
+
+def _gs_of(node):  # type: ignore[no-untyped-def]
+    assert node._gossipsub is not None
+    return node._gossipsub
