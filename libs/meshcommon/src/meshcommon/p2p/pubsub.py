@@ -109,7 +109,6 @@ _READ_SIZE = 64 * 1024
 # IDONTWANT entry longer than this is no ID of ours and is not kept.
 MAX_MESSAGE_ID_BYTES = 256
 _COALESCE_BYTES = 48 * 1024  # stays within one yamux frame (64 KiB - header)
-_COALESCE_RPCS = 256  # RPCs taken off a peer's queue per wake-up
 
 
 def _delimited(rpc: rpc_pb2.RPC) -> bytes:
@@ -351,41 +350,35 @@ class MeshPubsub(Pubsub):
                 rpc = await queue.pop()
                 if rpc is None:
                     return
-                batch = [rpc]
-                inner = queue._queue
-                while len(inner) and len(batch) < _COALESCE_RPCS:
-                    nxt = inner.pop()
-                    if nxt is None:
-                        break
-                    batch.append(nxt)
+                strip = self._stripper(peer_id)
                 parts: list[bytes] = []
                 size = 0
-                for one in self._wanted(peer_id, batch):
-                    parts.append(_delimited(one))
-                    size += len(parts[-1])
-                    if size >= _COALESCE_BYTES:
-                        if not await self._write_bytes(stream, b"".join(parts)):
-                            return
-                        parts, size = [], 0
+                inner = queue._queue
+                while True:
+                    kept = rpc if strip is None else strip(peer_id, rpc)
+                    if kept is not None:
+                        parts.append(_delimited(kept))
+                        size += len(parts[-1])
+                    if size >= _COALESCE_BYTES or not len(inner):
+                        break
+                    rpc = inner.pop()
+                    if rpc is None:
+                        break
                 if parts and not await self._write_bytes(stream, b"".join(parts)):
                     return
         except Exception:
             log.debug("sending loop for %s terminated with error", peer_id)
             self._handle_dead_peer(peer_id)
 
-    def _wanted(self, peer_id: ID, batch: list[rpc_pb2.RPC]) -> list[rpc_pb2.RPC]:
-        """(idontwant) The batch without the messages the peer said (IDONTWANT) it has
-        since they were queued: under load a queue holds messages for a while, and the
-        peer's IDONTWANT often arrives in that time."""
+    def _stripper(self, peer_id: ID) -> Callable[[ID, rpc_pb2.RPC], rpc_pb2.RPC | None] | None:
+        """(idontwant) What takes out of a queued RPC the messages the peer said
+        (IDONTWANT) it has since they were queued: under load a queue holds messages for
+        a while, and the peer's IDONTWANT often arrives in that time. None: nothing to
+        take out (the override is off, or the peer said nothing)."""
         router = self.router
         if not self._overrides.idontwant or not isinstance(router, MeshGossipSub):
-            return batch
-        out = []
-        for rpc in batch:
-            kept = router.strip_unwanted(peer_id, rpc)
-            if kept is not None:
-                out.append(kept)
-        return out
+            return None
+        return router.strip_unwanted if router.has_unwanted(peer_id) else None
 
     async def _write_bytes(self, stream: Any, data: bytes) -> bool:
         """``Pubsub.write_msg`` for pre-encoded RPCs (same per-stream lock as
@@ -723,12 +716,15 @@ class MeshGossipSub(GossipSub):
         before = self._unwanted_before.get(peer_id)
         return before is not None and msg_id in before
 
+    def has_unwanted(self, peer_id: ID) -> bool:
+        """Whether ``peer_id`` said (IDONTWANT) it has any message, in this heartbeat or
+        the previous one."""
+        return bool(self.dont_send_message_ids.get(peer_id) or self._unwanted_before.get(peer_id))
+
     def strip_unwanted(self, peer_id: ID, rpc: rpc_pb2.RPC) -> rpc_pb2.RPC | None:
         """(idontwant) ``rpc`` without the messages ``peer_id`` said it has since the RPC
         was queued (None: nothing left to send); counted as honoured."""
-        if not rpc.publish or not (
-            self.dont_send_message_ids.get(peer_id) or self._unwanted_before.get(peer_id)
-        ):
+        if not rpc.publish or not self.has_unwanted(peer_id):
             return rpc
         pubsub = self.pubsub
         assert pubsub is not None
