@@ -4,6 +4,8 @@ python -m benchmarks                     # everything, 3 runs each (about 30 min
 python -m benchmarks --runs 1 --only startup,ping
 python -m benchmarks --python ../baseline/.venv/bin/python   # another checkout's code
 python -m benchmarks --only whoosh       # WHOOSH at N = 100, 1,000, 5,000: whole list vs views
+python -m benchmarks --only hop          # the mesh's cost per hop: 20 agents at 10 and 100
+                                         # msg/s, 50 agents at 10 msg/s
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ import time
 import traceback
 from collections.abc import Callable
 
-from benchmarks import mesh, ping, receive, startup, swarm, whoosh_scale
+from benchmarks import hop, mesh, ping, receive, startup, swarm, whoosh_scale
 from benchmarks.procs import Interpreter
 from benchmarks.report import Row, render
 
-GROUPS = ("startup", "ping", "receive", "mesh", "idle", "whoosh", "swarm", "overrides")
+GROUPS = ("startup", "ping", "receive", "mesh", "idle", "hop", "whoosh", "swarm", "overrides")
 PNET_RATE = 1000  # msg/s: the private network's cost is quoted here (issue 17)
 OVERRIDE_RATE = 1000  # msg/s: the per-override figures, below saturation for all variants
 
@@ -42,6 +44,19 @@ def rows() -> dict[str, Row]:
         Row("load_pct", "20 agents, one publishing 10 msg/s: delivered", "%", 100, False),
         Row("load_p50", "  same: monitor latency p50", "ms", None),
         Row("load_p99", "  same: monitor latency p99", "ms", 50),
+        Row(
+            "hop10",
+            "agent CPU per message per hop: 20 agents, 10 msg/s (10 s broadcasts)",
+            "µs",
+            1000,
+        ),
+        Row("hop100", "  same at 100 msg/s", "µs", 500),
+        Row("hop_p99_10", "  same: monitor latency p99 at 10 msg/s", "ms", 50),
+        Row("load100_pct", "20 agents, one publishing 100 msg/s: delivered", "%", 100, False),
+        Row("load100_p99", "  same: monitor latency p99", "ms", 100),
+        Row("load50_pct", "50 agents, one publishing 10 msg/s: delivered", "%", 100, False),
+        Row("load50_p99", "  same: monitor latency p99", "ms", 100),
+        Row("hop50", "  same: agent CPU per message per hop", "µs", None),
         Row("heard50", "50 agents: launch -> 50/50 heard", "s", 60),
         Row("mesh50", "idle mesh: 50 agents + WHOOSH + monitor", "% core", None),
         Row("swarm10", "Swarm: stack deploy -> 10/10 heard (stack defaults)", "s", 30),
@@ -87,6 +102,22 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
         table["agent_rss"].add(m20.agent_rss_mib)
         m20 = mesh.run_once(interp, 20, broadcast_s=10.0)
         table["agent_cpu10"].add(m20.idle_agent_pct)
+    elif group == "hop":
+        h20 = hop.run_once(interp, 20, (10, 100))
+        print("    hop, 20 agents:", h20, flush=True)
+        at10, at100 = h20.by_rate.get(10, {}), h20.by_rate.get(100, {})
+        nan = float("nan")
+        table["hop10"].add(at10.get("us_per_msg_hop", nan))
+        table["hop_p99_10"].add(at10.get("p99_ms", nan))
+        table["hop100"].add(at100.get("us_per_msg_hop", nan))
+        table["load100_pct"].add(at100.get("delivered_pct", nan))
+        table["load100_p99"].add(at100.get("p99_ms", nan))
+        h50 = hop.run_once(interp, 50, (10,), within_s=240)
+        print("    hop, 50 agents:", h50, flush=True)
+        at10 = h50.by_rate.get(10, {})
+        table["load50_pct"].add(at10.get("delivered_pct", nan))
+        table["load50_p99"].add(at10.get("p99_ms", nan))
+        table["hop50"].add(at10.get("us_per_msg_hop", nan))
     elif group == "overrides":
         for variant in override_variants():
             row = table.setdefault(

@@ -90,7 +90,7 @@ def _measure_load(interp: Interpreter, mesh: LocalMesh) -> dict[str, float]:
     """A publisher joins through agent 1 (the monitor is not connected to it) and sends
     ``LOAD_RATE`` messages a second; every one should reach the monitor, quickly."""
     first = mesh.get_json(f"{mesh.layout.agent_url(1)}/api/health")
-    with spawned(TOOLS.probe("publisher", "--host", "127.0.97.1"), pipes=True) as proc:
+    with spawned(publisher_argv(mesh), pipes=True) as proc:
         pub = PublisherProbe(proc)
         addr = first["multiaddrs"][0]
         if not pub.ask(cmd="connect", peer_id=first["peer_id"], addr=addr)["connected"]:
@@ -112,3 +112,9 @@ def _measure_load(interp: Interpreter, mesh: LocalMesh) -> dict[str, float]:
         "p50_ms": d.p50_ms,
         "p99_ms": d.p99_ms,
     }
+
+
+def publisher_argv(mesh: LocalMesh) -> list[str]:
+    """The publisher probe, holding the mesh's swarm.key when the mesh is closed."""
+    key = ["--pnet-key-file", str(mesh.swarm_key_path)] if mesh.swarm_key_path.exists() else []
+    return TOOLS.probe("publisher", "--host", "127.0.97.1", *key)

@@ -13,6 +13,9 @@
 //   dial MULTIADDR   {"dialled": PEER_ID}: connect to a peer (e.g. one agent of the mesh), or
 //                    {"error": "..."} when the dial fails (e.g. refused by a private network)
 //   say TOPIC TEXT   {"published": true}: publish the rest of the line as it is on TOPIC
+//   idontwant        {"protocols": {peer: outbound protocol}, "mesh": [...], "sent",
+//                    "received"}: GossipSub v1.2 IDONTWANT message IDs announced to and
+//                    received from peers (counted around gossipsub's own handlers)
 //   quit
 // It exits by itself after 120 s, so a crashed test never leaves it running.
 import { createLibp2p } from 'libp2p'
@@ -55,6 +58,21 @@ node.services.pubsub.addEventListener('message', (evt) => {
   if (evt.detail.from) senders.add(evt.detail.from.toString())
 })
 for (const t of TOPICS) node.services.pubsub.subscribe(t)
+// IDONTWANT counted around gossipsub's own methods (it keeps no total of what it sends).
+const gs = node.services.pubsub
+const idw = { sent: 0, received: 0 }
+const sendIDontWants = gs.sendIDontWants.bind(gs)
+gs.sendIDontWants = (msgId, topic, source) => {
+  const mesh = new Set(gs.mesh.get(topic) ?? [])
+  mesh.delete(source)
+  for (const id of mesh) if (gs.streamsOutbound.get(id)?.protocol === '/meshsub/1.2.0') idw.sent++
+  return sendIDontWants(msgId, topic, source)
+}
+const handleIdontwant = gs.handleIdontwant.bind(gs)
+gs.handleIdontwant = (id, idontwant) => {
+  for (const { messageIDs } of idontwant) idw.received += messageIDs?.length ?? 0
+  return handleIdontwant(id, idontwant)
+}
 console.log(JSON.stringify({ addr: node.getMultiaddrs()[0].toString(), peer_id: node.peerId.toString() }))
 const rl = readline.createInterface({ input: process.stdin })
 for await (const line of rl) {
@@ -73,6 +91,11 @@ for await (const line of rl) {
     const text = line.trim().slice(cmd.length + args[0].length + 2)
     await node.services.pubsub.publish(args[0], new TextEncoder().encode(text))
     console.log(JSON.stringify({ published: true }))
+  }
+  if (cmd === 'idontwant') {
+    const protocols = {}
+    for (const [id, stream] of gs.streamsOutbound) protocols[id] = stream.protocol
+    console.log(JSON.stringify({ protocols, mesh: gs.getMeshPeers(TOPICS[0]), ...idw }))
   }
   if (cmd === 'stats') console.log(JSON.stringify({ ...got, senders: [...senders] }))
   if (cmd === 'ping') {

@@ -71,6 +71,19 @@ class PeerSettings(ServiceSettings):
         description="During a key rotation: more swarm.key files accepted inbound (dials use "
         "the key file above), comma-separated",
     )
+    gossip_degree: int = Field(
+        default=6,
+        ge=1,
+        le=32,
+        description="GossipSub mesh degree D (each message goes to about D peers; the mesh "
+        "keeps between 2D/3 and 2D): fewer means fewer frames per hop, more means more paths",
+    )
+    idontwant_min_bytes: int = Field(
+        default=512,
+        ge=0,
+        description="GossipSub v1.2: announce a received message of at least this many bytes "
+        "with IDONTWANT to the mesh peers (js-libp2p 512, go-libp2p 1024)",
+    )
     max_message_bytes: int = Field(
         default=MAX_MESSAGE_BYTES,
         description="Larger gossip payloads are rejected (counted, logged)",

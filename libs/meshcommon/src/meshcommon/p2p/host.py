@@ -12,7 +12,7 @@ from libp2p import new_host
 from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
 from libp2p.network.config import ConnectionConfig
-from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11
+from libp2p.pubsub.gossipsub import PROTOCOL_ID, PROTOCOL_ID_V11, PROTOCOL_ID_V12
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.transport.tcp.tcp import TCP
 from multiaddr import Multiaddr
@@ -91,13 +91,16 @@ def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> 
 
     gossipsub = MeshGossipSub(
         on_drop=hooks.on_outbound_drop,
-        protocols=[TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID)],
+        counters=hooks.counters,
+        # v1.2 (IDONTWANT) first, as go and js offer it; v1.1 and v1.0 peers still meet.
+        protocols=[TProtocol(PROTOCOL_ID_V12), TProtocol(PROTOCOL_ID_V11), TProtocol(PROTOCOL_ID)],
         degree=config.degree,
         degree_low=config.degree_low,
         degree_high=config.degree_high,
         heartbeat_interval=config.heartbeat_interval,
         # On by default it caps forwarding at 10 msg/s per peer per topic.
         spam_protection_enabled=False,
+        max_idontwant_messages=config.idontwant_budget,
     )
     scorer = None
     if hooks.validator is not None:

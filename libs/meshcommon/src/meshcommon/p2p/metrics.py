@@ -10,7 +10,12 @@ from typing import cast
 from prometheus_client import CollectorRegistry
 
 from meshcommon.metrics import TotalsCounter, export_gossip_scoring
-from meshcommon.p2p.types import PNET_DIRECTIONS, PNET_REFUSAL_REASONS, NodeCounters
+from meshcommon.p2p.types import (
+    IDONTWANT_KINDS,
+    PNET_DIRECTIONS,
+    PNET_REFUSAL_REASONS,
+    NodeCounters,
+)
 from meshcommon.topics import ALL_TOPICS
 
 
@@ -52,6 +57,16 @@ def export_node_counters(registry: CollectorRegistry, prefix: str, counters: Nod
         lambda: cast(Mapping[tuple[str, ...], float], counters.pnet_refused),
         registry,
         always=[(d, reason) for d in PNET_DIRECTIONS for reason in PNET_REFUSAL_REASONS],
+    )
+    TotalsCounter(
+        f"{prefix}_idontwant",
+        "GossipSub v1.2 IDONTWANT, in message IDs: sent (announced to a mesh peer), received "
+        "(kept from a peer), honoured (messages not sent to a peer that said it had them), "
+        "over_budget (a peer's IDs beyond the per-heartbeat budget, ignored)",
+        "kind",
+        lambda: counters.idontwant,
+        registry,
+        always=IDONTWANT_KINDS,
     )
     TotalsCounter(
         f"{prefix}_consumer_errors",

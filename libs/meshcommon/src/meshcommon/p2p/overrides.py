@@ -150,6 +150,13 @@ def _install_graylist(site: Site) -> None:
         site.scorer.spec = True
 
 
+def _install_idontwant(site: Site) -> None:
+    site.gossipsub.enable("idontwant")
+    site.gossipsub.idontwant_min_bytes = site.config.idontwant_min_bytes
+    site.gossipsub.idontwant_budget = site.config.idontwant_budget
+    site.pubsub.enable("idontwant")
+
+
 def _install_outqueue(site: Site) -> None:
     site.gossipsub.outbound_queue = site.config.outbound_queue
 
@@ -385,6 +392,29 @@ OVERRIDES: tuple[Override, ...] = (
         "succeeds; now NodeConfig.outbound_queue",
     ),
     Override(
+        "idontwant",
+        "pubsub",
+        "pubsub.MeshGossipSub (IDONTWANT), pubsub.MeshPubsub.handle_sending_messages",
+        (
+            f"{_GS}._emit_idontwant_for_message",
+            f"{_GS}.handle_idontwant",
+            f"{_GS}._prune_idontwant_entries",
+        ),
+        _install_idontwant,
+        relies_on=(
+            f"{_GS}.publish",
+            f"{_GS}._get_peers_to_send",  # its msg_id filter, bypassed to count
+            f"{_GS}.handle_rpc",  # calls handle_idontwant
+            f"{_GS}.heartbeat",  # calls _prune_idontwant_entries
+            f"{_GS}.add_peer",  # dont_send_message_ids per peer
+            f"{_GS}.remove_peer",
+            f"{_PS}.handle_sending_messages",
+        ),
+        why="IDONTWANT sent for every message, however small, as one RPC per mesh peer, "
+        "the forwarder included; 10 IDs kept per peer (the rest replace arbitrary ones), "
+        "cleared each heartbeat; not honoured for queued messages; nothing counted",
+    ),
+    Override(
         "subqueue",
         "pubsub",
         "pubsub.MeshPubsub.subscribe",
@@ -462,10 +492,14 @@ UPSTREAM: dict[str, str] = {
     "libp2p.pubsub.gossipsub:GossipSub._get_peers_to_send": "1d2d334126ca87ec",
     "libp2p.pubsub.gossipsub:GossipSub._handle_dropped_rpc": "c81733f1db845ea1",
     "libp2p.pubsub.gossipsub:GossipSub._notify_observers": "f63881f88aba2c25",
+    "libp2p.pubsub.gossipsub:GossipSub._prune_idontwant_entries": "16abc231ee843d47",
     "libp2p.pubsub.gossipsub:GossipSub._prune_pending_messages": "3ff9ea114be80457",
     "libp2p.pubsub.gossipsub:GossipSub.add_peer": "01b648c9e80b0b5c",
+    "libp2p.pubsub.gossipsub:GossipSub.handle_idontwant": "62968dce62c651fc",
     "libp2p.pubsub.gossipsub:GossipSub.handle_rpc": "bb6f7311e2958a22",
+    "libp2p.pubsub.gossipsub:GossipSub.heartbeat": "5e68bdb5a65be44f",
     "libp2p.pubsub.gossipsub:GossipSub.publish": "b978282af46297f7",
+    "libp2p.pubsub.gossipsub:GossipSub.remove_peer": "bc0ead5b37c88dc3",
     "libp2p.pubsub.gossipsub:GossipSub.send_rpc": "9829bb1473a299fb",
     "libp2p.pubsub.pubsub:Pubsub._handle_dead_peer": "10026d998d3016b4",
     "libp2p.pubsub.pubsub:Pubsub._is_subscribed_to_msg": "fb0271117bb6936e",

@@ -57,6 +57,13 @@
   bookkeeping later gossip depends on is kept (mcache for IHAVE/IWANT, fanout times,
   IDONTWANT, observers, spam and equivocation checks). Our signed record comes from a
   short cache instead of ``host.get_addrs()`` per message.
+- GossipSub v1.2 IDONTWANT (idontwant): upstream announces every message, however small,
+  with one RPC per mesh peer (the forwarder included), keeps 10 IDs per peer (more replace
+  arbitrary ones) and clears them every heartbeat. Here as js-libp2p does: only messages
+  of at least ``idontwant_min_bytes``, to v1.2 mesh peers but the forwarder and origin;
+  ``idontwant_budget`` IDs per peer per heartbeat (the rest counted), kept for two
+  heartbeats; honoured when forwarding and, in ``MeshPubsub.handle_sending_messages``,
+  for messages already queued for the peer. Every step counted (``NodeCounters.idontwant``).
 
 Both classes are built with every code path above off (upstream behaviour); the one door,
 ``meshcommon.p2p.overrides``, switches each on (``enable``) by its flag. The overridden
@@ -84,12 +91,13 @@ from libp2p.network.stream.exceptions import StreamClosed, StreamEOF, StreamErro
 from libp2p.peer.id import ID
 from libp2p.peer.peerstore import env_to_send_in_RPC
 from libp2p.pubsub import floodsub
-from libp2p.pubsub.gossipsub import GossipSub
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V12, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import GossipsubEvent, Pubsub
 from libp2p.pubsub.subscription import TrioSubscriptionAPI
 from libp2p.utils.varint import encode_uvarint
 
+from meshcommon.logs import RateLimitedLog
 from meshcommon.p2p.records import OwnRecordCache, SenderRecordCache, SignatureVerifier
 from meshcommon.p2p.scoring import MeshPeerScorer
 from meshcommon.p2p.types import NO_OVERRIDES, NodeCounters, P2POverrides
@@ -97,6 +105,9 @@ from meshcommon.p2p.types import NO_OVERRIDES, NodeCounters, P2POverrides
 log = logging.getLogger(__name__)
 
 _READ_SIZE = 64 * 1024
+# A message ID is the origin's peer ID and the seqno (~46 bytes here, go and js alike); an
+# IDONTWANT entry longer than this is no ID of ours and is not kept.
+MAX_MESSAGE_ID_BYTES = 256
 _COALESCE_BYTES = 48 * 1024  # stays within one yamux frame (64 KiB - header)
 
 
@@ -339,20 +350,35 @@ class MeshPubsub(Pubsub):
                 rpc = await queue.pop()
                 if rpc is None:
                     return
-                parts = [_delimited(rpc)]
-                size = len(parts[0])
+                strip = self._stripper(peer_id)
+                parts: list[bytes] = []
+                size = 0
                 inner = queue._queue
-                while size < _COALESCE_BYTES and len(inner):
-                    nxt = inner.pop()
-                    if nxt is None:
+                while True:
+                    kept = rpc if strip is None else strip(peer_id, rpc)
+                    if kept is not None:
+                        parts.append(_delimited(kept))
+                        size += len(parts[-1])
+                    if size >= _COALESCE_BYTES or not len(inner):
                         break
-                    parts.append(_delimited(nxt))
-                    size += len(parts[-1])
-                if not await self._write_bytes(stream, b"".join(parts)):
+                    rpc = inner.pop()
+                    if rpc is None:
+                        break
+                if parts and not await self._write_bytes(stream, b"".join(parts)):
                     return
         except Exception:
             log.debug("sending loop for %s terminated with error", peer_id)
             self._handle_dead_peer(peer_id)
+
+    def _stripper(self, peer_id: ID) -> Callable[[ID, rpc_pb2.RPC], rpc_pb2.RPC | None] | None:
+        """(idontwant) What takes out of a queued RPC the messages the peer said
+        (IDONTWANT) it has since they were queued: under load a queue holds messages for
+        a while, and the peer's IDONTWANT often arrives in that time. None: nothing to
+        take out (the override is off, or the peer said nothing)."""
+        router = self.router
+        if not self._overrides.idontwant or not isinstance(router, MeshGossipSub):
+            return None
+        return router.strip_unwanted if router.has_unwanted(peer_id) else None
 
     async def _write_bytes(self, stream: Any, data: bytes) -> bool:
         """``Pubsub.write_msg`` for pre-encoded RPCs (same per-stream lock as
@@ -473,13 +499,23 @@ class MeshGossipSub(GossipSub):
         self,
         *args: Any,
         on_drop: Callable[[str, int], None],
+        counters: NodeCounters | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._overrides: P2POverrides = NO_OVERRIDES  # switched on by overrides.apply
         self._on_outbound_drop = on_drop
+        self._counters = counters if counters is not None else NodeCounters()
         self.outbound_queue: int | None = None  # (outqueue) None: upstream's 32
         self._own_record = OwnRecordCache()
+        # (idontwant) set by overrides.apply from NodeConfig
+        self.idontwant_min_bytes = 512
+        self.idontwant_budget = 512
+        # (idontwant) what each peer said it has: this heartbeat's IDs are upstream's
+        # dont_send_message_ids, the previous heartbeat's are kept here (an ID that came
+        # just before a heartbeat still counts for the message in flight).
+        self._unwanted_before: dict[ID, set[bytes]] = {}
+        self._idontwant_log = RateLimitedLog(log, 60.0)
 
     def enable(self, flag: str) -> None:
         """Switch one override's code path on (``overrides.apply``)."""
@@ -533,7 +569,8 @@ class MeshGossipSub(GossipSub):
         return False
 
     async def publish(self, msg_forwarder: ID, pubsub_msg: rpc_pb2.Message) -> None:
-        if not (self._overrides.noforward or self._overrides.record):
+        fix = self._overrides
+        if not (fix.noforward or fix.record or fix.idontwant):
             return await super().publish(msg_forwarder, pubsub_msg)
         if not self._check_spam_protection(msg_forwarder, pubsub_msg):
             return
@@ -547,17 +584,23 @@ class MeshGossipSub(GossipSub):
         origin = ID(pubsub_msg.from_id)
         topic_ids = list(pubsub_msg.topicIDs)
         targets: list[ID] = []
-        if not self._overrides.noforward or self._may_have_targets(
-            topic_ids, (msg_forwarder, origin)
-        ):
+        if not fix.noforward or self._may_have_targets(topic_ids, (msg_forwarder, origin)):
             targets = [
                 p
                 for p in self._get_peers_to_send(
-                    topic_ids, msg_forwarder=msg_forwarder, origin=origin, msg_id=msg_id
+                    topic_ids,
+                    msg_forwarder=msg_forwarder,
+                    origin=origin,
+                    # (idontwant) filtered below, where what it spares is counted
+                    msg_id=None if fix.idontwant else msg_id,
                 )
                 if p in pubsub.peers
                 and (self.scorer is None or self.scorer.allow_publish(p, topic_ids))
             ]
+            if fix.idontwant and targets:
+                wanted = [p for p in targets if not self.unwanted(p, msg_id)]
+                self._counters.idontwant["honoured"] += len(targets) - len(wanted)
+                targets = wanted
         # Peers upstream would queue while identify / subscription exchange is pending.
         pending: list[ID] = []
         skip = (msg_forwarder, origin)
@@ -574,13 +617,16 @@ class MeshGossipSub(GossipSub):
                 if peer_id not in subscribed:
                     pending.append(peer_id)
 
-        await self._emit_idontwant_for_message(msg_id, pubsub_msg.topicIDs)
+        if fix.idontwant:
+            self._announce_idontwant(msg_id, pubsub_msg, skip)
+        else:
+            await self._emit_idontwant_for_message(msg_id, pubsub_msg.topicIDs)
         await self._notify_observers(pubsub_msg.topicIDs, msg_id)
 
-        if targets or pending or not self._overrides.noforward:
+        if targets or pending or not fix.noforward:
             rpc_msg = rpc_pb2.RPC(publish=[pubsub_msg])
             if isinstance(pubsub, Pubsub):
-                if self._overrides.record:
+                if fix.record:
                     rpc_msg.senderRecord = self._own_record.get(pubsub.host)
                 else:
                     rpc_msg.senderRecord, _ = env_to_send_in_RPC(pubsub.host)
@@ -596,3 +642,101 @@ class MeshGossipSub(GossipSub):
             self.time_since_last_publish[topic] = now_i
             if self.adaptive_gossip_enabled:
                 self.recent_message_deliveries[topic].append(time.time())
+
+    # -- GossipSub v1.2 IDONTWANT (idontwant) -----------------------------------------
+    def _announce_idontwant(self, msg_id: bytes, msg: rpc_pb2.Message, skip: tuple[ID, ID]) -> None:
+        """Tell our v1.2 mesh peers of the message's topics that we have it, as js-libp2p
+        does: only for a message of at least ``idontwant_min_bytes`` (for a small one the
+        announcement costs the peer about what the duplicate would), not to its
+        forwarder or origin (they have it), not for our own publishes (js and go announce
+        what they receive), one RPC shared by all, queued first (priority)
+        so that it leaves in the same write as anything else queued for that peer."""
+        if len(msg.data) < self.idontwant_min_bytes or self.pubsub is None:
+            return
+        if skip[0] == self.pubsub.my_id:
+            return  # our own publish: the peers get the message itself, nothing was received
+        peers: set[ID] = set()
+        for topic in msg.topicIDs:
+            peers.update(self.mesh.get(topic, ()))
+        peers.difference_update(skip)
+        peers = {p for p in peers if self.peer_protocol.get(p) == PROTOCOL_ID_V12}
+        if not peers:
+            return
+        rpc = rpc_pb2.RPC(
+            control=rpc_pb2.ControlMessage(
+                idontwant=[rpc_pb2.ControlIDontWant(messageIDs=[msg_id])]
+            )
+        )
+        for peer_id in peers:
+            self.send_rpc(peer_id, rpc, priority=True)
+        self._counters.idontwant["sent"] += len(peers)
+
+    async def handle_idontwant(
+        self, idontwant_msg: rpc_pb2.ControlIDontWant, sender_peer_id: ID
+    ) -> None:
+        """(idontwant) Keep what the peer says it has, within ``idontwant_budget`` IDs
+        per peer per heartbeat (upstream: 10 IDs in all, the rest replacing arbitrary
+        kept ones, silently); what is beyond the budget is counted and logged once a
+        minute. IDs of unknown messages are kept too: the message may be on its way."""
+        if not self._overrides.idontwant:
+            return await super().handle_idontwant(idontwant_msg, sender_peer_id)
+        kept = self.dont_send_message_ids.setdefault(sender_peer_id, set())
+        ids = idontwant_msg.messageIDs
+        room = max(0, self.idontwant_budget - len(kept))
+        fresh = [m for m in ids[:room] if len(m) <= MAX_MESSAGE_ID_BYTES]
+        kept.update(fresh)
+        self._counters.idontwant["received"] += len(fresh)
+        over = len(ids) - len(fresh)
+        if over:
+            self._counters.idontwant["over_budget"] += over
+            self._idontwant_log.warning(
+                ("idontwant_over_budget", sender_peer_id),
+                "IDONTWANT from %s: %d message IDs beyond the budget of %d per heartbeat "
+                "(or longer than %d bytes) ignored",
+                sender_peer_id,
+                over,
+                self.idontwant_budget,
+                MAX_MESSAGE_ID_BYTES,
+            )
+
+    def _prune_idontwant_entries(self) -> None:
+        """(idontwant) Each heartbeat, this heartbeat's IDs become the previous ones and
+        the previous ones go (upstream clears them at once)."""
+        if not self._overrides.idontwant:
+            return super()._prune_idontwant_entries()
+        self._unwanted_before = {p: ids for p, ids in self.dont_send_message_ids.items() if ids}
+        for peer_id in self.dont_send_message_ids:
+            self.dont_send_message_ids[peer_id] = set()
+
+    def unwanted(self, peer_id: ID, msg_id: bytes) -> bool:
+        """Whether ``peer_id`` said (IDONTWANT) it has the message ``msg_id``."""
+        now = self.dont_send_message_ids.get(peer_id)
+        if now and msg_id in now:
+            return True
+        before = self._unwanted_before.get(peer_id)
+        return before is not None and msg_id in before
+
+    def has_unwanted(self, peer_id: ID) -> bool:
+        """Whether ``peer_id`` said (IDONTWANT) it has any message, in this heartbeat or
+        the previous one."""
+        return bool(self.dont_send_message_ids.get(peer_id) or self._unwanted_before.get(peer_id))
+
+    def strip_unwanted(self, peer_id: ID, rpc: rpc_pb2.RPC) -> rpc_pb2.RPC | None:
+        """(idontwant) ``rpc`` without the messages ``peer_id`` said it has since the RPC
+        was queued (None: nothing left to send); counted as honoured."""
+        if not rpc.publish or not self.has_unwanted(peer_id):
+            return rpc
+        pubsub = self.pubsub
+        assert pubsub is not None
+        keep = [m for m in rpc.publish if not self.unwanted(peer_id, pubsub.get_message_id(m))]
+        dropped = len(rpc.publish) - len(keep)
+        if not dropped:
+            return rpc
+        self._counters.idontwant["honoured"] += dropped
+        if not keep and not rpc.subscriptions and not rpc.HasField("control"):
+            return None
+        slim = rpc_pb2.RPC()
+        slim.CopyFrom(rpc)
+        del slim.publish[:]
+        slim.publish.extend(keep)
+        return slim

@@ -19,6 +19,8 @@ PNET_CLOSED = "closed"  # EOF before the nonce and multistream header were compl
 PNET_TIMEOUT = "timeout"  # they did not come within the budget (inbound)
 PNET_REFUSAL_REASONS = (PNET_WRONG_KEY, PNET_NO_KEY, PNET_CLOSED, PNET_TIMEOUT)
 PNET_DIRECTIONS = ("inbound", "outbound")
+# What NodeCounters.idontwant counts (GossipSub v1.2), in message IDs.
+IDONTWANT_KINDS = ("sent", "received", "honoured", "over_budget")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class P2POverrides:
     retry: bool = True  # one dial retry after 50 ms (upstream: 3, with backoff)
     outqueue: bool = True  # per-peer outbound queue of NodeConfig.outbound_queue (not 32)
     subqueue: bool = True  # subscription queue of NodeConfig.subscription_queue (not 32)
+    # GossipSub v1.2 IDONTWANT as go and js send it: for messages of at least
+    # NodeConfig.idontwant_min_bytes, to mesh peers but the forwarder; a budget per peer
+    # per heartbeat; honoured also for RPCs already queued; counted (NodeCounters.idontwant)
+    idontwant: bool = True
 
     # Former names, accepted by parse() (``*_P2P_OVERRIDES`` is a documented setting).
     ALIASES: ClassVar[dict[str, str]] = {"lean": "novalcache"}
@@ -99,6 +105,12 @@ class NodeConfig:
     degree: int = 6
     degree_low: int = 4
     degree_high: int = 12
+    # GossipSub v1.2: a new message at least this big is announced with IDONTWANT to our
+    # mesh peers (js-libp2p: 512, go: 1024; for small messages the announcement costs
+    # about what the duplicate it spares does); and at most this many message IDs a
+    # peer's IDONTWANTs are kept per heartbeat (js-libp2p's 512), the rest counted.
+    idontwant_min_bytes: int = 512
+    idontwant_budget: int = 512
     # The library's 32-slot subscription queue drops bursts with only a log warning;
     # a bigger queue plus counted drops means nothing is lost silently.
     subscription_queue: int = 1024
@@ -142,6 +154,11 @@ class NodeConfig:
             overrides=P2POverrides.parse(settings.p2p_overrides),
             pnet_keys=tuple(k.key for k in settings.pnet_keys()),
             pnet_setting=f"{settings.model_config.get('env_prefix', '')}PNET_KEY_FILE",
+            degree=settings.gossip_degree,
+            # The same proportions as the default 6 / 4 / 12.
+            degree_low=max(1, settings.gossip_degree * 2 // 3),
+            degree_high=2 * settings.gossip_degree,
+            idontwant_min_bytes=settings.idontwant_min_bytes,
         )
 
 
@@ -252,6 +269,10 @@ class NodeCounters:
     graylistings: int = 0
     graylisted_peers: int = 0
     score_gated: int = 0
+    # GossipSub v1.2 IDONTWANT, in message IDs: "sent" (announced to a peer), "received"
+    # (kept from a peer), "honoured" (messages not sent to a peer that said it had them),
+    # "over_budget" (a peer's IDs beyond NodeConfig.idontwant_budget in one heartbeat).
+    idontwant: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
