@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.expected_peers import PeerState
@@ -145,15 +146,13 @@ class MonitorFacts:
         mine = self.identities.get(peer_id)
         if mine and mine[0]:
             return mine[0]
-        seen = self._seen().get(peer_id)
+        seen = self.seen.get(peer_id)
         return seen.agent_version if seen else ""
 
-    def _seen(self) -> dict[str, SeenPeer]:
-        cached: dict[str, SeenPeer] | None = self.__dict__.get("_seen_cache")
-        if cached is None:
-            cached = self.neighbourhood.peers()
-            object.__setattr__(self, "_seen_cache", cached)
-        return cached
+    @cached_property
+    def seen(self) -> dict[str, SeenPeer]:
+        """Every peer the agents report as a neighbour, with who reports it."""
+        return self.neighbourhood.peers()
 
     @property
     def agents(self) -> set[str]:
@@ -183,7 +182,7 @@ def _topic_near_misses(facts: MonitorFacts) -> list[Finding]:
             for peer in topic.subscribers:
                 subs.setdefault(topic.topic, {}).setdefault(peer, set()).add(facts.monitor_peer_id)
                 sources.setdefault(topic.topic, set()).add(SEEN_BY_MONITOR)
-    for seen in facts._seen().values():
+    for seen in facts.seen.values():
         for topic in seen.topics:
             subs.setdefault(topic, {}).setdefault(seen.peer_id, set()).update(seen.seen_by)
             sources.setdefault(topic, set()).add(SEEN_BY_AGENTS)
@@ -518,7 +517,7 @@ def _foreign_peers(facts: MonitorFacts) -> list[Finding]:
     mesh = available(facts.mesh)
     connected = {c.peer_id for c in mesh.connections} if mesh else set()
     subs = mesh.subscriptions() if mesh else {}
-    seen = facts._seen()
+    seen = facts.seen
     counts: Counter[str] = Counter()
     versions: dict[str, set[str]] = {}
     for p in foreign:
