@@ -4,51 +4,45 @@ messages that passed each way; what is kept per peer goes when the connection cl
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator
-
 import pytest
+import trio
 
 pytest.importorskip("libp2p")
 
 from libp2p.identity.identify.identify import AGENT_VERSION
 
 from meshcommon.neighbours import parse_report
-from meshcommon.p2p import MeshNode, MeshRuntime, NodeConfig
+from meshcommon.p2p.node import MeshNode
+from meshcommon.p2p.types import NodeConfig
 from meshcommon.topics import ALL_TOPICS, META_DISCUSSION
 from meshcommon.waiting import wait_until_async
 
+from .conftest import HOST, free_port
+
 pytestmark = pytest.mark.anyio
-HOST = "127.0.0.1"
-TYPO = "chorus/coordination/v1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
-async def pair() -> AsyncIterator[tuple[MeshRuntime, MeshRuntime, int]]:
+def anyio_backend() -> str:
+    return "trio"  # the nodes run in this test's trio loop: no thread, no portal
+
+
+TYPO = "chorus/coordination/v1"
+
+
+async def test_report_names_topics_identity_link_and_traffic() -> None:
     port_a = free_port()
-    a = MeshRuntime(MeshNode(NodeConfig(HOST, port_a)))
-    b = MeshRuntime(MeshNode(NodeConfig(HOST, free_port(), topics=(TYPO, META_DISCUSSION))))
-    await a.start()
-    await b.start()
-    try:
-        yield a, b, port_a
-    finally:
-        await a.call(a.node.disconnect, b.peer_id)
-        await a.stop()
+    a = MeshNode(NodeConfig(HOST, port_a))
+    b = MeshNode(NodeConfig(HOST, free_port(), topics=(TYPO, META_DISCUSSION)))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(a.serve)
+        await nursery.start(b.serve)
+        assert (await b.connect(a.peer_id, [f"/ip4/{HOST}/tcp/{port_a}/p2p/{a.peer_id}"])).connected
+        await _check(a, b)
+        nursery.cancel_scope.cancel()
 
 
-async def test_report_names_topics_identity_link_and_traffic(
-    pair: tuple[MeshRuntime, MeshRuntime, int],
-) -> None:
-    a, b, port_a = pair
-    assert (await b.connect(a.peer_id, [f"/ip4/{HOST}/tcp/{port_a}/p2p/{a.peer_id}"])).connected
-
+async def _check(a: MeshNode, b: MeshNode) -> None:
     async def typo_announced() -> bool:
         report = await a.neighbours(ALL_TOPICS)
         return bool(report) and TYPO in report[0].topics
@@ -61,9 +55,9 @@ async def test_report_names_topics_identity_link_and_traffic(
         await b.publish(META_DISCUSSION, f'{{"type":"x","i":{i}}}'.encode())
 
     async def five_in() -> bool:
-        return (await a.node.neighbours(ALL_TOPICS))[0].messages_in_per_s is not None
+        return sum(a.counters.messages_in.values()) >= 5
 
-    await wait_until_async(five_in, within_s=15, what="a traffic sample")
+    await wait_until_async(five_in, within_s=15, what="B's 5 messages counted at A")
     assert await a.identify_neighbours() == 1
     assert await a.identify_neighbours() == 0  # asked once per connection
     (n,) = await a.neighbours(ALL_TOPICS)
@@ -74,19 +68,18 @@ async def test_report_names_topics_identity_link_and_traffic(
     assert n.protocols == ()  # same build as the reporter: left out
     assert n.pings == 3 and n.loss == 0 and n.rtt_ms is not None and n.rtt_ms > 0
     assert n.uptime_s is not None and n.uptime_s >= 0
-    counters = a.node.counters
-    assert sum(counters.messages_in.values()) >= 5
+    assert n.messages_in_per_s is not None and n.messages_in_per_s > 0
     assert n.bytes_in_per_s is not None and n.bytes_out_per_s is not None
     # The wire form goes through the monitor's validation unchanged.
     (back,) = parse_report([n.to_wire()])
     assert back.peer_id == n.peer_id and back.topics == n.topics
     assert back.agent_version == n.agent_version
 
-    await a.call(a.node.disconnect, b.peer_id)
+    await a.disconnect(b.peer_id)
 
     async def forgotten() -> bool:
         await a.identify_neighbours()
-        return not a.node.counters.messages_in and not (await a.identities())
+        return not a.counters.messages_in and not (await a.identities())
 
     await wait_until_async(forgotten, within_s=15, what="B forgotten after it left")
     assert await a.neighbours(ALL_TOPICS) == ()
