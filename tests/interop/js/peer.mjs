@@ -13,6 +13,7 @@
 //   dial MULTIADDR   {"dialled": PEER_ID}: connect to a peer (e.g. one agent of the mesh), or
 //                    {"error": "..."} when the dial fails (e.g. refused by a private network)
 //   say TOPIC TEXT   {"published": true}: publish the rest of the line as it is on TOPIC
+//   sub TOPIC        {"subscribed": TOPIC}: subscribe to one more topic (e.g. a misspelt one)
 //   quit
 // It exits by itself after 120 s, so a crashed test never leaves it running.
 import { createLibp2p } from 'libp2p'
@@ -73,6 +74,10 @@ for await (const line of rl) {
     const text = line.trim().slice(cmd.length + args[0].length + 2)
     await node.services.pubsub.publish(args[0], new TextEncoder().encode(text))
     console.log(JSON.stringify({ published: true }))
+  }
+  if (cmd === 'sub') {
+    node.services.pubsub.subscribe(args[0])
+    console.log(JSON.stringify({ subscribed: args[0] }))
   }
   if (cmd === 'stats') console.log(JSON.stringify({ ...got, senders: [...senders] }))
   if (cmd === 'ping') {
