@@ -232,3 +232,38 @@ def test_an_availability_the_node_parsed_is_used_as_is() -> None:
     store, _, consumer, _ = make()
     consumer(ReceivedMessage(topics.COORDINATION, A, data, "01", time.time(), decoded))
     assert store.availability()[A].message is decoded.model  # type: ignore[union-attr]
+
+
+def test_a_neighbours_report_is_validated_and_a_bad_one_counted_by_reason(caplog) -> None:
+    peer = "12D3KooWBChRxNoL2XZR2ys1MTyaBFuKgbWwE5LmUoLAWRF3iqHh"
+
+    def availability(neighbours: object) -> bytes:
+        return json.dumps(
+            {
+                "type": "availability",
+                "node_id": A,
+                "available_for_work": True,
+                "current_tasks": 0,
+                "max_tasks": 1,
+                "last_activity": "2026-01-01T00:00:00Z",
+                "status": "available",
+                "peers": [peer],
+                "neighbours": neighbours,
+            }
+        ).encode()
+
+    store, metrics, consumer, _ = make()
+    consumer(msg(availability([{"p": peer, "av": "js-libp2p/2.9.0", "t": ["chorus/x"]}])))
+    report = store.availability()[A]
+    assert report.neighbours[0].agent_version == "js-libp2p/2.9.0"
+    assert report.message.neighbours is None  # the raw report is not kept
+    assert sample(metrics, "hmmm_neighbour_reports_total", result="ok") == 1
+    for _ in range(3):
+        consumer(msg(availability([{"p": peer, "t": ["x" * 1000]}])))
+    report = store.availability()[A]
+    # The broadcast still counts (the agent is heard, its peers drawn); the report not.
+    assert report.neighbours == () and report.neighbours_rejected == "over_budget"
+    assert report.message.peers == [peer]
+    assert sample(metrics, "hmmm_neighbour_reports_total", result="over_budget") == 3
+    refused = [r for r in caplog.records if "refused neighbours report" in r.getMessage()]
+    assert len(refused) == 1  # logged once per sender and reason

@@ -16,6 +16,7 @@
 //   idontwant        {"protocols": {peer: outbound protocol}, "mesh": [...], "sent",
 //                    "received"}: GossipSub v1.2 IDONTWANT message IDs announced to and
 //                    received from peers (counted around gossipsub's own handlers)
+//   sub TOPIC        {"subscribed": TOPIC}: subscribe to one more topic (e.g. a misspelt one)
 //   quit
 // It exits by itself after 120 s, so a crashed test never leaves it running.
 import { createLibp2p } from 'libp2p'
@@ -96,6 +97,10 @@ for await (const line of rl) {
     const protocols = {}
     for (const [id, stream] of gs.streamsOutbound) protocols[id] = stream.protocol
     console.log(JSON.stringify({ protocols, mesh: gs.getMeshPeers(TOPICS[0]), ...idw }))
+  }
+  if (cmd === 'sub') {
+    node.services.pubsub.subscribe(args[0])
+    console.log(JSON.stringify({ subscribed: args[0] }))
   }
   if (cmd === 'stats') console.log(JSON.stringify({ ...got, senders: [...senders] }))
   if (cmd === 'ping') {

@@ -234,6 +234,13 @@ class AvailabilityMessage(WireModel):
         description="node_id's routable multiaddrs: agents learn each other from gossip, "
         "so the mesh keeps growing and healing without WHOOSH",
     )
+    # Any JSON here: a malformed report is refused by the monitor on its own (counted, with a
+    # reason), not the whole broadcast by every agent's validator.
+    neighbours: Any = Field(
+        default=None,
+        description="What node_id sees of each connected peer, compact and within a "
+        "budget (meshcommon.neighbours): topics, identify, link quality, traffic",
+    )
 
 
 class MonitorLogRecord(WireModel):

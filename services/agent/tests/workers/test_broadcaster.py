@@ -15,6 +15,7 @@ from chorus_agent.metrics import AgentMetrics
 from chorus_agent.workers import broadcaster as module
 from chorus_agent.workers.broadcaster import Broadcaster
 from meshcommon import topics
+from meshcommon.neighbours import Neighbour, parse_report
 from meshcommon.p2p.types import NodeSnapshot
 from meshcommon.waiting import wait_until_async
 
@@ -26,6 +27,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+PEER = "12D3KooWBChRxNoL2XZR2ys1MTyaBFuKgbWwE5LmUoLAWRF3iqHh"
+
+
 class FakeRuntime:
     peer_id = "12D3KooWSelf"
 
@@ -33,7 +37,10 @@ class FakeRuntime:
         self.published: list[tuple[float, dict[str, object]]] = []
 
     async def snapshot(self) -> NodeSnapshot:
-        return NodeSnapshot(self.peer_id, 9000, ("12D3KooWPeer",), topics.ALL_TOPICS)
+        return NodeSnapshot(self.peer_id, 9000, (PEER,), topics.ALL_TOPICS)
+
+    async def neighbours(self, known_topics: object) -> tuple[Neighbour, ...]:
+        return (Neighbour(PEER, agent_version="js-libp2p/2.9.0", topics=("chorus/x",)),)
 
     async def publish(self, topic: str, data: bytes) -> None:
         assert topic == topics.COORDINATION
@@ -73,6 +80,9 @@ async def test_a_newcomer_gets_an_announcement_soon_and_a_burst_gets_one(monkeyp
         assert len(runtime.published) == 2  # one announcement for the burst
         assert runtime.published[1][0] - first_at >= 0.3  # not closer than the minimum gap
         assert runtime.published[1][1]["node_id"] == runtime.peer_id
+        # The neighbours report rides along, in the form the monitor validates.
+        (neighbour,) = parse_report(runtime.published[1][1]["neighbours"])
+        assert neighbour.agent_version == "js-libp2p/2.9.0" and neighbour.topics == ("chorus/x",)
         get = metrics.registry.get_sample_value
         assert get("chorus_agent_announcements_total", {"reason": "newcomer"}) == 1
         assert get("chorus_agent_announcements_total", {"reason": "first_connection"}) == 1

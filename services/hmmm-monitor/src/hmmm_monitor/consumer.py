@@ -25,6 +25,7 @@ from meshcommon.gossip import RejectedGossip, decode
 from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.logs import RateLimitedLog
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
+from meshcommon.neighbours import Neighbour, RejectedReport, parse_report
 from meshcommon.p2p.types import ReceivedMessage, RejectedMessage
 from meshcommon.topics import COORDINATION
 
@@ -107,17 +108,45 @@ class GossipConsumer:
                     if sent.tzinfo is None:
                         sent = sent.replace(tzinfo=UTC)  # the wire convention is UTC
                     latency_ms = (msg.received_at - sent.timestamp()) * 1000
+                neighbours, refused = self._neighbours(msg.from_peer, avail.neighbours)
                 self.store.add_availability(
                     msg.from_peer,
-                    avail,
+                    # The raw report is not kept: what was validated is, below.
+                    avail
+                    if avail.neighbours is None
+                    else avail.model_copy(update={"neighbours": None}),
                     msg.received_at,
                     latency_ms=latency_ms,
                     reports_peers="peers" in decoded.payload,
+                    neighbours=neighbours,
+                    neighbours_rejected=refused,
                 )
         if self.log_to_stdout:
             out = self._stdout or sys.stdout
             out.write(record.to_json_line() + "\n")
             out.flush()
+
+    def _neighbours(self, sender: str, raw: object) -> tuple[tuple[Neighbour, ...], str | None]:
+        """An agent's neighbours report, validated (peer-controlled: budgets and types);
+        a refused one is counted by reason and logged once per sender and reason."""
+        if raw is None:
+            return (), None
+        try:
+            report = parse_report(raw)
+        except RejectedReport as exc:
+            if self.metrics is not None:
+                self.metrics.neighbour_reports.labels(result=exc.reason).inc()
+            self._invalid.warning(
+                (sender, "neighbours:" + exc.reason),
+                "refused neighbours report: from=%s reason=%s detail=%s",
+                sender,
+                exc.reason,
+                exc.detail,
+            )
+            return (), exc.reason
+        if self.metrics is not None:
+            self.metrics.observe_neighbours(report)
+        return report, None
 
     def _log_invalid(self, msg: ReceivedMessage, rejected: RejectedGossip) -> None:
         self._invalid.warning(

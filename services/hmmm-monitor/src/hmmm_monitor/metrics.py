@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hmmm_monitor.domain.expected_peers import REASON_NO_DIALABLE
+from hmmm_monitor.domain.neighbourhood import LINK_QUALITIES, LinkThresholds, Neighbourhood
 from meshcommon.gossip import REJECTION_REASONS
 from meshcommon.metrics import (
     ReceivedMessagesCounter,
     TotalsCounter,
     export_runtime_metrics,
 )
+from meshcommon.neighbours import IMPLEMENTATIONS, Neighbour
+from meshcommon.neighbours import REJECT_REASONS as NEIGHBOUR_REJECT_REASONS
 from meshcommon.p2p.errors import DIAL_FAILURE_REASONS
 from meshcommon.p2p.metrics import export_node_counters as export_p2p_counters
 from meshcommon.p2p.types import NodeCounters
@@ -96,6 +100,46 @@ class MonitorMetrics:
         self.trio_tasks = Gauge(
             "hmmm_trio_tasks", "Tasks alive in the libp2p node's trio thread", registry=r
         )
+        # The mesh seen from every agent (meshcommon.neighbours). Bounded labels only: a
+        # result, an implementation or a link quality (fixed sets), never a peer ID.
+        self.neighbour_reports = Counter(
+            "hmmm_neighbour_reports",
+            "Agents' neighbours reports: ok, or the reason one was refused",
+            ["result"],
+            registry=r,
+        )
+        self.agent_link_rtt = Histogram(
+            "hmmm_agent_link_rtt_seconds",
+            "Median ping RTT of each link an agent reports, per report",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.mesh_peers_by_implementation = Gauge(
+            "hmmm_mesh_peers_by_implementation",
+            "Peers the agents report as neighbours, by libp2p implementation (identify "
+            "agent version)",
+            ["implementation"],
+            registry=r,
+        )
+        self.agent_links = Gauge(
+            "hmmm_agent_links",
+            "Links between agents, by quality (ok, slow, lossy, unmeasured)",
+            ["quality"],
+            registry=r,
+        )
+        self.agent_link_bytes = Gauge(
+            "hmmm_agent_link_bytes_per_second",
+            "Bytes per second over all the links the agents report, by direction (as each "
+            "reporting agent sees it)",
+            ["direction"],
+            registry=r,
+        )
+        for result in ("ok", *NEIGHBOUR_REJECT_REASONS):
+            self.neighbour_reports.labels(result=result)
+        for impl in IMPLEMENTATIONS:
+            self.mesh_peers_by_implementation.labels(implementation=impl)
+        for quality in LINK_QUALITIES:
+            self.agent_links.labels(quality=quality)
         export_runtime_metrics(r, "hmmm")
         self._heard_labels: dict[str, str] = {}  # peer_id -> name of its hmmm_peer_heard
         # Known label values start at 0: a first rejection or dial failure is an increase.
@@ -105,6 +149,27 @@ class MonitorMetrics:
             self.messages_rejected.labels(reason=reason)
         for reason in (*DIAL_FAILURE_REASONS, REASON_NO_DIALABLE):
             self.dial_failures.labels(reason=reason)
+
+    def observe_neighbours(self, report: Iterable[Neighbour]) -> None:
+        """One accepted neighbours report."""
+        self.neighbour_reports.labels(result="ok").inc()
+        for n in report:
+            if n.rtt_ms is not None:
+                self.agent_link_rtt.observe(n.rtt_ms / 1000)
+
+    def set_neighbourhood(
+        self, view: Neighbourhood, agents: set[str], limits: LinkThresholds
+    ) -> None:
+        """Gauges from the agents' fresh reports."""
+        by_impl = Tally(p.implementation for p in view.peers().values())
+        for impl in IMPLEMENTATIONS:
+            self.mesh_peers_by_implementation.labels(implementation=impl).set(by_impl[impl])
+        qualities = Tally(link.quality(limits) for link in view.links(agents))
+        for quality in LINK_QUALITIES:
+            self.agent_links.labels(quality=quality).set(qualities[quality])
+        for direction, attr in (("in", "bytes_in_per_s"), ("out", "bytes_out_per_s")):
+            total = sum(getattr(n, attr) or 0.0 for ns in view.reports.values() for n in ns)
+            self.agent_link_bytes.labels(direction=direction).set(total)
 
     def count_fetch(self, result: str) -> None:
         """One bootstrap fetch: ``ok`` or the failure kind."""

@@ -15,6 +15,7 @@ from hmmm_monitor.domain.coverage import build_coverage
 from hmmm_monitor.domain.diagnosis import CHECKS, BootstrapFacts, MonitorFacts
 from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report
 from hmmm_monitor.domain.health import assess_health
+from hmmm_monitor.domain.neighbourhood import LinkThresholds, Neighbourhood, build_neighbourhood
 from hmmm_monitor.domain.peer_report import peer_rows
 from hmmm_monitor.domain.store import MessageStore
 from hmmm_monitor.domain.topology import Topology, build_topology
@@ -172,6 +173,18 @@ class Monitor:
         self.metrics.bootstrap_age.set(age if age is not None else float("nan"))
         self.metrics.peer_id_conflicts.set(sum(1 for s in expected.values() if s.conflict))
         self.metrics.impostors.set(sum(len(s.impostors()) for s in expected.values()))
+        view = self.neighbourhood()
+        self.metrics.set_neighbourhood(view, set(expected) | set(view.reports), self.link_limits)
+
+    @property
+    def link_limits(self) -> LinkThresholds:
+        s = self.settings
+        return LinkThresholds(s.link_slow_rtt_ms, s.link_lossy_ratio)
+
+    def neighbourhood(self) -> Neighbourhood:
+        """The agents' fresh neighbours reports (within the heard window)."""
+        since = time.time() - self.settings.heard_window_s
+        return build_neighbourhood(self.store.availability(), since=since)
 
     # -- views (call sync_node_state() first for a fresh picture) ---------------------
     def advertised(self) -> FilterResult:
@@ -253,6 +266,9 @@ class Monitor:
             whoosh_configured=bool(self.settings.whoosh_url),
             private_network=bool(self.settings.pnet_key_file),
             pnet_recent=[PnetRefusalRecord(**vars(r)) for r in node.pnet_recent] if node else (),
+            neighbourhood=self.neighbourhood(),
+            identities=dict(self.prober.identities),
+            link_limits=self.link_limits,
         )
         return CHECKS.diagnosis("monitor", self.version, facts)
 
@@ -278,6 +294,7 @@ class Monitor:
     def peers(self) -> list[dict[str, object]]:
         return peer_rows(
             self.expected.peers.values(),
+            neighbourhood=self.neighbourhood(),
             links=self.prober.links,
             delivery=self.store.delivery(),
             senders=self.store.senders(),

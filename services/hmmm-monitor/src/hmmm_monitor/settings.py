@@ -54,3 +54,17 @@ class Settings(PeerSettings):
         description="An agent whose message timestamps are further off the receive time "
         "(median) is reported with clock skew in /api/v1/diagnosis",
     )
+    link_slow_rtt_ms: float = Field(
+        default=250.0,
+        gt=0,
+        description="A link between two agents whose ping RTT (median of the last pings, "
+        "measured by the agents themselves) is this or more is reported slow "
+        "(link_degraded in /api/v1/diagnosis)",
+    )
+    link_lossy_ratio: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description="A link between two agents where this share of the last pings (at "
+        "least 3) failed is reported lossy (link_degraded in /api/v1/diagnosis)",
+    )

@@ -60,7 +60,7 @@ def build_monitor(settings: Settings, *, bootstrap: BootstrapSource | None = Non
         bootstrap=bootstrap,
         expected=expected,
         connector=connector,
-        prober=LinkProber(runtime, metrics=metrics),
+        prober=LinkProber(runtime, metrics=metrics, identifier=runtime),
         store=store,
         consumer=consumer,
         metrics=metrics,

@@ -18,6 +18,10 @@ The map, one job per module:
 - ``dial``: dialling a peer (bounded) and proving who holds a key (handshake only).
 - ``ping``: libp2p ping, timed on our clock; remembers each peer's last RTT.
 - ``views``: the node's snapshot and mesh view.
+- ``neighbours``: what the node sees of each neighbour (identify asked once per connection,
+  topics, ping RTT/loss, traffic counted by ``yamux`` and ``pubsub``; with the ``yamux`` or
+  ``inline`` override off, bytes or received messages are not counted), for the report in
+  the agents' broadcasts (``meshcommon.neighbours``).
 - ``peers``: peer IDs from text; is a peer connected.
 - ``errors``: the real cause of a failed dial, and who answered a mismatched one.
 - ``identity``: Ed25519 identities from a persisted seed, or derived from a secret and a scope.

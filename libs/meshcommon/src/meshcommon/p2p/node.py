@@ -20,9 +20,11 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.tools.anyio_service import background_trio_service
 
+from meshcommon.neighbours import Neighbour
 from meshcommon.p2p import views
 from meshcommon.p2p.host import Hooks, Stack, build
 from meshcommon.p2p.identity import node_key_pair, peer_id_of
+from meshcommon.p2p.neighbours import IdentifyBook, NeighbourReporter, forget_gone
 from meshcommon.p2p.pubsub import MeshGossipSub, MeshPubsub, peer_text
 from meshcommon.p2p.scoring import scoring_params
 from meshcommon.p2p.types import (
@@ -80,6 +82,8 @@ class MeshNode:
         self.peer_id = peer_id_of(self.key_pair)
         self._on_message = on_message
         self._stack: Stack | None = None
+        self._identify_book: IdentifyBook | None = None  # (neighbours) made on first use
+        self._reporter: NeighbourReporter | None = None
         self._origins: dict[bytes, str] = {}  # wire peer ID -> base58, bounded
         self.counters = NodeCounters()
         self._validator: GossipValidator | None = None
@@ -281,6 +285,33 @@ class MeshNode:
         """One libp2p ping over the existing connection: the round-trip time in ms, or
         ``PingError`` (``ping.Pinger``; never dials)."""
         return await self._running().pinger.ping(peer_id, timeout_s)
+
+    async def identify_neighbours(self) -> int:
+        """Identify the connected peers not identified yet (a few per call) and forget
+        what is kept for peers that are gone; how many were asked."""
+        stack = self._running()
+        identities = self._identities(stack)
+        asked = await identities.identify_missing(str(p) for p in stack.host.get_connected_peers())
+        forget_gone(stack, identities)
+        return asked
+
+    async def identities(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Connected peers' identify data learnt so far: peer ID -> (agent version,
+        protocols)."""
+        known = self._identities(self._running()).known
+        return {p: (i.agent_version, i.protocols) for p, i in known.items()}
+
+    async def neighbours(self, known_topics: Sequence[str]) -> tuple[Neighbour, ...]:
+        """What this node sees of its neighbours (``meshcommon.neighbours``)."""
+        stack = self._running()
+        if self._reporter is None:
+            self._reporter = NeighbourReporter()
+        return self._reporter.report(stack, self._identities(stack), known_topics)
+
+    def _identities(self, stack: Stack) -> IdentifyBook:
+        if self._identify_book is None or self._identify_book.host is not stack.host:
+            self._identify_book = IdentifyBook(stack.host)
+        return self._identify_book
 
     async def disconnect(self, peer_id: str) -> None:
         if self._stack is not None:

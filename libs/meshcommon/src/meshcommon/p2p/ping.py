@@ -12,13 +12,16 @@ we hold at most one. Upstream fix: none needed, a caller's choice (go-libp2p's
 from __future__ import annotations
 
 import contextlib
+import statistics
 import time
+from collections import deque
 from typing import Any
 
 import trio
 from libp2p.host.ping import ID as PING_PROTOCOL
 from libp2p.host.ping import perform_ping_roundtrip
 
+from meshcommon.neighbours import PING_WINDOW
 from meshcommon.p2p.errors import describe_dial_error
 from meshcommon.p2p.peers import is_connected, parse_peer_id
 from meshcommon.p2p.types import PingError
@@ -38,6 +41,9 @@ class Pinger:
         self.streams: dict[str, tuple[Any, float]] = {}  # peer -> (stream, last used)
         self._locks: dict[str, trio.Lock] = {}
         self.last_rtt: dict[str, tuple[float, float]] = {}  # peer -> (ms, unix time)
+        # peer -> its last PING_WINDOW pings: the RTT in ms, None for a failed one (the
+        # link's loss and median RTT in the neighbours report); pruned with last_rtt.
+        self.window: dict[str, deque[float | None]] = {}
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         """One libp2p ping over the existing connection; the round-trip time in ms.
@@ -70,6 +76,7 @@ class Pinger:
                             rtt_ms = (time.perf_counter() - started) * 1000
                     except trio.TooSlowError as exc:
                         await _reset(stream)
+                        self._record(peer_id, None)
                         raise PingError(
                             peer_id, "timeout", f"no pong within {timeout:g} s"
                         ) from exc
@@ -78,6 +85,7 @@ class Pinger:
                         if reused and attempt == 0:
                             continue  # a stale stream (the peer closed it): one new try
                         reason, detail = describe_dial_error(exc)
+                        self._record(peer_id, None)
                         raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
                     self._remember_rtt(peer_id, rtt_ms)
                     if reuse:
@@ -90,6 +98,29 @@ class Pinger:
             finally:
                 if not lock.statistics().tasks_waiting:
                     self._locks.pop(peer_id, None)
+
+    def link(self, peer_id: str) -> tuple[float | None, float | None, int]:
+        """The link over the last pings: median RTT of those that answered (ms), the
+        share that failed, and how many pings that is (``(None, None, 0)``: none yet)."""
+        window = self.window.get(peer_id)
+        if not window:
+            return None, None, 0
+        answered = [r for r in window if r is not None]
+        median = statistics.median(answered) if answered else None
+        return median, 1 - len(answered) / len(window), len(window)
+
+    def forget_except(self, connected: set[str]) -> None:
+        """Drop the ping windows of peers no longer connected."""
+        for peer in [p for p in self.window if p not in connected]:
+            del self.window[peer]
+
+    def _record(self, peer_id: str, rtt_ms: float | None) -> None:
+        window = self.window.get(peer_id)
+        if window is None:
+            if len(self.window) >= MAX_KEPT_RTTS:
+                self.forget_except({str(p) for p in self._host.get_connected_peers()})
+            window = self.window[peer_id] = deque(maxlen=PING_WINDOW)
+        window.append(rtt_ms)
 
     def rtt(self, peer_id: str) -> tuple[float, float] | None:
         """``(ms, unix time)`` of the last ping that answered, if any."""
@@ -104,6 +135,7 @@ class Pinger:
             if len(self.last_rtt) >= MAX_KEPT_RTTS:
                 self.last_rtt.clear()
         self.last_rtt[peer_id] = (rtt_ms, time.time())
+        self._record(peer_id, rtt_ms)
 
     async def _kept_stream(self, peer_id: str) -> Any:
         """The kept ping stream to ``peer_id`` if it is fresh enough, else None."""

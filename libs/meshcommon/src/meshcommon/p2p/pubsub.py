@@ -298,6 +298,7 @@ class MeshPubsub(Pubsub):
                 log.error("Received an invalid-signed-record, ignoring the incoming msg")
                 return
         if rpc.publish:
+            self._counters.messages_in[peer_id] += len(rpc.publish)  # neighbours report
             inline = not spawn and self._overrides.inline and not self._has_async_validators()
             for msg in rpc.publish:
                 if not self._is_subscribed_to_msg(msg):
@@ -538,6 +539,8 @@ class MeshGossipSub(GossipSub):
             queue = self.pubsub.peer_queues.get(peer_id)
             if queue is not None and queue._queue.max_size < size:
                 queue._queue.max_size = size
+        if rpc.publish and isinstance(self.pubsub, MeshPubsub):  # neighbours report
+            self.pubsub._counters.messages_out[peer_id] += len(rpc.publish)
         super().send_rpc(peer_id, rpc, priority)
 
     def _handle_dropped_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, reason: str) -> None:

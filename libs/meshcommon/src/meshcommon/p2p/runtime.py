@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from meshcommon.neighbours import Neighbour
 from meshcommon.p2p.node import MeshNode
 from meshcommon.p2p.types import DialOutcome, KeyProof, MeshView, NodeSnapshot
 
@@ -84,3 +85,15 @@ class MeshRuntime:
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         """Round-trip time to a connected peer in milliseconds; raises ``PingError``."""
         return await self.call(self.node.ping, peer_id, timeout_s)
+
+    async def identify_neighbours(self) -> int:
+        """Identify connected peers not identified yet; forget peers that are gone."""
+        return await self.call(self.node.identify_neighbours)
+
+    async def identities(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Peer ID -> (agent version, protocols) of the connected peers identified."""
+        return await self.call(self.node.identities)
+
+    async def neighbours(self, known_topics: Sequence[str]) -> tuple[Neighbour, ...]:
+        """What the node sees of its neighbours (``meshcommon.neighbours``)."""
+        return await self.call(self.node.neighbours, tuple(known_topics))

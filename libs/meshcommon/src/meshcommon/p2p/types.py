@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from meshcommon.config import PeerSettings
 from meshcommon.gossip import DecodedGossip
@@ -273,6 +273,11 @@ class NodeCounters:
     # (kept from a peer), "honoured" (messages not sent to a peer that said it had them),
     # "over_budget" (a peer's IDs beyond NodeConfig.idontwant_budget in one heartbeat).
     idontwant: Counter[str] = field(default_factory=Counter)
+    # Gossip messages received from / queued for each peer (keyed by libp2p ID, which
+    # hashes its bytes: no base58 per message); read and pruned to the connected peers by
+    # the neighbours report (meshcommon.p2p.neighbours).
+    messages_in: Counter[Any] = field(default_factory=Counter)
+    messages_out: Counter[Any] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)

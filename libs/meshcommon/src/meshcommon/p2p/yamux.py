@@ -174,7 +174,14 @@ class LeanYamux(Yamux):
     across an await we take it, as upstream. Rare frames (SYN/ACK/FIN/RST, PING, GO_AWAY)
     follow upstream's handling line for line. Wire format and flow-control rules are the
     yamux spec's; nothing new is sent.
+
+    ``bytes_in`` / ``bytes_out`` count the connection's yamux bytes (frames, decrypted)
+    each way, where they already pass: one addition per read or write, for the per-peer
+    traffic of the neighbours report (``meshcommon.neighbours``).
     """
+
+    bytes_in = 0
+    bytes_out = 0
 
     async def open_stream(self) -> YamuxStream:
         stream = await super().open_stream()
@@ -184,6 +191,7 @@ class LeanYamux(Yamux):
         return stream
 
     async def _write_frame(self, data: bytes) -> None:
+        self.bytes_out += len(data)
         if _yamux_log.isEnabledFor(logging.DEBUG):
             await super()._write_frame(data)
             return
@@ -198,6 +206,7 @@ class LeanYamux(Yamux):
         chunk = await self.secured_conn.read(None)
         if not chunk:
             raise ConnectionClosedError("Connection closed")
+        self.bytes_in += len(chunk)
         return chunk
 
     async def handle_incoming(self) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from meshcommon.models import AvailabilityMessage, utcnow
+from meshcommon.neighbours import Neighbour
 
 
 @dataclass
@@ -34,6 +36,7 @@ def availability_message(
     version: str,
     peers: list[str],
     multiaddrs: list[str] | None = None,
+    neighbours: Sequence[Neighbour] = (),
 ) -> AvailabilityMessage:
     return AvailabilityMessage(
         node_id=node_id,
@@ -46,4 +49,5 @@ def availability_message(
         version=version,
         peers=peers,
         multiaddrs=multiaddrs or [],
+        neighbours=[n.to_wire() for n in neighbours],
     )

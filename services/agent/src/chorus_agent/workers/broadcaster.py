@@ -57,6 +57,8 @@ class Broadcaster:
 
     async def broadcast_once(self, reason: str = "period") -> None:
         snap = await self.runtime.snapshot()
+        # What this agent sees of its neighbours, for the monitor (meshcommon.neighbours).
+        neighbours = await self.runtime.neighbours(topics.ALL_TOPICS)
         msg = availability_message(
             self.runtime.peer_id,
             self.work,
@@ -64,6 +66,7 @@ class Broadcaster:
             version=self.version,
             peers=list(snap.connected_peers),
             multiaddrs=self.multiaddrs(),
+            neighbours=neighbours,
         )
         await self.runtime.publish(topics.COORDINATION, encode(msg.model_dump(mode="json")))
         self._last_sent = time.monotonic()

@@ -1,5 +1,7 @@
 """Pings every connected peer once per period, a few at a time, so that the agent's
-``/api/v1/mesh`` shows each connection's round-trip time (the node keeps the last one)."""
+``/api/v1/mesh`` shows each connection's round-trip time (the node keeps the last one)
+and its neighbours report each link's median RTT and loss; then identifies the peers
+not identified yet (once per connection: their agent version for the report)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ class PingRuntime(Protocol):
     async def snapshot(self) -> NodeSnapshot: ...
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float: ...
+
+    async def identify_neighbours(self) -> int: ...
 
 
 class PeerPinger:
@@ -52,4 +56,5 @@ class PeerPinger:
             if isinstance(outcome, Exception):  # not connected any more, timeout
                 self.failures += 1
                 log.debug("ping %s failed: %s", peer_id, outcome)
+        await self.runtime.identify_neighbours()
         self.sweeps += 1

@@ -19,12 +19,21 @@ that view is missing::
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from hmmm_monitor.domain.delivery import DeliveryView
 from hmmm_monitor.domain.expected_peers import PeerState
+from hmmm_monitor.domain.neighbourhood import (
+    QUALITY_LOSSY,
+    QUALITY_SLOW,
+    LinkThresholds,
+    Neighbourhood,
+    SeenPeer,
+)
 from meshcommon.diagnosis import (
     OPEN_MESH,
     PEER_GRAYLISTED,
@@ -43,6 +52,7 @@ from meshcommon.diagnosis import (
     topic_near_miss_finding,
 )
 from meshcommon.models import PnetRefusalRecord
+from meshcommon.neighbours import PING_WINDOW, implementation_of
 from meshcommon.p2p.types import MeshView
 from meshcommon.peer.bootstrap_client import BootstrapResult
 from meshcommon.topic_near_miss import near_miss
@@ -59,6 +69,7 @@ P2P_PORT_UNREACHABLE = "p2p_port_unreachable"
 PEER_ID_MISMATCH = "peer_id_mismatch"
 FOREIGN_PEERS = "foreign_peers"
 BOOTSTRAP_UNAVAILABLE = "bootstrap_unavailable"
+LINK_DEGRADED = "link_degraded"
 
 # Dial failures that mean "the host answers, the libp2p port does not".
 PORT_FAILURES = ("connection_refused", "timeout", "unreachable")
@@ -109,6 +120,12 @@ class MonitorFacts:
     known_topics: Sequence[str] = field(default=ALL_TOPICS)
     private_network: bool = True  # the monitor's own host runs with a swarm.key
     pnet_recent: Sequence[PnetRefusalRecord] = ()  # its private network's latest refusals
+    # The mesh seen from every agent: their neighbours reports (fresh ones), the monitor's
+    # own identify answers (peer ID -> (agent version, protocols)), and when a link between
+    # two agents is slow or lossy.
+    neighbourhood: Neighbourhood = field(default_factory=Neighbourhood)
+    identities: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    link_limits: LinkThresholds = field(default_factory=LinkThresholds)
 
     @property
     def warming_up(self) -> bool:
@@ -116,7 +133,31 @@ class MonitorFacts:
         return self.uptime_s < self.heard_window_s
 
     def name(self, peer_id: str) -> str:
-        return self.names.get(peer_id) or peer_id[-8:]
+        """An agent's name; a peer of another implementation by its agent version
+        (identify) and the tail of its peer ID; else that tail."""
+        named = self.names.get(peer_id)
+        if named:
+            return named
+        version = self.agent_version(peer_id)
+        return f"{version} ({peer_id[-8:]})" if version else peer_id[-8:]
+
+    def agent_version(self, peer_id: str) -> str:
+        """What identify says the peer is: the monitor's own answer, else the agents'."""
+        mine = self.identities.get(peer_id)
+        if mine and mine[0]:
+            return mine[0]
+        seen = self.seen.get(peer_id)
+        return seen.agent_version if seen else ""
+
+    @cached_property
+    def seen(self) -> dict[str, SeenPeer]:
+        """Every peer the agents report as a neighbour, with who reports it."""
+        return self.neighbourhood.peers()
+
+    @property
+    def agents(self) -> set[str]:
+        """Expected peers and every peer that reports its neighbours as an agent does."""
+        return set(self.expected) | set(self.neighbourhood.reports)
 
     def who(self, peer_ids: Sequence[str]) -> list[dict[str, str]]:
         return [{"peer_id": p, "name": self.name(p)} for p in peer_ids]
@@ -129,28 +170,65 @@ def diagnose(facts: MonitorFacts) -> list[Finding]:
 
 # -- topics ---------------------------------------------------------------------------
 def _topic_near_misses(facts: MonitorFacts) -> list[Finding]:
+    """Subscribers of a near-miss topic anywhere in the mesh: those that announced it to
+    the monitor, and those the agents' neighbours reports name (one hop away), each with
+    the agents it is connected to."""
     mesh = available(facts.mesh)
-    if mesh is None:
-        return []
+    # topic -> subscriber -> the peers it announced the subscription to
+    subs: dict[str, dict[str, set[str]]] = {}
+    sources: dict[str, set[str]] = {}
+    if mesh is not None:
+        for topic in mesh.topics:
+            for peer in topic.subscribers:
+                subs.setdefault(topic.topic, {}).setdefault(peer, set()).add(facts.monitor_peer_id)
+                sources.setdefault(topic.topic, set()).add(SEEN_BY_MONITOR)
+    for seen in facts.seen.values():
+        for topic in seen.topics:
+            subs.setdefault(topic, {}).setdefault(seen.peer_id, set()).update(seen.seen_by)
+            sources.setdefault(topic, set()).add(SEEN_BY_AGENTS)
     out = []
-    for topic in mesh.topics:
-        miss = near_miss(topic.topic, facts.known_topics)
-        if miss is None or not topic.subscribers:
+    for topic, by_peer in sorted(subs.items()):
+        miss = near_miss(topic, facts.known_topics)
+        if miss is None:
             continue
-        shown, omitted = capped(topic.subscribers)
-        out.append(
-            topic_near_miss_finding(
-                miss,
-                count=len(topic.subscribers),
-                users="peer(s) subscribed to",
-                who_key="peers",
-                who=facts.who(shown),
-                omitted=omitted,
-                seen_in="GossipSub subscription announcements to the monitor",
-                fix_where="the configuration of " + ", ".join(facts.name(p) for p in shown[:5]),
-            )
+        peers = sorted(by_peer)
+        shown, omitted = capped(peers)
+        rows = [
+            {
+                "peer_id": p,
+                "name": facts.name(p),
+                "agent_version": facts.agent_version(p) or None,
+                "connected_to": [_named(facts, c) for c in sorted(by_peer[p])],
+            }
+            for p in shown
+        ]
+        neighbours = sorted({c for p in shown for c in by_peer[p]} - {facts.monitor_peer_id})
+        where = "the configuration of " + ", ".join(facts.name(p) for p in shown[:5])
+        if neighbours:
+            where += " (connected to " + ", ".join(facts.name(c) for c in neighbours[:5]) + ")"
+        found = topic_near_miss_finding(
+            miss,
+            count=len(peers),
+            users="peer(s) subscribed to",
+            who_key="peers",
+            who=facts.who(shown),
+            omitted=omitted,
+            seen_in=" and ".join(sorted(sources[topic])),
+            fix_where=where,
         )
+        found.evidence["subscribers"] = rows
+        out.append(found)
     return out
+
+
+SEEN_BY_MONITOR = "GossipSub subscription announcements to the monitor"
+SEEN_BY_AGENTS = "the agents' neighbours reports (announcements to them)"
+
+
+def _named(facts: MonitorFacts, peer_id: str) -> dict[str, str]:
+    if peer_id == facts.monitor_peer_id:
+        return _self(facts)
+    return {"peer_id": peer_id, "name": facts.name(peer_id)}
 
 
 def _topics_without_publisher(facts: MonitorFacts) -> list[Finding]:
@@ -439,26 +517,115 @@ def _foreign_peers(facts: MonitorFacts) -> list[Finding]:
     mesh = available(facts.mesh)
     connected = {c.peer_id for c in mesh.connections} if mesh else set()
     subs = mesh.subscriptions() if mesh else {}
+    seen = facts.seen
+    counts: Counter[str] = Counter()
+    versions: dict[str, set[str]] = {}
+    for p in foreign:
+        version = facts.agent_version(p)
+        impl = implementation_of(version)
+        counts[impl] += 1
+        versions.setdefault(impl, set()).update([version] if version else [])
+    grouped = counts.most_common()
+    by_impl = {impl: {"count": n, "agent_versions": sorted(versions[impl])} for impl, n in grouped}
+    summary = ", ".join(
+        f"{n} {impl}" + (f" ({', '.join(sorted(versions[impl])[:3])})" if versions[impl] else "")
+        for impl, n in grouped
+    )
+
+    def topics_of(p: str) -> list[str]:
+        found = set(subs.get(p, ()))
+        if p in seen:
+            found |= set(seen[p].topics)
+        return sorted(found)
+
     return [
         finding(
             FOREIGN_PEERS,
             "info",
-            f"{len(foreign)} peer(s) in the mesh are not expected agents and do not report "
-            "their links (another libp2p implementation, a tool, a misconfigured peer)",
+            f"{len(foreign)} peer(s) in the mesh are not expected agents: {summary}",
             {
                 "peers": [
                     {
                         "peer_id": p,
                         "name": facts.name(p),
+                        "agent_version": facts.agent_version(p) or None,
+                        "implementation": implementation_of(facts.agent_version(p)),
                         "connected_to_monitor": p in connected,
-                        "topics": list(subs.get(p, ())),
+                        "connected_to": [
+                            _named(facts, a) for a in (seen[p].seen_by if p in seen else ())
+                        ],
+                        "topics": topics_of(p),
                         "heard": p in facts.heard,
                     }
                     for p in shown
                 ],
                 "peers_omitted": omitted,
+                "by_implementation": by_impl,
+                "seen_in": "identify (the monitor's own and the agents' neighbours reports)",
             },
-            "Nothing to fix if they are yours; they are left out of partition detection.",
+            "Nothing to fix if they are yours (they do not report their links and are left "
+            "out of partition detection); otherwise close the mesh (a swarm.key) or firewall "
+            "the libp2p port.",
+        )
+    ]
+
+
+# -- links between agents ------------------------------------------------------------------
+def _links_degraded(facts: MonitorFacts) -> list[Finding]:
+    limits = facts.link_limits
+    bad = []
+    for link in facts.neighbourhood.links(facts.agents):
+        quality = link.quality(limits)
+        if quality in (QUALITY_SLOW, QUALITY_LOSSY):
+            bad.append((link, quality))
+    if not bad:
+        return []
+    ends = Counter(end for link, _ in bad for end in link.ends)
+    rows = [
+        {
+            "ends": facts.who(list(link.ends)),
+            "quality": quality,
+            "rtt_ms": None if link.rtt_ms is None else round(link.rtt_ms, 1),
+            "loss": None if link.loss is None else round(link.loss, 3),
+            "pings": link.pings,
+            "as_reported_by": {
+                facts.name(reporter): {
+                    "rtt_ms": None if n.rtt_ms is None else round(n.rtt_ms, 1),
+                    "loss": n.loss,
+                    "pings": n.pings,
+                }
+                for reporter, n in sorted(link.by_end.items())
+            },
+        }
+        for link, quality in bad
+    ]
+    shown, omitted = capped(rows)
+    common = [p for p, n in ends.most_common() if n == len(bad) and len(bad) > 1]
+    pairs = ", ".join(
+        f"{facts.name(link.ends[0])} <-> {facts.name(link.ends[1])}" for link, _ in bad[:4]
+    )
+    title = f"{len(bad)} link(s) between agents are slow or lossy: {pairs}"
+    if common:
+        title += f"; {facts.name(common[0])} is at the end of every one"
+    return [
+        finding(
+            LINK_DEGRADED,
+            "warning",
+            title,
+            {
+                "links": shown,
+                "links_omitted": omitted,
+                "common_end": _named(facts, common[0]) if common else None,
+                "slow_rtt_ms": limits.slow_rtt_ms,
+                "lossy_ratio": limits.lossy_ratio,
+                "measured_as": "libp2p pings each agent sends its neighbours: the median RTT "
+                f"of the last {PING_WINDOW} that answered and the share that failed (the "
+                "worse of the two ends), from the agents' neighbours reports",
+            },
+            "Check the network between the agents named (packet loss, congestion, a "
+            "saturated interface, qdisc/tc rules, MTU) and the load of their hosts: an agent "
+            "at the end of every slow link is the likelier cause (CPU starvation, a paused "
+            "container). Gossip over these links is late or retried.",
         )
     ]
 
@@ -512,7 +679,7 @@ def _graylisted(facts: MonitorFacts) -> list[Finding]:
 
 
 CHECKS = Checks(MonitorFacts)
-CHECKS.add(TOPIC_NEAR_MISS, _topic_near_misses, needs=("mesh",))
+CHECKS.add(TOPIC_NEAR_MISS, _topic_near_misses)
 CHECKS.add(TOPIC_WITHOUT_PUBLISHER, _topics_without_publisher)
 CHECKS.add(NO_EXPECTED_AGENTS, _no_expected_agents)
 CHECKS.add(AGENTS_NOT_HEARD, _agents_not_heard)
@@ -521,6 +688,7 @@ CHECKS.add(CLOCK_SKEW, _clock_skew)
 CHECKS.add(P2P_PORT_UNREACHABLE, _p2p_ports)
 CHECKS.add(PEER_ID_MISMATCH, _peer_id_mismatches)
 CHECKS.add(FOREIGN_PEERS, _foreign_peers)
+CHECKS.add(LINK_DEGRADED, _links_degraded)
 CHECKS.add(BOOTSTRAP_UNAVAILABLE, _bootstrap)
 CHECKS.add(OPEN_MESH, _open_mesh)
 CHECKS.add(PNET_REFUSED, _pnet_refused)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from hmmm_monitor.domain.delivery import DeliveryView, SeqnoTracker, delivery_view, latency_window
 from meshcommon.limits import MAX_KEPT_MESSAGE_BYTES, MAX_TRACKED_SENDERS
 from meshcommon.models import AvailabilityMessage, MonitorLogRecord
+from meshcommon.neighbours import Neighbour
 
 # What a kept message costs beyond its payload's bytes (the record, its timestamp and
 # strings, the deque slot), counted against the byte cap so that the cap bounds memory
@@ -66,6 +67,10 @@ class AvailabilityReport:
     # empty list when isolated); a peer of another implementation may send availability
     # without it, and its silence says nothing about whom it is connected to.
     reports_peers: bool = True
+    # What it reports of its neighbours (meshcommon.neighbours), validated; why the last
+    # report was refused (a REJECT_* reason), None when it was accepted or absent.
+    neighbours: tuple[Neighbour, ...] = ()
+    neighbours_rejected: str | None = None
 
 
 class MessageStore:
@@ -130,12 +135,16 @@ class MessageStore:
         *,
         latency_ms: float | None = None,
         reports_peers: bool = True,
+        neighbours: tuple[Neighbour, ...] = (),
+        neighbours_rejected: str | None = None,
     ) -> None:
         """``latency_ms``: receive time minus the sender's own ``timestamp`` (sender clock);
         ``reports_peers``: the message had a ``peers`` field."""
         with self._lock:
             self._sender(peer_id, at)  # keeps this map within the senders tracked
-            self._availability[peer_id] = AvailabilityReport(peer_id, message, at, reports_peers)
+            self._availability[peer_id] = AvailabilityReport(
+                peer_id, message, at, reports_peers, neighbours, neighbours_rejected
+            )
             if latency_ms is not None:
                 window = self._latency.get(peer_id)
                 if window is None:

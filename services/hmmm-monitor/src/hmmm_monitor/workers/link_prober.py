@@ -1,4 +1,6 @@
-"""Pings every connected peer in the background, a bounded number at a time."""
+"""Pings every connected peer in the background, a bounded number at a time; then
+identifies the peers not identified yet (their agent version: foreign peers connected to
+the monitor are named by it)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ class Pinger(Protocol):
     async def ping(self, peer_id: str) -> float: ...
 
 
+class Identifier(Protocol):
+    async def identify_neighbours(self) -> int: ...
+
+    async def identities(self) -> dict[str, tuple[str, tuple[str, ...]]]: ...
+
+
 class LinkProber:
     """Pings peers in the background, a bounded number at a time.
 
@@ -40,8 +48,12 @@ class LinkProber:
         alpha: float = RTT_EWMA_ALPHA,
         metrics: MonitorMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        identifier: Identifier | None = None,
     ) -> None:
         self.pinger = pinger
+        self.identifier = identifier
+        # Connected peers' identify data: peer ID -> (agent version, protocols).
+        self.identities: dict[str, tuple[str, tuple[str, ...]]] = {}
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.alpha = alpha
@@ -65,6 +77,12 @@ class LinkProber:
             peer_ids, self.pinger.ping, concurrency=self.concurrency, timeout_s=self.timeout_s
         )
         answered = {p for p, o in zip(peer_ids, outcomes, strict=True) if self._record(p, o)}
+        if self.identifier is not None:
+            try:
+                await self.identifier.identify_neighbours()
+                self.identities = await self.identifier.identities()
+            except Exception as exc:  # the node stopping: next sweep
+                log.debug("identify failed: %s", exc)
         self.sweeps += 1
         if self.metrics is not None:
             # A peer that is gone or did not answer must not keep reporting its last RTT.
