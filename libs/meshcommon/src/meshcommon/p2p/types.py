@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from meshcommon.config import PeerSettings
 from meshcommon.gossip import DecodedGossip
+from meshcommon.kademlia import DHT_PROTOCOL_ID, DhtBudget, DhtCounters
 from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.topics import ALL_TOPICS
 
@@ -128,6 +129,13 @@ class NodeConfig:
     # tools that gossip raw bytes); the services turn it on (for_peer).
     validate_messages: bool = False
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    # Kademlia peer discovery (meshcommon.p2p.dht): off for a bare node, the services
+    # turn it on (for_peer). A server answers FIND_NODE; a client only asks.
+    dht: bool = False
+    dht_server: bool = True
+    dht_protocol: str = DHT_PROTOCOL_ID
+    dht_refresh_s: float = 600.0
+    dht_budget: DhtBudget = field(default_factory=DhtBudget)
 
     @classmethod
     def for_peer(cls, settings: PeerSettings) -> NodeConfig:
@@ -142,6 +150,11 @@ class NodeConfig:
             overrides=P2POverrides.parse(settings.p2p_overrides),
             pnet_keys=tuple(k.key for k in settings.pnet_keys()),
             pnet_setting=f"{settings.model_config.get('env_prefix', '')}PNET_KEY_FILE",
+            dht=settings.dht,
+            dht_server=settings.dht_server,
+            dht_protocol=settings.dht_protocol,
+            dht_refresh_s=settings.dht_refresh_s,
+            dht_budget=DhtBudget(request_timeout_s=settings.dht_request_timeout_s),
         )
 
 
@@ -252,6 +265,8 @@ class NodeCounters:
     graylistings: int = 0
     graylisted_peers: int = 0
     score_gated: int = 0
+    # Kademlia discovery: queries, requests, malformed messages by reason, table size.
+    dht: DhtCounters = field(default_factory=DhtCounters)
 
 
 @dataclass(frozen=True)
