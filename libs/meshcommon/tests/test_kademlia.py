@@ -94,14 +94,11 @@ def test_lookup_stops_at_its_query_budget() -> None:
     assert lk.next_to_ask(10) == [] and lk.done()
 
 
-def test_walks_are_fast_while_the_table_grows_then_settle() -> None:
-    s = WalkSchedule(refresh_s=600, fast_s=1)
-    assert s.after_walk(3) == 1
-    assert s.after_walk(9) == 1  # grew: fast again
-    assert [s.after_walk(9) for _ in range(2)] == [2, 4]
-    assert not s.settled
-    assert s.after_walk(9) == 600 and s.settled
-    assert s.after_walk(8) == 1 and not s.settled  # shrank: look around again
+def test_walks_are_quick_while_they_find_news_then_back_off_to_the_refresh() -> None:
+    s = WalkSchedule(refresh_s=20, fast_s=2)
+    assert s.after_walk(3) == 2
+    assert [s.after_walk(0) for _ in range(5)] == [4, 8, 16, 20, 20]
+    assert s.after_walk(1) == 2  # a newcomer: look around again soon
 
 
 def test_random_keys_are_peer_id_shaped() -> None:

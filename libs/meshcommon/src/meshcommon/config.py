@@ -101,8 +101,9 @@ class PeerSettings(ServiceSettings):
     dht_refresh_s: float = Field(
         default=600.0,
         gt=0,
-        description="Once the routing table stopped growing, a random walk this often over "
-        "existing connections (until then: quickly, dialling whom the answers name)",
+        description="The longest pause between two random walks: a walk that found a new "
+        "peer is followed by another 2 s later, one that found nothing new by a pause twice "
+        "the last, up to this",
     )
     dht_request_timeout_s: float = Field(
         default=5.0, gt=0, description="One DHT query: open the stream, ask, read the answer"

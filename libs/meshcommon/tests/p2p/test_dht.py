@@ -74,16 +74,37 @@ async def test_peers_knowing_one_address_find_every_server() -> None:
 
         await wait_until_async(all_found, within_s=30, interval=0.2, what="all found via DHT")
 
-        # The walks dialled to ask and closed what they opened (another peer's walk may
-        # still hold one to us for a moment): the seed connections remain, as the peering
-        # loop of a service decides whom to keep.
-        async def only_seed_links() -> bool:
-            links = [await p.connected() for p in others]
-            return all(linked <= {seed.node.peer_id} for linked in links)
+        # Found without a single new connection: the walks asked the seed (the peering
+        # loop of a service connects to what was found, within its budget).
+        for p in others:
+            assert await p.connected() == {seed.node.peer_id}
+            assert p.node.counters.dht.walks_dialled == 0
+            assert p.node.counters.dht.queries["ok"] > 0
 
-        await wait_until_async(only_seed_links, within_s=20, what="query connections closed")
-        assert others[0].node._running().dht is not None
-        assert others[0].node._running().dht.counters.queries["ok"] > 0  # type: ignore[union-attr]
+
+async def test_lookups_that_dial_to_ask_close_what_they_opened() -> None:
+    seed, *others = [Peer() for _ in range(5)]
+    async with running(seed, *others):
+        for p in others:
+            assert (await p.node.connect(seed.node.peer_id, [seed.addr])).connected
+        everyone = {p.node.peer_id for p in others} - {others[0].node.peer_id}
+        await wait_until_async(
+            others[0].found,
+            ok=lambda f: everyone <= f,
+            within_s=20,
+            interval=0.2,
+            what="peer 0 found the others",
+        )
+        dht = others[0].node._running().dht
+        assert dht is not None
+        asked = await dht.lookup(os.urandom(34), max_dials=3)
+        assert asked >= 2 and dht.counters.walks_dialled >= 1
+        assert dht.counters.walks_dialled <= 3  # the dial budget
+
+        async def closed_again() -> bool:
+            return await others[0].connected() <= {seed.node.peer_id}
+
+        await wait_until_async(closed_again, within_s=10, what="the query connections closed")
 
 
 async def test_a_client_asks_but_is_never_named() -> None:

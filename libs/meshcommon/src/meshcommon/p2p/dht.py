@@ -164,6 +164,7 @@ class MeshDHT:
         # Peers this DHT found (answered us, were named in an answer, or asked us as a
         # server): what the services add to their peer books. Newest last, bounded.
         self._found: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._news = 0  # peers found first since the last walk (the walks' pace)
         self._bad = RateLimitedLog(log, interval_s=60.0)
 
     def install(self) -> None:
@@ -183,7 +184,8 @@ class MeshDHT:
         if not texts:
             return
         key = str(peer)
-        self._found.pop(key, None)
+        if self._found.pop(key, None) is None:
+            self._news += 1
         self._found[key] = texts
         while len(self._found) > self.budget.max_found_peers:
             self._found.popitem(last=False)
@@ -200,6 +202,14 @@ class MeshDHT:
             return list(self.host.get_peerstore().addrs(peer))
         except Exception:  # unknown or expired
             return []
+
+    def _adopt_connected(self) -> None:
+        """Connected peers that identify says speak the protocol join the routing table
+        (as go and js do on identify): a peer that asked before its identify arrived is
+        adopted here, not lost."""
+        for peer in self.host.get_connected_peers():
+            if peer.to_bytes() not in self.table and self._speaks_dht(peer):
+                self._add_to_table(peer)
 
     def _speaks_dht(self, peer: ID) -> bool | None:
         """From identify: True/False, or None when it has not told us yet."""
@@ -266,8 +276,7 @@ class MeshDHT:
             self._inbound -= 1
 
     async def _serve(self, stream: Any, peer: ID) -> None:
-        if self._speaks_dht(peer):  # a server asking us: a routing-table candidate
-            self._add_to_table(peer)
+        self._adopt_connected()  # the asker among them, once identify named the protocol
         answered = 0
         try:
             while True:
@@ -365,28 +374,35 @@ class MeshDHT:
         """Connected peers that may speak the DHT (identify says so, or has not said)."""
         return [p for p in self.host.get_connected_peers() if self._speaks_dht(p) is not False]
 
-    async def lookup(self, target: bytes, *, dial: bool = True) -> int:
+    async def lookup(self, target: bytes, *, max_dials: int | None = None) -> int:
         """An iterative FIND_NODE for ``target``; returns how many peers answered.
 
-        ``dial``: ask peers we are not connected to (each such connection is closed after
-        its query: the DHT never grows the connection count past the peering budget);
-        without, only connected peers are asked (the settled walks: no new connections)."""
+        Connected peers are asked freely; at most ``max_dials`` others (default: the
+        budget's) are dialled to be asked, each connection closed after its answer: the
+        DHT never grows the connection count past the peering budget, whose loop dials
+        (and keeps) what the DHT found."""
         self.counters.lookups += 1
+        self._adopt_connected()
+        dials_left = self.budget.max_dials_per_lookup if max_dials is None else max_dials
         lk = Lookup(target, k=K, max_queries=self.budget.max_queries_per_lookup)
-        connected = set(self.host.get_connected_peers())
         seeds = [ID(e.peer_id) for e in self.table.closest(lk.target_key, K)]
-        if not dial:
-            seeds = [p for p in seeds if p in connected]
         pool: dict[bytes, ID] = {p.to_bytes(): p for p in [*seeds, *self._candidates()]}
         addrs: dict[bytes, tuple[Multiaddr, ...]] = {}
         lk.offer(pool)
         send, recv = trio.open_memory_channel[None](math.inf)
 
         async def ask(raw: bytes) -> None:
+            nonlocal dials_left
             peer = pool[raw]
             was_connected = peer in self.host.get_connected_peers()
-            if not was_connected and addrs.get(raw):
-                self.host.get_peerstore().add_addrs(peer, list(addrs[raw]), PEERSTORE_TTL_S)
+            if not was_connected:
+                if dials_left <= 0:  # out of dials: not asked, not a candidate any more
+                    lk.finished(raw, False)
+                    send.send_nowait(None)
+                    return
+                dials_left -= 1
+                if addrs.get(raw):
+                    self.host.get_peerstore().add_addrs(peer, list(addrs[raw]), PEERSTORE_TTL_S)
             found = await self.query(peer, target)
             lk.finished(raw, found is not None)
             if found is None:
@@ -401,8 +417,7 @@ class MeshDHT:
                     if peer_addrs:
                         addrs[pid] = peer_addrs
                         self._remember(fid, peer_addrs)
-                    if dial or fid in connected:
-                        fresh.append(pid)
+                    fresh.append(pid)
                 lk.offer(fresh)
             if not was_connected and peer in self.host.get_connected_peers():
                 self.counters.walks_dialled += 1
@@ -424,8 +439,9 @@ class MeshDHT:
         return len(lk.answered)
 
     async def run(self) -> None:
-        """Walk: our own ID first, then random IDs; fast while the table grows (dialling
-        whom the answers name), then every ``refresh_s`` over existing connections."""
+        """Walk: our own ID first, then random IDs, alternating; soon again after a walk
+        that found someone new, else twice as late each time up to ``refresh_s``
+        (``WalkSchedule``)."""
         own = True
         while True:
             if not self.host.get_connected_peers():
@@ -433,11 +449,12 @@ class MeshDHT:
                 continue
             target = self.self_id.to_bytes() if own else random_key(self._rng)
             own = not own
+            self._news = 0
             try:
-                await self.lookup(target, dial=not self.schedule.settled)
+                await self.lookup(target)
             except Exception:  # a bug must not end discovery: logged, next walk
                 log.exception("DHT walk failed")
-            await trio.sleep(self.schedule.after_walk(len(self.table)))
+            await trio.sleep(self.schedule.after_walk(self._news))
 
 
 async def _reset(stream: Any) -> None:
