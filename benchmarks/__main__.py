@@ -11,16 +11,20 @@ python -m benchmarks --only hop          # the mesh's cost per hop: 20 agents at
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 import traceback
 from collections.abc import Callable
 
-from benchmarks import hop, mesh, ping, receive, startup, swarm, whoosh_scale
+from benchmarks import dht, hop, mesh, ping, receive, startup, swarm, whoosh_scale
 from benchmarks.procs import Interpreter
 from benchmarks.report import Row, render
 
-GROUPS = ("startup", "ping", "receive", "mesh", "idle", "hop", "whoosh", "swarm", "overrides")
+GROUPS = (
+    "startup", "ping", "receive", "mesh", "idle", "hop", "dht", "whoosh", "swarm", "overrides",
+)  # fmt: skip
+DHT_IDLE_AGENTS = 20  # the DHT's idle cost is quoted in the agent_cpu row's mesh shape
 PNET_RATE = 1000  # msg/s: the private network's cost is quoted here (issue 17)
 OVERRIDE_RATE = 1000  # msg/s: the per-override figures, below saturation for all variants
 
@@ -59,6 +63,17 @@ def rows() -> dict[str, Row]:
         Row("hop50", "  same: agent CPU per message per hop", "µs", None),
         Row("heard50", "50 agents: launch -> 50/50 heard", "s", 60),
         Row("mesh50", "idle mesh: 50 agents + WHOOSH + monitor", "% core", None),
+        Row(
+            "heard50_dht", "50 agents, no WHOOSH, 1 bootstrap addr: launch -> 50/50 heard", "s", 60
+        ),
+        Row("dht_first", "  same: peers an agent learnt first from the DHT (vs gossip)", "%", None),
+        Row("dht_cpu_on", "idle agent, 20-agent mesh, DHT on (after it settled)", "% core", None),
+        Row("dht_cpu_off", "  same, DHT off", "% core", None),
+        Row("dht_cpu_delta", "  DHT on - off", "% core", 0.1),
+        Row("dht_rss_on", "  idle agent RSS, DHT on", "MiB", None),
+        Row("dht_rss_off", "  idle agent RSS, DHT off", "MiB", None),
+        Row("dht_links_on", "  idle agent connections, DHT on", "", None),
+        Row("dht_links_off", "  idle agent connections, DHT off", "", None),
         Row("swarm10", "Swarm: stack deploy -> 10/10 heard (stack defaults)", "s", 30),
         Row("swarm20", "Swarm: service scale 20 -> 20/20 heard", "s", 30),
     ]
@@ -118,6 +133,22 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
         table["load50_pct"].add(at10.get("delivered_pct", nan))
         table["load50_p99"].add(at10.get("p99_ms", nan))
         table["hop50"].add(at10.get("us_per_msg_hop", nan))
+    elif group == "dht":
+        alone = dht.without_whoosh(interp, 50)
+        table["heard50_dht"].add(alone.heard_after_s)
+        named = alone.first_by.get("dht", 0.0) + alone.first_by.get("gossip", 0.0)
+        table["dht_first"].add(100 * alone.first_by.get("dht", 0.0) / named if named else math.nan)
+        print(f"    no WHOOSH, peers named first by source: {alone.first_by}", flush=True)
+        on = dht.idle_cost(interp, DHT_IDLE_AGENTS, dht=True)
+        off = dht.idle_cost(interp, DHT_IDLE_AGENTS, dht=False)
+        for key, a, b in (
+            ("cpu", on.idle_agent_pct, off.idle_agent_pct),
+            ("rss", on.agent_rss_mib, off.agent_rss_mib),
+            ("links", on.agent_connections, off.agent_connections),
+        ):
+            table[f"dht_{key}_on"].add(a)
+            table[f"dht_{key}_off"].add(b)
+        table["dht_cpu_delta"].add(on.idle_agent_pct - off.idle_agent_pct)
     elif group == "overrides":
         for variant in override_variants():
             row = table.setdefault(

@@ -2,7 +2,9 @@
 
 Four agents, no WHOOSH: agents 2-4 know only agent 1's address. Availability broadcasts
 carry each agent's multiaddrs, so they learn of one another through gossip and connect
-directly: a full mesh instead of a star around agent 1.
+directly: a full mesh instead of a star around agent 1. The DHT is off here
+(``AGENT_DHT=false``), so gossip alone is what found them (test_dht_discovery: the DHT
+alone).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def test_agents_find_each_other_through_gossip_without_whoosh(tmp_path: Path) ->
     layout = MeshLayout(agents=4, agent_net="127.0.94", broadcast_interval_s=1.0)
     mesh = LocalMesh(layout, run_dir=tmp_path)
     try:
-        first = mesh.agent_process(1, AGENT_WHOOSH_URL="")
+        first = mesh.agent_process(1, AGENT_WHOOSH_URL="", AGENT_DHT="false")
         first.start()
         mesh.processes = [first]
         health_url = f"{first.url}/api/health"
@@ -29,7 +31,11 @@ def test_agents_find_each_other_through_gossip_without_whoosh(tmp_path: Path) ->
         seed = peer_1["multiaddrs"][0]
         for i in (2, 3, 4):
             proc = mesh.agent_process(
-                i, AGENT_WHOOSH_URL="", AGENT_BOOTSTRAP_PEERS=seed, AGENT_TARGET_PEERS="3"
+                i,
+                AGENT_WHOOSH_URL="",
+                AGENT_BOOTSTRAP_PEERS=seed,
+                AGENT_TARGET_PEERS="3",
+                AGENT_DHT="false",
             )
             proc.start()
             mesh.processes.append(proc)

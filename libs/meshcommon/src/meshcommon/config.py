@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode
 
+from meshcommon.kademlia import DHT_PROTOCOL_ID
 from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.swarm_key import SwarmKey, SwarmKeyError, read_swarm_key
 
@@ -93,6 +94,32 @@ class PeerSettings(ServiceSettings):
         description="Validate gossip before forwarding it (size, JSON, the schema of known "
         "types, node_id = signer) and graylist peers that keep sending invalid messages "
         "(GossipSub v1.1 scoring); off only to measure its cost",
+    )
+
+    # Kademlia DHT: peers find each other without WHOOSH (meshcommon.p2p.dht)
+    dht: bool = Field(
+        default=True,
+        description="Kademlia peer discovery: random walks from whoever this peer is "
+        "connected to find the others (no WHOOSH needed); false = off",
+    )
+    dht_server: bool = Field(
+        default=True,
+        description="Answer other peers' DHT queries (server mode); false = only ask",
+    )
+    dht_protocol: str = Field(
+        default=DHT_PROTOCOL_ID,
+        description="The DHT's libp2p protocol ID: the mesh's own, so it never merges with "
+        "the public IPFS DHT (/ipfs/kad/1.0.0); every peer of a mesh must use the same",
+    )
+    dht_refresh_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="The longest pause between two random walks: a walk that found a new "
+        "peer is followed by another 2 s later, one that found nothing new by a pause twice "
+        "the last, up to this",
+    )
+    dht_request_timeout_s: float = Field(
+        default=5.0, gt=0, description="One DHT query: open the stream, ask, read the answer"
     )
 
     # Multiaddr policy: what is advertised and what is dialled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from chorus_agent.domain.peers import PeerBook
+from chorus_agent.domain.peers import DISCOVERY_SOURCES, PeerBook
 from meshcommon.gossip import REJECTION_REASONS
 from meshcommon.metrics import (
     ReceivedMessagesCounter,
@@ -91,6 +91,15 @@ class AgentMetrics:
             "reason",
             lambda: book.refused,
             r,
+        )
+        TotalsCounter(
+            "chorus_agent_peers_discovered",
+            "Peers new to the peer book, by the source that named them first: bootstrap "
+            "(WHOOSH, static), gossip (availability broadcasts), dht (Kademlia)",
+            "source",
+            lambda: book.discovered,
+            r,
+            always=DISCOVERY_SOURCES,
         )
         TotalsCounter(
             "chorus_agent_peers_evicted",

@@ -48,6 +48,12 @@ class Settings(PeerSettings):
         description="How often the bootstrap list is fetched and missing peers are dialled "
         "(AGENT_BOOTSTRAP_INTERVAL_S is read too)",
     )
+    gossip_discovery: bool = Field(
+        default=True,
+        description="Learn peers from the multiaddrs in other agents' availability "
+        "broadcasts (the broadcasts carry them either way); false = WHOOSH, static peers "
+        "and the DHT only",
+    )
     target_peers: int = Field(
         default=4, description="Connections the agent keeps (ring successor + random peers)"
     )

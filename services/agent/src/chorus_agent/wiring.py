@@ -32,7 +32,11 @@ def build_agent(settings: Settings, *, bootstrap: BootstrapSource | None = None)
     policy = policy_for(settings)
     book = PeerBook(policy)
     metrics.export_peer_book(book)
-    consumer = GossipConsumer(metrics, settings.max_message_bytes, learn=book.learn)
+    consumer = GossipConsumer(
+        metrics,
+        settings.max_message_bytes,
+        learn=book.learn if settings.gossip_discovery else None,
+    )
     node = MeshNode(
         NodeConfig.for_peer(settings),
         on_message=consumer,

@@ -44,6 +44,10 @@ class FakeNode:
         self.connected: set[str] = set()
         self.calls: list[str] = []
         self.release = asyncio.Event()
+        self.dht: list[tuple[str, tuple[str, ...]]] = []
+
+    async def dht_peers(self) -> list[tuple[str, tuple[str, ...]]]:
+        return self.dht
 
     async def snapshot(self) -> NodeSnapshot:
         return NodeSnapshot(ME, 9000, tuple(sorted(self.connected)), ())
@@ -126,3 +130,31 @@ async def test_the_ring_successor_comes_from_the_view() -> None:
     await peering.dials.aclose()
     # Computed here, BAD would be the successor (the smaller ID); WHOOSH says GOOD.
     assert node.calls == [GOOD]
+
+
+class EmptyList:
+    async def fetch(self, wait_s: float = 0.0) -> BootstrapResult:
+        return BootstrapResult((), "static", datetime.now(UTC))
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_peers_the_dht_found_are_learnt_and_dialled_within_the_budget() -> None:
+    node = FakeNode()
+    node.dht = [(pid, (f"/ip4/10.0.0.{i}/tcp/9000/p2p/{pid}",)) for i, pid in enumerate(IDS[2:])]
+    book = PeerBook(MultiaddrPolicy(), ME)
+    peering = Peering(
+        node,  # type: ignore[arg-type]
+        EmptyList(),
+        AgentMetrics(),
+        MultiaddrPolicy(),
+        book,
+        target_peers=1,
+        interval_s=1.0,
+    )
+    await peering.round()
+    await peering.dials.aclose()
+    assert {p.peer_id for p in book.peers()} == {BAD, GOOD}
+    assert book.discovered == {"dht": 2}
+    assert len(node.calls) == 1  # target_peers=1: one dial, the ring successor

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from hmmm_monitor.consumer import GossipConsumer
 from hmmm_monitor.domain.coverage import build_coverage
 from hmmm_monitor.domain.diagnosis import CHECKS, BootstrapFacts, MonitorFacts
-from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report
+from hmmm_monitor.domain.expected_peers import ExpectedPeers, impostor_report, with_dht_peers
 from hmmm_monitor.domain.health import assess_health
 from hmmm_monitor.domain.neighbourhood import LinkThresholds, Neighbourhood, build_neighbourhood
 from hmmm_monitor.domain.peer_report import peer_rows
@@ -55,6 +55,8 @@ class Runtime(Protocol):
     async def ping(self, peer_id: str) -> float: ...
 
     async def prove_key(self, peer_id: str, multiaddr: str) -> KeyProof: ...
+
+    async def dht_peers(self) -> list[tuple[str, tuple[str, ...]]]: ...
 
 
 @dataclass
@@ -122,7 +124,8 @@ class Monitor:
         """Fetch the bootstrap list (waiting up to ``wait_s`` for it to change), then
         (re)connect every expected peer that is due."""
         self.bootstrap_result = await self.bootstrap.fetch(wait_s)
-        self.expected.set_expected(self.bootstrap_result.peers, self.bootstrap_result.left)
+        expected = with_dht_peers(self.bootstrap_result.peers, await self._dht_peers())
+        self.expected.set_expected(expected, self.bootstrap_result.left)
         await self.connector.run_round()
         await self.sync_node_state()
         # RTT to every connected peer, in the background: a slow peer never delays the
@@ -130,6 +133,14 @@ class Monitor:
         connected = self.expected.connected_peers
         self.prober.prune(set(connected) | set(self.expected.peers))
         self.prober.start_sweep(connected)
+
+    async def _dht_peers(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The DHT's finds ([] when the node does not answer: the list alone counts)."""
+        try:
+            return await self.runtime.dht_peers()
+        except Exception as exc:
+            log.debug("DHT peers unavailable: %s", exc)
+            return []
 
     async def sync_node_state(self) -> NodeSnapshot | None:
         """Read the node's state and bring connection state and gauges up to date with it;

@@ -20,6 +20,12 @@ class Settings(PeerSettings):
         description="Last good bootstrap list, used while WHOOSH is unreachable; empty = no cache",
     )
 
+    dht_server: bool = Field(
+        default=False,
+        description="Answer other peers' DHT queries; off: the monitor only asks (the "
+        "DHT is one more source of peers to expect), and no agent lists it as a DHT peer",
+    )
+
     # Dialling every expected peer
     dial_concurrency: int = Field(default=16, ge=1, description="Dials in flight at once")
     forget_after_s: float = Field(

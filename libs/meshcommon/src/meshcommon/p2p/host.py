@@ -18,6 +18,7 @@ from libp2p.transport.tcp.tcp import TCP
 from multiaddr import Multiaddr
 
 from meshcommon.p2p import overrides
+from meshcommon.p2p.dht import MeshDHT
 from meshcommon.p2p.dial import Dialer
 from meshcommon.p2p.lean import lean_host_options
 from meshcommon.p2p.ping import Pinger
@@ -58,6 +59,7 @@ class Stack:
     scorer: MeshPeerScorer | None
     validator: GossipValidator | None
     installed: tuple[str, ...]  # the overrides' flags installed, in order
+    dht: MeshDHT | None = None  # Kademlia discovery (NodeConfig.dht)
 
 
 def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> Stack:
@@ -127,6 +129,18 @@ def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> 
             pubsub.set_topic_validator(topic, hooks.validator, False)
     site.gossipsub, site.pubsub, site.scorer = gossipsub, pubsub, scorer
     installed += overrides.apply("pubsub", site, flags)
+    dht = None
+    if config.dht:
+        # On the host's streams, hence inside the private network when there is one.
+        dht = MeshDHT(
+            host,
+            protocol=config.dht_protocol,
+            server=config.dht_server,
+            budget=config.dht_budget,
+            refresh_s=config.dht_refresh_s,
+            counters=hooks.counters.dht,
+        )
+        dht.install()
     return Stack(
         peer_id=peer_id,
         config=config,
@@ -140,4 +154,5 @@ def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> 
         scorer=scorer,
         validator=hooks.validator,
         installed=tuple(installed),
+        dht=dht,
     )

@@ -109,7 +109,14 @@ DENY: dict[str, str] = {
     "libp2p.relay.circuit_v2.performance_tracker": "circuit relay v2",
     "libp2p.relay.circuit_v2.relay_selector": "circuit relay v2",
     "libp2p.relay.circuit_v2.reservation_store": "circuit relay v2",
-    "libp2p.kad_dht": "Kademlia DHT",
+    # Kademlia: the mesh's DHT (meshcommon.p2p.dht) uses only libp2p.kad_dht.pb (the wire
+    # messages); py-libp2p's KadDHT and its stores stay out (see meshcommon.p2p.dht).
+    "libp2p.kad_dht.kad_dht": "py-libp2p's KadDHT (the mesh runs meshcommon.p2p.dht)",
+    "libp2p.kad_dht.peer_routing": "py-libp2p's KadDHT peer routing",
+    "libp2p.kad_dht.provider_store": "py-libp2p's KadDHT provider store",
+    "libp2p.kad_dht.value_store": "py-libp2p's KadDHT value store",
+    "libp2p.kad_dht.routing_table": "py-libp2p's KadDHT routing table",
+    "libp2p.kad_dht.diagnostics": "py-libp2p's KadDHT diagnostics",
     "libp2p.records": "IPNS/DHT records (cbor2)",
     "libp2p.bitswap": "bitswap",
     "libp2p.peer.persistent": "persistent peerstores (sqlite/leveldb/rocksdb)",
@@ -117,6 +124,7 @@ DENY: dict[str, str] = {
 
 # Packages whose __init__ is skipped (real __path__ kept, so light submodules still load).
 HOLLOW: tuple[str, ...] = (
+    "libp2p.kad_dht",  # __init__ imports KadDHT; its pb submodule is what the mesh uses
     "libp2p.relay",
     "libp2p.relay.circuit_v2",
 )

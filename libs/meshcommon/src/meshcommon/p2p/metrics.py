@@ -8,7 +8,10 @@ from collections.abc import Mapping
 from typing import cast
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
+from meshcommon.kademlia import MALFORMED_REASONS, QUERY_RESULTS, DhtCounters
 from meshcommon.metrics import TotalsCounter, export_gossip_scoring
 from meshcommon.p2p.types import (
     IDONTWANT_KINDS,
@@ -76,3 +79,75 @@ def export_node_counters(registry: CollectorRegistry, prefix: str, counters: Nod
         registry,
         always=ALL_TOPICS,
     )
+    export_dht(registry, prefix, counters.dht)
+
+
+class _DhtGauges(Collector):
+    def __init__(self, prefix: str, counters: DhtCounters) -> None:
+        self.prefix, self.counters = prefix, counters
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        c = self.counters
+        return [
+            GaugeMetricFamily(
+                f"{self.prefix}_dht_routing_table_peers",
+                "Peers in the Kademlia routing table (k-buckets, capped)",
+                value=c.table_peers,
+            ),
+            GaugeMetricFamily(
+                f"{self.prefix}_dht_found_peers",
+                "Peers the DHT found and hands to the peering loop (capped, newest kept)",
+                value=c.found_peers,
+            ),
+        ]
+
+
+def export_dht(registry: CollectorRegistry, prefix: str, counters: DhtCounters) -> None:
+    """The Kademlia DHT's work and refusals (``meshcommon.p2p.dht``)."""
+    TotalsCounter(
+        f"{prefix}_dht_queries",
+        "FIND_NODE queries this peer sent, by result: ok, unsupported (no DHT there), "
+        "unreachable, malformed (answer refused), timeout",
+        "result",
+        lambda: counters.queries,
+        registry,
+        always=QUERY_RESULTS,
+    )
+    TotalsCounter(
+        f"{prefix}_dht_requests",
+        "DHT requests this peer answered, by message type",
+        "type",
+        lambda: counters.requests,
+        registry,
+    )
+    TotalsCounter(
+        f"{prefix}_dht_malformed",
+        "DHT messages refused or trimmed, by reason (too_large, unparsable, bad_key, "
+        "unsupported_type, too_many_peers, too_many_addrs, ...)",
+        "reason",
+        lambda: counters.malformed,
+        registry,
+        always=MALFORMED_REASONS,
+    )
+    TotalsCounter(
+        f"{prefix}_dht_inbound_refused",
+        "DHT streams reset because the budget of streams answered at once was reached",
+        None,
+        lambda: counters.inbound_refused,
+        registry,
+    )
+    TotalsCounter(
+        f"{prefix}_dht_lookups",
+        "Iterative lookups (random walks) run",
+        None,
+        lambda: counters.lookups,
+        registry,
+    )
+    TotalsCounter(
+        f"{prefix}_dht_query_dials",
+        "Connections a lookup opened only to ask a peer, and closed after the answer",
+        None,
+        lambda: counters.walks_dialled,
+        registry,
+    )
+    registry.register(_DhtGauges(prefix, counters))

@@ -146,6 +146,8 @@ class MeshNode:
                     sub = await pubsub.subscribe(topic)
                     if not cfg.overrides.direct:  # (direct) messages arrive in _deliver
                         nursery.start_soon(self._drain, topic, sub)
+                if stack.dht is not None:
+                    nursery.start_soon(stack.dht.run)
                 log.info("libp2p node %s listening on %s", self.peer_id, stack.listen)
                 self._log_private_network()
                 task_status.started(self.peer_id)
@@ -319,6 +321,11 @@ class MeshNode:
 
     async def snapshot(self) -> NodeSnapshot:
         return views.snapshot(self._running())
+
+    async def dht_peers(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Peers the DHT found: (peer ID, multiaddrs), oldest first; [] without a DHT."""
+        dht = self._running().dht
+        return dht.found_peers() if dht is not None else []
 
     async def mesh_view(self) -> MeshView:
         """The GossipSub mesh, fanout and announced subscriptions per topic, and every open

@@ -78,6 +78,10 @@ class MeshRuntime:
     async def snapshot(self) -> NodeSnapshot:
         return await self.call(self.node.snapshot)
 
+    async def dht_peers(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Peers the Kademlia DHT found: (peer ID, multiaddrs ending in /p2p/<id>)."""
+        return await self.call(self.node.dht_peers)
+
     async def mesh_view(self) -> MeshView:
         """Per topic the GossipSub mesh, fanout and subscribers; every connection."""
         return await self.call(self.node.mesh_view)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from meshcommon.config import PeerSettings
 from meshcommon.gossip import DecodedGossip
+from meshcommon.kademlia import DHT_PROTOCOL_ID, DhtBudget, DhtCounters
 from meshcommon.limits import MAX_MESSAGE_BYTES
 from meshcommon.topics import ALL_TOPICS
 
@@ -140,6 +141,13 @@ class NodeConfig:
     # tools that gossip raw bytes); the services turn it on (for_peer).
     validate_messages: bool = False
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    # Kademlia peer discovery (meshcommon.p2p.dht): off for a bare node, the services
+    # turn it on (for_peer). A server answers FIND_NODE; a client only asks.
+    dht: bool = False
+    dht_server: bool = True
+    dht_protocol: str = DHT_PROTOCOL_ID
+    dht_refresh_s: float = 600.0
+    dht_budget: DhtBudget = field(default_factory=DhtBudget)
 
     @classmethod
     def for_peer(cls, settings: PeerSettings) -> NodeConfig:
@@ -159,6 +167,11 @@ class NodeConfig:
             degree_low=max(1, settings.gossip_degree * 2 // 3),
             degree_high=2 * settings.gossip_degree,
             idontwant_min_bytes=settings.idontwant_min_bytes,
+            dht=settings.dht,
+            dht_server=settings.dht_server,
+            dht_protocol=settings.dht_protocol,
+            dht_refresh_s=settings.dht_refresh_s,
+            dht_budget=DhtBudget(request_timeout_s=settings.dht_request_timeout_s),
         )
 
 
@@ -278,6 +291,8 @@ class NodeCounters:
     # the neighbours report (meshcommon.p2p.neighbours).
     messages_in: Counter[Any] = field(default_factory=Counter)
     messages_out: Counter[Any] = field(default_factory=Counter)
+    # Kademlia discovery: queries, requests, malformed messages by reason, table size.
+    dht: DhtCounters = field(default_factory=DhtCounters)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from chorus_agent.domain.peers import PeerBook, choose_dial_targets
+from chorus_agent.domain.peers import SOURCE_DHT, PeerBook, choose_dial_targets
 from chorus_agent.metrics import AgentMetrics
 from meshcommon.health import LoopProgress
 from meshcommon.limits import MAX_KNOWN_PEERS
@@ -74,6 +74,10 @@ class Peering:
         self._last_peers = result.peers
         for peer in result.peers:
             self.book.add(peer)
+        # The DHT's finds, as gossiped addresses are: checked by the address policy, dialled
+        # within target_peers like any other known peer.
+        for peer_id, addrs in await self.runtime.dht_peers():
+            self.book.learn(peer_id, addrs, source=SOURCE_DHT)
         snap = await self.runtime.snapshot()
         connected = set(snap.connected_peers)
         if connected:

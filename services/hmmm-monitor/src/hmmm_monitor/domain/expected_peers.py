@@ -164,6 +164,30 @@ def impostor_report(states: Iterable[PeerState]) -> list[dict[str, object]]:
     ]
 
 
+def with_dht_peers(
+    listed: Sequence[BootstrapPeer], found: Sequence[tuple[str, Sequence[str]]]
+) -> list[BootstrapPeer]:
+    """The bootstrap list plus the peers the Kademlia DHT found that it does not list
+    (named by their peer ID's tail; their addresses as the DHT gave them, the connector's
+    policy filters them): without WHOOSH, the DHT alone says whom to expect."""
+    out = list(listed)
+    seen = {p.peer_id for p in listed}
+    for peer_id, addrs in found:
+        if peer_id in seen or not addrs:
+            continue
+        seen.add(peer_id)
+        out.append(
+            BootstrapPeer(
+                peer_id=peer_id,
+                name=f"dht-{peer_id[-8:]}",
+                priority=0,
+                multiaddr=addrs[0],
+                multiaddrs=list(addrs),
+            )
+        )
+    return out
+
+
 class ExpectedPeers:
     """The expected peers' states, kept across bootstrap refreshes."""
 
