@@ -124,7 +124,10 @@ class Monitor:
         """Fetch the bootstrap list (waiting up to ``wait_s`` for it to change), then
         (re)connect every expected peer that is due."""
         self.bootstrap_result = await self.bootstrap.fetch(wait_s)
-        expected = with_dht_peers(self.bootstrap_result.peers, await self._dht_peers())
+        result = self.bootstrap_result
+        expected = with_dht_peers(
+            result.peers, await self._dht_peers(), listed_by_whoosh=result.source == "whoosh"
+        )
         self.expected.set_expected(expected, self.bootstrap_result.left)
         await self.connector.run_round()
         await self.sync_node_state()

@@ -165,12 +165,23 @@ def impostor_report(states: Iterable[PeerState]) -> list[dict[str, object]]:
 
 
 def with_dht_peers(
-    listed: Sequence[BootstrapPeer], found: Sequence[tuple[str, Sequence[str]]]
+    listed: Sequence[BootstrapPeer],
+    found: Sequence[tuple[str, Sequence[str]]],
+    *,
+    listed_by_whoosh: bool,
 ) -> list[BootstrapPeer]:
-    """The bootstrap list plus the peers the Kademlia DHT found that it does not list
-    (named by their peer ID's tail; their addresses as the DHT gave them, the connector's
-    policy filters them): without WHOOSH, the DHT alone says whom to expect."""
+    """Whom to expect: the bootstrap list, plus the peers the Kademlia DHT found that it does
+    not list (named by their peer ID's tail; their addresses as the DHT gave them, the
+    connector's policy filters them) when WHOOSH did not give that list.
+
+    A list WHOOSH answered with is the authority on which peers are agents (it proved each
+    one's key); any libp2p node of the mesh can answer DHT queries (a js-libp2p tool, a
+    go-libp2p gateway), so with WHOOSH answering a DHT find is never expected, or every such
+    node would read as an agent never heard. Without WHOOSH (down, its cached list, static
+    peers, none), the DHT alone says whom to expect."""
     out = list(listed)
+    if listed_by_whoosh:
+        return out
     seen = {p.peer_id for p in listed}
     for peer_id, addrs in found:
         if peer_id in seen or not addrs:
