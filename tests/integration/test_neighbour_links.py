@@ -32,8 +32,9 @@ LAYOUT = MeshLayout(
     agent_net="127.0.163",
     whoosh_ip="127.0.164.2",
     monitor_ip="127.0.164.3",
-    broadcast_interval_s=2.0,  # agents ping their neighbours at this period too
+    broadcast_interval_s=2.0,
 )
+PING_INTERVAL_S = 2.0  # agents ping their neighbours this often (AGENT_PING_INTERVAL_S)
 SLOW_RTT_MS = 150
 
 
@@ -41,7 +42,11 @@ SLOW_RTT_MS = 150
 def lmesh(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LocalMesh]:
-    extra_env = {
+    extra_env: dict[str, dict[str, str]] = {
+        f"agent-{i:02d}": {"AGENT_PING_INTERVAL_S": str(PING_INTERVAL_S)}
+        for i in range(1, LAYOUT.agents + 1)
+    }
+    extra_env |= {
         "hmmm-monitor": {
             # A throttled agent's broadcasts come late: keep its reports fresh meanwhile.
             "MONITOR_HEARD_WINDOW_S": "30",
