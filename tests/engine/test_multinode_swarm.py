@@ -875,10 +875,27 @@ def _leftovers(cluster: Cluster) -> dict[str, list[str]]:
 
 def test_stack_removed_from_every_node(day2: Mesh, timings: Timings) -> None:
     cluster = day2.cluster
-    cluster.docker("stack", "rm", STACK)
+
+    def remove_stack() -> None:
+        # `docker stack rm` removes the services at once, but refuses to remove the overlay
+        # network while a task is still attached ("network ... is in use by task"): once
+        # the tasks are gone, the same command removes what is left.
+        try:
+            cluster.docker("stack", "rm", STACK)
+        except AssertionError as exc:
+            if "in use by task" not in str(exc):
+                raise
+
+    def leftovers() -> dict[str, list[str]]:
+        left = _leftovers(cluster)
+        if left["networks"] and not left["services"] and not left["containers"]:
+            remove_stack()
+        return left
+
+    remove_stack()
     left = wait_until(
         "the stack to be gone from every node",
-        lambda: _leftovers(cluster),
+        leftovers,
         lambda d: not any(d.values()),
         timeout=120,
         interval=1,
