@@ -69,15 +69,7 @@ def without_whoosh(interp: Interpreter, agents: int, *, within_s: float = 180.0)
         monitor.env |= {"MONITOR_WHOOSH_URL": "", "MONITOR_BOOTSTRAP_PEERS": seed}
         monitor.start()
         mesh.processes.append(monitor)
-        try:
-            wait_until(
-                lambda: mesh.get_json(cov_url),
-                lambda c: c["expected"] == agents and c["heard"] == agents,
-                within_s=within_s,
-                interval=0.2,
-                what=f"{agents}/{agents} heard without WHOOSH",
-            )
-        except TimeoutError:
+        if not _all_heard(mesh, cov_url, agents, within_s):
             return result
         result.heard_after_s = time.monotonic() - started
         _measure_idle(mesh, result, settle_s=DHT_SETTLE_S)
@@ -101,15 +93,7 @@ def idle_cost(interp: Interpreter, agents: int, *, dht: bool, within_s: float = 
     started = time.monotonic()
     try:
         mesh.start()
-        try:
-            wait_until(
-                lambda: mesh.get_json(cov_url),
-                lambda c: c["expected"] == agents and c["heard"] == agents,
-                within_s=within_s,
-                interval=0.2,
-                what=f"{agents}/{agents} heard",
-            )
-        except TimeoutError:
+        if not _all_heard(mesh, cov_url, agents, within_s):
             return result
         result.heard_after_s = time.monotonic() - started
         _measure_idle(mesh, result, settle_s=DHT_SETTLE_S)
@@ -117,6 +101,21 @@ def idle_cost(interp: Interpreter, agents: int, *, dht: bool, within_s: float = 
     finally:
         mesh.stop()
         shutil.rmtree(mesh.run_dir, ignore_errors=True)
+
+
+def _all_heard(mesh: LocalMesh, cov_url: str, agents: int, within_s: float) -> bool:
+    """Whether the monitor expects and hears every agent within ``within_s``."""
+    try:
+        wait_until(
+            lambda: mesh.get_json(cov_url),
+            lambda c: c["expected"] == agents and c["heard"] == agents,
+            within_s=within_s,
+            interval=0.2,
+            what=f"{agents}/{agents} heard",
+        )
+    except TimeoutError:
+        return False
+    return True
 
 
 def _measure_idle(mesh: LocalMesh, result: DhtRun, *, settle_s: float) -> None:
