@@ -18,7 +18,7 @@ help:
 	@echo "make test-engine       compose and Swarm tests on a real Docker Engine (+ a 3-node Swarm, root)"
 	@echo "make soak              30 minutes of churn and hostile peers; prints RSS, fds, tasks"
 	@echo "make lint              ruff, mypy (strict on meshcommon), promtool check config/rules, amtool check-config"
-	@echo "make bench             benchmarks that print numbers"
+	@echo "make bench             benchmarks that print numbers (BEFORE=other/.venv/bin/python: before/after)"
 	@echo "make docs              regenerate the README configuration tables"
 
 # uv from PyPI if it is missing, then the locked environment (.venv), compiled to bytecode:
@@ -79,7 +79,7 @@ format: install
 	$(PY) -m ruff check --fix .
 
 bench: install
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(if $(BEFORE),--before $(BEFORE))
 
 # Regenerate the README configuration tables from the Settings classes.
 docs: install

@@ -3,6 +3,7 @@
 python -m benchmarks                     # everything, 3 runs each (about 30 minutes)
 python -m benchmarks --runs 1 --only startup,ping
 python -m benchmarks --python ../baseline/.venv/bin/python   # another checkout's code
+python -m benchmarks --before ../before/.venv/bin/python     # before/after, one sitting
 python -m benchmarks --only whoosh       # WHOOSH at N = 100, 1,000, 5,000: whole list vs views
 python -m benchmarks --only hop          # the mesh's cost per hop: 20 agents at 10 and 100
                                          # msg/s, 50 agents at 10 msg/s
@@ -16,14 +17,17 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 
-from benchmarks import dht, hop, mesh, ping, receive, startup, swarm, whoosh_scale
+from benchmarks import dht, hop, mesh, ping, receive, soak, startup, swarm, whoosh_scale
 from benchmarks.procs import Interpreter
 from benchmarks.report import Row, render
 
 GROUPS = (
-    "startup", "ping", "receive", "mesh", "idle", "hop", "dht", "whoosh", "swarm", "overrides",
+    "startup", "ping", "receive", "mesh", "idle", "soak", "hop", "dht", "whoosh", "swarm",
+    "overrides",
 )  # fmt: skip
+DHT_REFRESH_S = 600.0  # AGENT_DHT_REFRESH_S's default: the settled walk period
 DHT_IDLE_AGENTS = 20  # the DHT's idle cost is quoted in the agent_cpu row's mesh shape
 PNET_RATE = 1000  # msg/s: the private network's cost is quoted here (issue 17)
 OVERRIDE_RATE = 1000  # msg/s: the per-override figures, below saturation for all variants
@@ -44,6 +48,13 @@ def rows() -> dict[str, Row]:
         Row("agent_cpu", "one idle agent in a 20-agent mesh (30 s broadcasts)", "% core", 0.25),
         Row("agent_rss", "one idle agent's RSS (same mesh)", "MiB", 80),
         Row("agent_cpu10", "  same, make run's 10 s broadcasts", "% core", 0.6),
+        Row(
+            "soak_over",
+            f"monitor RSS over idle, soak (churn, hostile, 50 KB garbage, {soak.SOAK_S:.0f} s)",
+            "MiB",
+            36,  # its 16 MiB kept-message cap + 20 MiB (issue 20)
+        ),
+        Row("soak_kept", "  same: kept messages at the end (cap 16 MiB)", "MiB", None),
         Row("mesh20", "idle mesh: 20 agents + WHOOSH + monitor", "% core", 30),
         Row("load_pct", "20 agents, one publishing 10 msg/s: delivered", "%", 100, False),
         Row("load_p50", "  same: monitor latency p50", "ms", None),
@@ -70,17 +81,24 @@ def rows() -> dict[str, Row]:
         Row("dht_cpu_on", "idle agent, 20-agent mesh, DHT on (after it settled)", "% core", None),
         Row("dht_cpu_off", "  same, DHT off", "% core", None),
         Row("dht_cpu_delta", "  DHT on - off", "% core", 0.1),
+        Row("dht_walks", "  DHT walks per agent in that window (settled: one per 600 s)", "", None),
+        Row(
+            "dht_cpu_settled",
+            "  DHT on - off, scaled to the settled walk rate (AGENT_DHT_REFRESH_S)",
+            "% core",
+            0.1,
+        ),
         Row("dht_rss_on", "  idle agent RSS, DHT on", "MiB", None),
         Row("dht_rss_off", "  idle agent RSS, DHT off", "MiB", None),
         Row("dht_links_on", "  idle agent connections, DHT on", "", None),
         Row("dht_links_off", "  idle agent connections, DHT off", "", None),
-        Row("swarm10", "Swarm: stack deploy -> 10/10 heard (stack defaults)", "s", 30),
-        Row("swarm20", "Swarm: service scale 20 -> 20/20 heard", "s", 30),
+        Row("swarm10", "Swarm: stack deploy -> 10/10 heard (stack defaults)", "s", 15),
+        Row("swarm20", "Swarm: service scale 20 -> 20/20 heard", "s", 20),
     ]
     return {row.key: row for row in r}
 
 
-def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: str) -> None:
+def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: str | None) -> None:
     if group == "startup":
         table["start"].add(startup.run_once(interp))
     elif group == "ping":
@@ -117,6 +135,10 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
         table["agent_rss"].add(m20.agent_rss_mib)
         m20 = mesh.run_once(interp, 20, broadcast_s=10.0)
         table["agent_cpu10"].add(m20.idle_agent_pct)
+    elif group == "soak":
+        run = soak.run_once(interp)
+        table["soak_over"].add(run.over_idle_mib)
+        table["soak_kept"].add(run.kept_mib)
     elif group == "hop":
         h20 = hop.run_once(interp, 20, (10, 100))
         print("    hop, 20 agents:", h20, flush=True)
@@ -148,7 +170,15 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
         ):
             table[f"dht_{key}_on"].add(a)
             table[f"dht_{key}_off"].add(b)
-        table["dht_cpu_delta"].add(on.idle_agent_pct - off.idle_agent_pct)
+        delta = on.idle_agent_pct - off.idle_agent_pct
+        table["dht_cpu_delta"].add(delta)
+        table["dht_walks"].add(on.walks_per_agent)
+        # The window still holds walks of the back-off (2, 4, 8 ... s after the last news,
+        # up to AGENT_DHT_REFRESH_S); once settled an agent walks once per refresh period.
+        settled = dht.IDLE_WINDOW_S / DHT_REFRESH_S
+        table["dht_cpu_settled"].add(
+            delta * min(1.0, settled / on.walks_per_agent) if on.walks_per_agent > 0 else delta
+        )
     elif group == "overrides":
         for variant in override_variants():
             row = table.setdefault(
@@ -174,10 +204,11 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
                     )
                     row.add(value)
     elif group == "swarm":
-        why = swarm.unavailable(image_tag)
+        why = swarm.unavailable(image_tag) if image_tag else "no image tag"
         if why:
             table["swarm10"].note = table["swarm20"].note = f"not measured: {why}"
             return
+        assert image_tag
         deployed, scaled = swarm.run_once(image_tag)
         table["swarm10"].add(deployed)
         table["swarm20"].add(scaled)
@@ -204,25 +235,50 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--image-tag", default="test", help="images of the Swarm rows (make images: test)"
     )
+    p.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help="another checkout's interpreter: each run measures it first, then --python, so "
+        "before and after share the sitting (and the machine's load); the table shows both",
+    )
+    p.add_argument(
+        "--before-image-tag", help="images of the Swarm rows for --before (default: not measured)"
+    )
     args = p.parse_args(argv)
     interp = Interpreter(args.python)
     table = rows()
+    sides: list[tuple[dict[str, Row], Interpreter, str | None, str]] = [
+        (table, interp, args.image_tag, "")
+    ]
+    before_table: dict[str, Row] | None = None
+    if args.before:
+        before_table = rows()
+        sides.insert(0, (before_table, Interpreter(args.before), args.before_image_tag, "before "))
     started = time.monotonic()
     groups = [g.strip() for g in args.only.split(",") if g.strip()]
     for group in groups:
         if group not in GROUPS:
             p.error(f"unknown group {group!r}")
-    print(f"benchmarks: {', '.join(groups)} x {args.runs} runs, services from {args.python}")
+    print(f"benchmarks: {', '.join(groups)} x {args.runs} runs, services from {args.python}"
+          + (f", before: {args.before}" if args.before else ""))  # fmt: skip
     for run in range(1, args.runs + 1):
         for group in groups:
-            t0 = time.monotonic()
-            _guarded(
-                lambda g=group: measure(g, table, interp, args.image_tag), f"{group} run {run}"
-            )
-            print(f"  {group} run {run}: {time.monotonic() - t0:.0f}s", flush=True)
-    shown = [row for row in table.values() if row.samples or row.note]
+            for tab, side, tag, label in sides:
+                t0 = time.monotonic()
+                _guarded(partial(measure, group, tab, side, tag), f"{label}{group} run {run}")
+                print(f"  {label}{group} run {run}: {time.monotonic() - t0:.0f}s", flush=True)
+    if before_table is not None:  # a row measured only before still gets its line
+        for key, row in before_table.items():
+            table.setdefault(key, Row(key, row.what, row.unit, row.target, row.lower_is_better))
+    shown = [
+        row
+        for key, row in table.items()
+        if row.samples
+        or row.note
+        or (before_table and key in before_table and before_table[key].samples)
+    ]
     print()
-    print(render(shown))
+    print(render(shown, before_table))
     print(f"\n(medians of {args.runs} runs; whole benchmark {time.monotonic() - started:.0f}s)")
     return 0
 

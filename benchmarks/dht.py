@@ -8,7 +8,9 @@ import contextlib
 import shutil
 import statistics
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -16,10 +18,12 @@ from benchmarks.procs import Interpreter, cpu_percent_over, rss_mib
 from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
 
-IDLE_WINDOW_S = 30.0
+IDLE_WINDOW_S = 60.0  # 0.1 % of a core is 60 ms of CPU in it: a few clock ticks per agent
 # After everyone is heard the DHT still walks quickly until its routing table stops
-# growing (1, 2, 4 s... then every AGENT_DHT_REFRESH_S): idle means after that.
-DHT_SETTLE_S = 30.0
+# growing (2 s after a walk that found someone new, then 4, 8, 16... up to
+# AGENT_DHT_REFRESH_S, 600 s): idle means after the fast walks. 30 s of settling measured
+# +0.17 % of a core (walks at 16 and 32 s in the window), 120 s +0.05 %.
+DHT_SETTLE_S = 120.0
 
 
 @dataclass
@@ -30,6 +34,7 @@ class DhtRun:
     idle_agent_pct: float = float("nan")  # median agent, % of one core
     agent_rss_mib: float = float("nan")  # median agent
     agent_connections: float = float("nan")  # median agent
+    walks_per_agent: float = float("nan")  # DHT walks per agent in the idle window
 
 
 def _layout(agents: int) -> MeshLayout:
@@ -123,7 +128,9 @@ def _measure_idle(mesh: LocalMesh, result: DhtRun, *, settle_s: float) -> None:
     # end on their own schedule and the figure is meant to exclude them.
     time.sleep(settle_s)
     agents = {p.pid: p for p in mesh.processes if p.pid and p.name.startswith("agent")}
+    walks_before = _walks(agents.values())
     cpu = cpu_percent_over(list(agents), IDLE_WINDOW_S)
+    result.walks_per_agent = (_walks(agents.values()) - walks_before) / len(agents)
     result.idle_agent_pct = statistics.median(cpu.values())
     result.agent_rss_mib = statistics.median(rss_mib(pid) for pid in agents)
     links = []
@@ -131,6 +138,17 @@ def _measure_idle(mesh: LocalMesh, result: DhtRun, *, settle_s: float) -> None:
         with contextlib.suppress(httpx.HTTPError, ValueError):
             links.append(int(mesh.get_json(f"{p.url}/api/health")["connected_peers"]))
     result.agent_connections = statistics.median(links) if links else float("nan")
+
+
+def _walks(agents: Iterable[Any]) -> float:
+    """DHT walks (lookups) the agents made so far, summed (0 with the DHT off)."""
+    total = 0.0
+    for p in agents:
+        with contextlib.suppress(httpx.HTTPError):
+            for line in httpx.get(f"{p.url}/metrics", timeout=5).text.splitlines():
+                if line.startswith("chorus_agent_dht_lookups_total "):
+                    total += float(line.split()[1])
+    return total
 
 
 def _discovered_first(layout: MeshLayout) -> dict[str, float]:

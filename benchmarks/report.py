@@ -62,9 +62,22 @@ def number(value: float) -> str:
     return f"{value:.2f}"
 
 
-def render(rows: list[Row]) -> str:
+def render(rows: list[Row], before: dict[str, Row] | None = None) -> str:
+    """The table; with ``before`` (the same rows measured on another checkout in the same
+    sitting), a "before" column of its medians and ranges left of this one's."""
     header = ["what", "median", "min–max", "unit", "target", "met", "runs", "note"]
     body = [r.cells(number) for r in rows]
+    if before is not None:
+        header[1:1] = ["before", "before min–max"]
+        header[3:5] = ["after", "after min–max"]
+        for r, b in zip(rows, body, strict=True):
+            old = before.get(r.key)
+            cells = old.cells(number)[1:3] if old is not None and old.samples else ["—", ""]
+            b[1:1] = cells
+    return _table(header, body)
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
     lines = [
         "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",

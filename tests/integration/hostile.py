@@ -226,11 +226,11 @@ def hostile_peers(
 
 @contextlib.contextmanager
 def mesh_with_hostile_peers(
-    layout: MeshLayout, run_dir: Path, hostile_net: str
+    layout: MeshLayout, run_dir: Path, hostile_net: str, python: str | None = None
 ) -> Iterator[tuple[LocalMesh, HostilePeers, str]]:
-    """The mesh of ``layout`` with WHOOSH also polling every hostile agent (on
-    ``hostile_net``); the impostor claims agent-01's peer ID. Yields the mesh, the hostile
-    peers and that peer ID."""
+    """The mesh of ``layout`` (its services run by ``python``, default this interpreter)
+    with WHOOSH also polling every hostile agent (on ``hostile_net``); the impostor claims
+    agent-01's peer ID. Yields the mesh, the hostile peers and that peer ID."""
     # agent-01's identity exists before it starts, so that the impostor can claim it.
     victim = peer_id_of(load_or_create_key_pair(str(run_dir / "agent-01.key")))
     # The run's swarm.key too (LocalMesh keeps one it finds), for the impostor.
@@ -240,6 +240,7 @@ def mesh_with_hostile_peers(
         mesh = LocalMesh(
             layout,
             run_dir=run_dir,
+            python=python or sys.executable,
             extra_env={
                 "whoosh": {
                     "WHOOSH_STATIC_AGENTS": ",".join(good + list(bad.urls.values())),
