@@ -11,6 +11,7 @@ has no private-network option). Real processes: 4 agents, WHOOSH and the monitor
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from meshcommon.waiting import TRANSIENT, wait_until
 from meshlocal import LocalMesh, MeshLayout
 
 from .conftest import covered_mesh
-from .go.daemon import GoPeer
+from .go.daemon import DaemonError, GoPeer
 
 pytestmark = pytest.mark.integration
 
@@ -70,9 +72,17 @@ def test_go_kad_dht_finds_every_agent_from_one_address(kmesh: LocalMesh, p2pd: P
         # All it knows is agent-01 (no WHOOSH, no other address).
         assert {p.peer_id for p in go.peers()} == {ids[0]}
 
-        found = {}
+        found: dict[str, list[str]] = {}
         for agent in agents[1:]:
-            info = go.find_peer(agent["peer_id"], timeout_s=30)
+            # go-libp2p-kad-dht puts agent-01 in its routing table once identify has told
+            # it that agent-01 speaks the DHT: until then a lookup has no one to ask.
+            info, _ = wait_until(
+                functools.partial(go.find_peer, agent["peer_id"], timeout_s=10),
+                within_s=30,
+                interval=0.2,
+                what=f"go FIND_PEER {agent['name']}",
+                transient=(*TRANSIENT, DaemonError),
+            )
             assert info.peer_id == agent["peer_id"]
             found[info.peer_id] = info.addrs
             advertised = {a.rsplit("/p2p/", 1)[0] for a in agent["multiaddrs"]}
