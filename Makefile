@@ -51,9 +51,16 @@ test-unit: install
 	CHORUS_REQUIRE_LIBP2P=1 PROMTOOL=$(PROMTOOL) AMTOOL=$(AMTOOL) ALERTMANAGER=$(ALERTMANAGER) $(PY) -m pytest -q -m "not integration and not engine" libs services tools tests/docs tests/monitoring
 	$(PROMTOOL) test rules monitoring/prometheus/tests/*.yml
 
-# CHORUS_REQUIRE_*=1: what these tiers need (Node.js, root with iptables, libp2p) is
+# The go-libp2p daemon for tests/interop (a pinned hivemind wheel from PyPI, pip download
+# with its sha256; only its p2pd kept, in the git-ignored tests/interop/go/.p2pd/).
+# Nothing to do when it is there. Run with python3: the uv venv has no pip.
+.PHONY: p2pd
+p2pd:
+	python3 tests/interop/go/install_p2pd.py >/dev/null
+
+# CHORUS_REQUIRE_*=1: what these tiers need (Node.js, root with iptables, libp2p, p2pd) is
 # required; a machine without it fails the run instead of skipping tests silently.
-test-integration: install
+test-integration: install p2pd
 	CHORUS_REQUIRE_INTEROP=1 CHORUS_REQUIRE_ENGINE=1 $(PY) -m pytest -q -m integration tests/integration tests/interop services tools
 
 # The soak of tests/integration/test_soak.py for 30 minutes (make test-integration runs a

@@ -1,8 +1,11 @@
-"""An independent libp2p implementation (js-libp2p 2.9) for the interop tests.
+"""Independent libp2p implementations for the interop tests: js-libp2p 2.9 and go-libp2p
+(the go-libp2p daemon, p2pd, tests/interop/go).
 
-`npm ci` installs it from tests/interop/js/package-lock.json on first use (a few seconds).
-Without Node.js the tests skip, unless CHORUS_REQUIRE_INTEROP=1 (`make test-integration`
-sets it): then they fail, as a missing test prerequisite must not pass silently.
+`npm ci` installs js-libp2p from tests/interop/js/package-lock.json on first use (a few
+seconds); tests/interop/go/install_p2pd.py fetches p2pd (`make test-integration` runs it
+first; the fixture again if need be). Without Node.js or p2pd the tests skip, unless
+CHORUS_REQUIRE_INTEROP=1 (`make test-integration` sets it): then they fail, as a missing
+test prerequisite must not pass silently.
 """
 
 from __future__ import annotations
@@ -51,6 +54,18 @@ def js_libp2p() -> Path:
         if proc.returncode != 0:
             pytest.fail(f"npm ci failed in {JS}:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return JS
+
+
+@pytest.fixture(scope="session")
+def p2pd() -> Path:
+    """The go-libp2p daemon binary, verified (installed on first use)."""
+    from .go.install_p2pd import InstallError, install
+
+    try:
+        return install()
+    except (InstallError, OSError, subprocess.SubprocessError) as exc:
+        _skip_or_fail(f"the go-libp2p daemon (p2pd) is needed for the go interop tests: {exc}")
+        raise  # not reached: _skip_or_fail raises
 
 
 class JsPeer:
@@ -120,12 +135,17 @@ def covered_mesh(
     run_dir: Path,
     layout: MeshLayout,
     extra_env: dict[str, dict[str, str]] | None = None,
+    *,
+    private_network: bool = True,
 ) -> Iterator[LocalMesh]:
-    """A local mesh of ``layout`` (closed with the run's swarm.key), started and waited on
-    until the monitor expects, is connected to and hears every agent; stopped afterwards,
-    its logs shown when a test failed."""
+    """A local mesh of ``layout`` (closed with the run's swarm.key unless
+    ``private_network`` is False), started and waited on until the monitor expects, is
+    connected to and hears every agent; stopped afterwards, its logs shown when a test
+    failed."""
     n = layout.agents
-    mesh = LocalMesh(layout, run_dir=run_dir, extra_env=extra_env or {})
+    mesh = LocalMesh(
+        layout, run_dir=run_dir, extra_env=extra_env or {}, private_network=private_network
+    )
 
     def covered() -> bool:
         cov = mesh.get_json(f"{layout.monitor_url}/api/v1/coverage")

@@ -84,6 +84,8 @@ def test_topics_unknown_first_within_the_budget() -> None:
         ("github.com/libp2p/go-libp2p", "go-libp2p"),  # go-libp2p's default
         ("go-libp2p/0.33.0", "go-libp2p"),
         ("kubo/0.25.0/", "go-libp2p"),
+        ("p2pd/0.1", "go-libp2p"),  # the go-libp2p daemon (tests/interop/go)
+        ("my-p2pd/1", "other"),  # only the daemon's own prefix
         ("js-libp2p/2.9.0 UserAgent=node/20.19.2", "js-libp2p"),
         ("py-libp2p/0.8.1", "py-libp2p"),
         ("rust-libp2p/0.53", "rust-libp2p"),

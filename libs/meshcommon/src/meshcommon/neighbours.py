@@ -71,6 +71,9 @@ IMPLEMENTATIONS: Final = (
     "other",
     "unknown",
 )
+# p2pd/0.1: the go-libp2p daemon (go-libp2p-daemon's p2pd sets that user agent; the
+# interop tests run it, tests/interop/go). A prefix, as other names may contain "p2pd".
+_IMPLEMENTATION_PREFIXES: Final = (("go-libp2p", ("p2pd/",)),)
 _IMPLEMENTATION_HINTS: Final = (
     ("go-libp2p", ("go-libp2p", "kubo", "go-ipfs", "lotus", "prysm", "geth")),
     ("js-libp2p", ("js-libp2p", "helia", "lodestar")),
@@ -84,10 +87,14 @@ _IMPLEMENTATION_HINTS: Final = (
 def implementation_of(agent_version: str) -> str:
     """The libp2p implementation an identify agent version names (``IMPLEMENTATIONS``):
     ``go-libp2p`` for go-libp2p's default ``github.com/libp2p/go-libp2p`` and for kubo,
-    ``js-libp2p`` for ``js-libp2p/2.9.0 UserAgent=node/20``...; ``unknown`` when empty."""
+    ``go-libp2p`` for the go-libp2p daemon's ``p2pd/0.1``, ``js-libp2p`` for
+    ``js-libp2p/2.9.0 UserAgent=node/20``...; ``unknown`` when empty."""
     text = agent_version.strip().lower()
     if not text:
         return "unknown"
+    for name, prefixes in _IMPLEMENTATION_PREFIXES:
+        if text.startswith(prefixes):
+            return name
     for name, hints in _IMPLEMENTATION_HINTS:
         if any(h in text for h in hints):
             return name
