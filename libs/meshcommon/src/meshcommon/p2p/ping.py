@@ -15,6 +15,7 @@ import contextlib
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -44,6 +45,9 @@ class Pinger:
         # peer -> its last PING_WINDOW pings: the RTT in ms, None for a failed one (the
         # link's loss and median RTT in the neighbours report); pruned with last_rtt.
         self.window: dict[str, deque[float | None]] = {}
+        # Told every ping's outcome (peer, answered): liveness closes a peer's connections
+        # after pings fail in a row.
+        self.on_result: Callable[[str, bool], None] | None = None
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         """One libp2p ping over the existing connection; the round-trip time in ms.
@@ -115,6 +119,8 @@ class Pinger:
             del self.window[peer]
 
     def _record(self, peer_id: str, rtt_ms: float | None) -> None:
+        if self.on_result is not None:
+            self.on_result(peer_id, rtt_ms is not None)
         window = self.window.get(peer_id)
         if window is None:
             if len(self.window) >= MAX_KEPT_RTTS:
