@@ -191,3 +191,27 @@ async def test_pings_failing_in_a_row_close_the_connection(tmp_path: Path) -> No
         await wait_for(closed, "the connection closed after 3 failed pings")
         assert await _connections(monitor, x) == []
         nursery.cancel_scope.cancel()
+
+
+async def test_a_peer_without_the_ping_protocol_is_alive(tmp_path: Path) -> None:
+    """A refusal is an answer: only pings unanswered in time count, so a live peer
+    without ``/ipfs/ping/1.0.0`` (a foreign libp2p node) keeps its connection."""
+    from libp2p.host.ping import ID as PING_PROTOCOL
+
+    monitor = Peer(P2POverrides(), ping_timeout_s=0.5, ping_failures_to_close=2)
+    foreign = Peer(P2POverrides())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(monitor.node.serve)
+        await nursery.start(foreign.node.serve)
+        foreign.node._host.remove_stream_handler(PING_PROTOCOL)
+        x = foreign.node.peer_id
+        assert (await monitor.node.connect(x, [foreign.addr])).connected
+        for _ in range(4):
+            with pytest.raises(Exception, match="ping_failed"):
+                await monitor.node.ping(x)
+        conns = await _connections(monitor, x)
+        assert len(conns) == 1
+        assert await monitor.node._stack.reaper.silent(conns[0]) is None  # type: ignore[union-attr]
+        snap = await monitor.node.snapshot()
+        assert snap.stale_closed == {} and x in snap.connected_peers
+        nursery.cancel_scope.cancel()

@@ -11,8 +11,9 @@ the peer never learns who wants its messages.
 Two rules, both bounded and counted (``NodeCounters.stale_closed`` by reason, logged on
 the 1st, 10th, 100th... close of each reason):
 
-- ``ping_failures``: a peer whose last ``failures_to_close`` pings all failed (timeout or
-  error; ``ping.Pinger`` reports each one) has its connections closed.
+- ``ping_failures``: a peer whose last ``failures_to_close`` pings all went unanswered
+  (timeouts; ``ping.Pinger`` reports each ping; an error is an answer: a peer without
+  the ping protocol is alive) has its connections closed.
 - ``replaced``: when a new connection from a peer arrives while older ones are open,
   each older one is pinged on that connection itself (within ``probe_timeout_s``); one
   that does not answer is closed. One that answers is left to the swarm (py-libp2p keeps
@@ -106,8 +107,8 @@ class ConnectionReaper:
 
     # -- what starts the work (never blocks) --------------------------------------------
     def ping_result(self, peer_id: str, ok: bool) -> None:
-        """One ping's outcome; the ``failures_to_close``-th failure in a row closes the
-        peer's connections."""
+        """One ping's outcome (``ok``: a pong; not ok: none in time); the
+        ``failures_to_close``-th failure in a row closes the peer's connections."""
         if ok:
             self._failures.pop(peer_id, None)
             return
@@ -118,7 +119,7 @@ class ConnectionReaper:
         failed = self._failures[peer_id] = self._failures.get(peer_id, 0) + 1
         if failed >= self.failures_to_close:
             self._failures.pop(peer_id, None)
-            detail = f"{failed} pings in a row failed"
+            detail = f"{failed} pings in a row unanswered"
             self._queue(self._close_peer, peer_id, detail)
 
     def connected(self, conn: Any) -> None:
@@ -156,15 +157,16 @@ class ConnectionReaper:
         """Ping over ``conn`` itself; close it if it does not answer in time."""
         try:
             peer = str(conn.muxed_conn.peer_id)
-            error = await self.ping_on(conn)
-            if error is not None and not getattr(conn, "is_closed", False):
-                detail = f"a newer connection arrived and this one did not answer a ping: {error}"
+            silent = await self.silent(conn)
+            if silent is not None and not getattr(conn, "is_closed", False):
+                detail = f"a newer connection arrived and this one did not answer a ping: {silent}"
                 await self._close(conn, peer, STALE_REPLACED, detail)
         finally:
             self._probing.discard(id(conn))
 
-    async def ping_on(self, conn: Any) -> str | None:
-        """One libp2p ping on this very connection: None if it answered, else why not."""
+    async def silent(self, conn: Any) -> str | None:
+        """One libp2p ping on this very connection: None if the peer answered (a pong, or
+        any refusal: a peer without the ping protocol is alive), else what happened."""
         stream = None
         try:
             with trio.fail_after(self.probe_timeout_s):
@@ -177,7 +179,9 @@ class ConnectionReaper:
         except trio.TooSlowError:
             return f"no pong within {self.probe_timeout_s:g} s"
         except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"[:300]
+            if getattr(conn, "is_closed", False):
+                return f"closed: {type(exc).__name__}: {exc}"[:300]
+            return None  # it answered, if only to refuse
         finally:
             if stream is not None:
                 with trio.move_on_after(1), contextlib.suppress(Exception):

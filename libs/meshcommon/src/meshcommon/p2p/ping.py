@@ -45,8 +45,8 @@ class Pinger:
         # peer -> its last PING_WINDOW pings: the RTT in ms, None for a failed one (the
         # link's loss and median RTT in the neighbours report); pruned with last_rtt.
         self.window: dict[str, deque[float | None]] = {}
-        # Told every ping's outcome (peer, answered): liveness closes a peer's connections
-        # after pings fail in a row.
+        # Told each pong and each ping unanswered in time (peer, answered): liveness closes
+        # a peer's connections after pings go unanswered in a row (an error is an answer).
         self.on_result: Callable[[str, bool], None] | None = None
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
@@ -80,7 +80,7 @@ class Pinger:
                             rtt_ms = (time.perf_counter() - started) * 1000
                     except trio.TooSlowError as exc:
                         await _reset(stream)
-                        self._record(peer_id, None)
+                        self._record(peer_id, None, timed_out=True)
                         raise PingError(
                             peer_id, "timeout", f"no pong within {timeout:g} s"
                         ) from exc
@@ -118,8 +118,8 @@ class Pinger:
         for peer in [p for p in self.window if p not in connected]:
             del self.window[peer]
 
-    def _record(self, peer_id: str, rtt_ms: float | None) -> None:
-        if self.on_result is not None:
+    def _record(self, peer_id: str, rtt_ms: float | None, *, timed_out: bool = False) -> None:
+        if self.on_result is not None and (rtt_ms is not None or timed_out):
             self.on_result(peer_id, rtt_ms is not None)
         window = self.window.get(peer_id)
         if window is None:
