@@ -140,6 +140,7 @@ def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> 
             pubsub.set_topic_validator(topic, hooks.validator, False)
     site.gossipsub, site.pubsub, site.scorer = gossipsub, pubsub, scorer
     reaper.on_closed = pubsub.connection_closed
+    reaper.outbound_conn = pubsub.outbound_conn
     installed += overrides.apply("pubsub", site, flags)
     dht = None
     if config.dht:

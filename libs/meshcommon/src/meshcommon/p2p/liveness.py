@@ -11,9 +11,11 @@ the peer never learns who wants its messages.
 Two rules, both bounded and counted (``NodeCounters.stale_closed`` by reason, logged on
 the 1st, 10th, 100th... close of each reason):
 
-- ``ping_failures``: a peer whose last ``failures_to_close`` pings all went unanswered
-  (timeouts; ``ping.Pinger`` reports each ping; an error is an answer: a peer without
-  the ping protocol is alive) has its connections closed.
+- ``ping_failures``: a peer whose last ``failures_to_close`` pings all failed (no pong in
+  time, or the connection broken: a private-network stream whose write was cut by a
+  timeout refuses every later write) has its connections closed. ``ping.Pinger``
+  reports each ping; a refusal of the protocol is an answer (a peer without ping is
+  alive).
 - ``replaced``: when a new connection from a peer arrives while older ones are open,
   each older one is pinged on that connection itself (within ``probe_timeout_s``); one
   that does not answer is closed. One that answers is left to the swarm (py-libp2p keeps
@@ -48,6 +50,22 @@ MAX_PENDING_JOBS = 256  # probes and closes queued (a flood of new connections: 
 MAX_TRACKED_PEERS = 4096  # peers whose consecutive ping failures are counted
 
 
+def refused(exc: BaseException) -> bool:
+    """Whether a failed ping was the peer refusing the protocol (multistream ``na``): an
+    answer, so the peer is alive. Anything else (no answer in time, the connection
+    broken, reset) counts against the connection."""
+    from libp2p.protocol_muxer.exceptions import MultiselectClientError
+
+    seen: BaseException | None = exc
+    for _ in range(8):  # the cause chain, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, MultiselectClientError) and "not supported" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _worth_logging(count: int) -> bool:
     return count in (1, 10, 100) or count % 1000 == 0
 
@@ -72,6 +90,8 @@ class ConnectionReaper:
         self.probe_timeout_s = probe_timeout_s
         # Told each peer whose dead connection was closed (pubsub moves its stream now).
         self.on_closed = on_closed
+        # The muxed connection pubsub writes to a peer on (pubsub.MeshPubsub.outbound_conn).
+        self.outbound_conn: Callable[[ID], Any] | None = None
         self._failures: dict[str, int] = {}  # peer -> pings failed in a row
         self._send, self._receive = trio.open_memory_channel[
             tuple[Callable[..., Any], tuple[Any, ...]]
@@ -123,9 +143,20 @@ class ConnectionReaper:
             self._queue(self._close_peer, peer_id, detail)
 
     def connected(self, conn: Any) -> None:
-        """A new connection: probe the same peer's older ones."""
+        """A new connection: probe the same peer's older ones, and unblock pubsub's writes
+        on one the swarm already dropped for it."""
         peer = conn.muxed_conn.peer_id
-        for older in self._host.get_network().get_connections(peer):
+        conns = self._host.get_network().get_connections(peer)
+        writing = self.outbound_conn(peer) if self.outbound_conn is not None else None
+        if (
+            writing is not None
+            and writing is not conn.muxed_conn
+            and all(c.muxed_conn is not writing for c in conns)
+            and id(writing) not in self._probing
+        ):
+            self._probing.add(id(writing))
+            self._queue(self._unblock_dropped, writing)
+        for older in conns:
             if older is conn or getattr(older, "is_closed", False):
                 continue
             if id(older) in self._probing:
@@ -179,14 +210,37 @@ class ConnectionReaper:
         except trio.TooSlowError:
             return f"no pong within {self.probe_timeout_s:g} s"
         except Exception as exc:
-            if getattr(conn, "is_closed", False):
-                return f"closed: {type(exc).__name__}: {exc}"[:300]
-            return None  # it answered, if only to refuse
+            if refused(exc):
+                return None  # it answered, if only to refuse
+            return f"{type(exc).__name__}: {exc}"[:300]
         finally:
             if stream is not None:
                 with trio.move_on_after(1), contextlib.suppress(Exception):
                     await stream.reset()
         return None
+
+    async def _unblock_dropped(self, muxed: Any) -> None:
+        """py-libp2p 0.8.1 trims a peer's extra connection (the new one is kept while in
+        its grace period) with a graceful close that writes, which never ends on a dead
+        socket: pubsub's stream stays on it, its writes blocked. A close that has not
+        ended in ``CLOSE_BUDGET_S`` gets its socket closed under it."""
+        try:
+            closed = getattr(muxed, "event_closed", None)  # Yamux's
+            if closed is None or getattr(muxed, "is_closed", False):
+                return
+            with trio.move_on_after(CLOSE_BUDGET_S):
+                await closed.wait()
+                return
+            secured = getattr(muxed, "secured_conn", None)
+            if secured is not None:
+                with trio.move_on_after(1), contextlib.suppress(Exception):
+                    await secured.close()
+            detail = "the swarm dropped it for a newer connection and its close hung"
+            self._count(str(muxed.peer_id), STALE_REPLACED, detail)
+            if self.on_closed is not None:
+                self.on_closed(muxed.peer_id)
+        finally:
+            self._probing.discard(id(muxed))
 
     async def _close_peer(self, peer_id: str, detail: str) -> None:
         try:
@@ -199,6 +253,11 @@ class ConnectionReaper:
 
     async def _close(self, conn: Any, peer_id: str, reason: str, detail: str) -> None:
         await close_dead(conn)
+        self._count(peer_id, reason, detail)
+        if self.on_closed is not None:
+            self.on_closed(conn.muxed_conn.peer_id)
+
+    def _count(self, peer_id: str, reason: str, detail: str) -> None:
         closed = self._counters.stale_closed
         closed[reason] += 1
         if _worth_logging(closed[reason]):
@@ -209,8 +268,6 @@ class ConnectionReaper:
                 detail,
                 closed[reason],
             )
-        if self.on_closed is not None:
-            self.on_closed(conn.muxed_conn.peer_id)
 
 
 async def close_dead(conn: Any) -> None:

@@ -24,6 +24,7 @@ from libp2p.host.ping import perform_ping_roundtrip
 
 from meshcommon.neighbours import PING_WINDOW
 from meshcommon.p2p.errors import describe_dial_error
+from meshcommon.p2p.liveness import refused
 from meshcommon.p2p.peers import is_connected, parse_peer_id
 from meshcommon.p2p.types import PingError
 
@@ -45,8 +46,8 @@ class Pinger:
         # peer -> its last PING_WINDOW pings: the RTT in ms, None for a failed one (the
         # link's loss and median RTT in the neighbours report); pruned with last_rtt.
         self.window: dict[str, deque[float | None]] = {}
-        # Told each pong and each ping unanswered in time (peer, answered): liveness closes
-        # a peer's connections after pings go unanswered in a row (an error is an answer).
+        # Told each pong and each failed ping (peer, answered): liveness closes a peer's
+        # connections after pings fail in a row (a refusal of the protocol is an answer).
         self.on_result: Callable[[str, bool], None] | None = None
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
@@ -80,7 +81,7 @@ class Pinger:
                             rtt_ms = (time.perf_counter() - started) * 1000
                     except trio.TooSlowError as exc:
                         await _reset(stream)
-                        self._record(peer_id, None, timed_out=True)
+                        self._record(peer_id, None, failed=True)
                         raise PingError(
                             peer_id, "timeout", f"no pong within {timeout:g} s"
                         ) from exc
@@ -89,7 +90,7 @@ class Pinger:
                         if reused and attempt == 0:
                             continue  # a stale stream (the peer closed it): one new try
                         reason, detail = describe_dial_error(exc)
-                        self._record(peer_id, None)
+                        self._record(peer_id, None, failed=not refused(exc))
                         raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
                     self._remember_rtt(peer_id, rtt_ms)
                     if reuse:
@@ -118,8 +119,8 @@ class Pinger:
         for peer in [p for p in self.window if p not in connected]:
             del self.window[peer]
 
-    def _record(self, peer_id: str, rtt_ms: float | None, *, timed_out: bool = False) -> None:
-        if self.on_result is not None and (rtt_ms is not None or timed_out):
+    def _record(self, peer_id: str, rtt_ms: float | None, *, failed: bool = False) -> None:
+        if self.on_result is not None and (rtt_ms is not None or failed):
             self.on_result(peer_id, rtt_ms is not None)
         window = self.window.get(peer_id)
         if window is None:

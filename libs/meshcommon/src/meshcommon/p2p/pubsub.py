@@ -417,13 +417,14 @@ class MeshPubsub(Pubsub):
         outbound stream was on it, handle that now, not at the next write to it (a quiet
         peer may have none for a long time)."""
         out = self.peers.get(peer_id)
-        if out is not None and getattr(getattr(out, "muxed_conn", None), "is_closed", False):
+        if out is not None and not self._is_live(peer_id, getattr(out, "muxed_conn", None)):
             self._handle_dead_peer(peer_id)
 
     def _only_stale_outbound(self, peer_id: ID) -> bool:
-        """(stalestream) Our outbound stream to the peer died with its connection while
-        the peer already speaks to us on a newer, open one (a host that vanished and came
-        back with the same key): what it told us there still holds."""
+        """(stalestream) Our outbound stream to the peer died with its connection (closed,
+        or dropped by the swarm for a newer one) while the peer already speaks to us on a
+        newer, open one (a host that vanished and came back with the same key): what it
+        told us there still holds."""
         inbound = self._inbound_conn.get(peer_id)
         if inbound is None or getattr(inbound, "is_closed", True):
             return False
@@ -431,7 +432,19 @@ class MeshPubsub(Pubsub):
         if out is None:
             return False
         conn = getattr(out, "muxed_conn", None)
-        return conn is not inbound and bool(getattr(conn, "is_closed", False))
+        return conn is not inbound and not self._is_live(peer_id, conn)
+
+    def outbound_conn(self, peer_id: ID) -> Any:
+        """The muxed connection our outbound pubsub stream to the peer is on, if any."""
+        out = self.peers.get(peer_id)
+        return getattr(out, "muxed_conn", None) if out is not None else None
+
+    def _is_live(self, peer_id: ID, muxed: Any) -> bool:
+        """``muxed`` is open and still one of the swarm's connections to the peer."""
+        if muxed is None or getattr(muxed, "is_closed", False):
+            return False
+        conns = self.host.get_network().get_connections(peer_id)
+        return any(getattr(c, "muxed_conn", None) is muxed for c in conns)
 
     def _move_outbound(self, peer_id: ID) -> None:
         """(stalestream) Drop the dead outbound stream and open one on the live connection
