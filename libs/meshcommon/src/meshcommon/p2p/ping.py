@@ -80,17 +80,20 @@ class Pinger:
                             await perform_ping_roundtrip(stream)
                             rtt_ms = (time.perf_counter() - started) * 1000
                     except trio.TooSlowError as exc:
-                        await _reset(stream)
+                        # Counted before the reset: a reset on a dead connection can take
+                        # its whole second, and a caller's deadline may cancel us there.
                         self._record(peer_id, None, failed=True)
+                        await _reset(stream)
                         raise PingError(
                             peer_id, "timeout", f"no pong within {timeout:g} s"
                         ) from exc
                     except Exception as exc:
-                        await _reset(stream)
                         if reused and attempt == 0:
+                            await _reset(stream)
                             continue  # a stale stream (the peer closed it): one new try
-                        reason, detail = describe_dial_error(exc)
                         self._record(peer_id, None, failed=not refused(exc))
+                        await _reset(stream)
+                        reason, detail = describe_dial_error(exc)
                         raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
                     self._remember_rtt(peer_id, rtt_ms)
                     if reuse:

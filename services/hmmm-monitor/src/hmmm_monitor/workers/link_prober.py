@@ -21,8 +21,9 @@ PING_CONCURRENCY = 8
 PING_TIMEOUT_S = 5.0
 # The node's own deadline (timeout_s) comes first, with the clearer error, and the node
 # counts the failure (three in a row close a dead connection: meshcommon.p2p.liveness);
-# this margin only bounds a node that stopped answering altogether.
-PING_BACKSTOP_S = 1.0
+# this margin (the node may spend 1 s resetting a timed-out ping's stream) only bounds a
+# node that stopped answering altogether.
+PING_BACKSTOP_S = 2.0
 
 
 class Pinger(Protocol):
