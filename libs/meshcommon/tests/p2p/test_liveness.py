@@ -231,3 +231,35 @@ async def test_a_peer_without_the_ping_protocol_is_alive(tmp_path: Path) -> None
         snap = await monitor.node.snapshot()
         assert snap.stale_closed == {} and x in snap.connected_peers
         nursery.cancel_scope.cancel()
+
+
+async def test_a_ping_stuck_for_good_does_not_stop_the_count(tmp_path: Path) -> None:
+    """py-libp2p's new_stream resets a failed stream in a shielded scope, which never ends
+    when writes to a vanished host block: the ping holding the peer's ping lock is stuck
+    for good. The pings after it fail in their own time and are counted."""
+    monitor = Peer(P2POverrides(), ping_timeout_s=0.3, ping_failures_to_close=3)
+    other = Peer(P2POverrides())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(monitor.node.serve)
+        await nursery.start(other.node.serve)
+        x = other.node.peer_id
+        assert (await monitor.node.connect(x, [other.addr])).connected
+        pinger = monitor.node._stack.pinger  # type: ignore[union-attr]
+        stuck = pinger._locks.setdefault(x, trio.Lock())
+
+        async def hold(*, task_status: trio.TaskStatus[None]) -> None:
+            async with stuck:  # as the stuck ping does
+                task_status.started()
+                await trio.sleep_forever()
+
+        await nursery.start(hold)
+        for _ in range(3):
+            with pytest.raises(Exception, match="earlier ping still unanswered"):
+                await monitor.node.ping(x)
+
+        async def closed() -> bool:
+            snap = await monitor.node.snapshot()
+            return snap.stale_closed.get("ping_failures") == 1 and x not in snap.connected_peers
+
+        await wait_for(closed, "the connection closed after 3 stuck pings")
+        nursery.cancel_scope.cancel()
