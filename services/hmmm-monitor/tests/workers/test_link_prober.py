@@ -20,7 +20,7 @@ class FakePinger:
         self.max_in_flight = 0
         self.calls: list[str] = []
 
-    async def ping(self, peer_id: str) -> float:
+    async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         self.calls.append(peer_id)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -23,6 +23,8 @@ The map, one job per module:
   ``inline`` override off, bytes or received messages are not counted), for the report in
   the agents' broadcasts (``meshcommon.neighbours``).
 - ``peers``: peer IDs from text; is a peer connected.
+- ``liveness``: connections to a host that vanished (no FIN/RST) closed and counted:
+  after pings fail in a row, or when the peer comes back on a newer connection.
 - ``errors``: the real cause of a failed dial, and who answered a mismatched one.
 - ``identity``: Ed25519 identities from a persisted seed, or derived from a secret and a scope.
 - ``validation``: the mesh's gossip rules as a topic validator.
@@ -53,6 +55,8 @@ each registered in ``overrides.OVERRIDES`` with what it replaces and why):
 - ``outqueue``, ``subqueue``: the outbound and subscription queues sized per node
 - ``idontwant``: GossipSub v1.2 IDONTWANT as js-libp2p sends it, budgeted, honoured and
   counted (``pubsub.MeshGossipSub``)
+- ``stalestream``: a pubsub stream that died with a dead connection while the peer speaks
+  on a newer one moves to it, the peer's subscriptions kept (``pubsub.MeshPubsub``)
 
 Importing this package checks the py-libp2p version (``pin``: another one stops the
 process, ``MESH_LIBP2P_UNPINNED=1`` to port) and installs ``lean`` before anything imports

@@ -21,6 +21,7 @@ from meshcommon.p2p import overrides
 from meshcommon.p2p.dht import MeshDHT
 from meshcommon.p2p.dial import Dialer
 from meshcommon.p2p.lean import lean_host_options
+from meshcommon.p2p.liveness import ConnectionReaper
 from meshcommon.p2p.ping import Pinger
 from meshcommon.p2p.pnet import OnRefused, PnetTransport
 from meshcommon.p2p.pubsub import MeshGossipSub, MeshPubsub
@@ -59,6 +60,7 @@ class Stack:
     scorer: MeshPeerScorer | None
     validator: GossipValidator | None
     installed: tuple[str, ...]  # the overrides' flags installed, in order
+    reaper: ConnectionReaper  # closes connections to vanished peers (run in the node)
     dht: MeshDHT | None = None  # Kademlia discovery (NodeConfig.dht)
 
 
@@ -89,6 +91,15 @@ def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> 
     )
     site.host = host
     site.pinger = Pinger(host, config.ping_timeout_s)
+    # Not an override (nothing of py-libp2p's is replaced): a notifee and the pings' outcomes.
+    reaper = ConnectionReaper(
+        host,
+        hooks.counters,
+        failures_to_close=config.ping_failures_to_close,
+        probe_timeout_s=config.ping_timeout_s,
+    )
+    host.get_network().register_notifee(reaper.notifee())
+    site.pinger.on_result = reaper.ping_result
     installed += overrides.apply("host", site, flags)
 
     gossipsub = MeshGossipSub(
@@ -128,6 +139,8 @@ def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> 
         for topic in config.topics:  # synchronous: no task per message
             pubsub.set_topic_validator(topic, hooks.validator, False)
     site.gossipsub, site.pubsub, site.scorer = gossipsub, pubsub, scorer
+    reaper.on_closed = pubsub.connection_closed
+    reaper.outbound_conn = pubsub.outbound_conn
     installed += overrides.apply("pubsub", site, flags)
     dht = None
     if config.dht:
@@ -154,5 +167,6 @@ def build(config: NodeConfig, key_pair: KeyPair, peer_id: str, hooks: Hooks) -> 
         scorer=scorer,
         validator=hooks.validator,
         installed=tuple(installed),
+        reaper=reaper,
         dht=dht,
     )

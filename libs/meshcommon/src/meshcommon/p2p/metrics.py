@@ -17,6 +17,7 @@ from meshcommon.p2p.types import (
     IDONTWANT_KINDS,
     PNET_DIRECTIONS,
     PNET_REFUSAL_REASONS,
+    STALE_REASONS,
     NodeCounters,
 )
 from meshcommon.topics import ALL_TOPICS
@@ -78,6 +79,30 @@ def export_node_counters(registry: CollectorRegistry, prefix: str, counters: Nod
         lambda: counters.consumer_errors,
         registry,
         always=ALL_TOPICS,
+    )
+    TotalsCounter(
+        f"{prefix}_stale_connections_closed",
+        "Connections closed because the peer stopped answering (a host gone without "
+        "FIN/RST), by reason: ping_failures (pings failed in a row), replaced (a newer "
+        "connection from the peer came and the old one did not answer a ping)",
+        "reason",
+        lambda: counters.stale_closed,
+        registry,
+        always=STALE_REASONS,
+    )
+    TotalsCounter(
+        f"{prefix}_stale_checks_dropped",
+        "Connection checks not done because their queue was full",
+        None,
+        lambda: counters.stale_dropped_jobs,
+        registry,
+    )
+    TotalsCounter(
+        f"{prefix}_pubsub_streams_moved",
+        "Pubsub streams to a peer moved from its dead connection to its newer one",
+        None,
+        lambda: counters.pubsub_streams_moved,
+        registry,
     )
     export_dht(registry, prefix, counters.dht)
 

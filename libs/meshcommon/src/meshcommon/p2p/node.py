@@ -146,6 +146,7 @@ class MeshNode:
                     sub = await pubsub.subscribe(topic)
                     if not cfg.overrides.direct:  # (direct) messages arrive in _deliver
                         nursery.start_soon(self._drain, topic, sub)
+                nursery.start_soon(stack.reaper.run)
                 if stack.dht is not None:
                     nursery.start_soon(stack.dht.run)
                 log.info("libp2p node %s listening on %s", self.peer_id, stack.listen)

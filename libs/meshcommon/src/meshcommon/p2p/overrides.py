@@ -415,6 +415,21 @@ OVERRIDES: tuple[Override, ...] = (
         "cleared each heartbeat; not honoured for queued messages; nothing counted",
     ),
     Override(
+        "stalestream",
+        "pubsub",
+        "pubsub.MeshPubsub._handle_dead_peer",
+        (f"{_PS}._handle_dead_peer",),
+        _on_pubsub("stalestream"),
+        relies_on=(
+            f"{_PS}._schedule_peer_stream_retry",
+            f"{_PS}._handle_new_peer",
+            f"{_PS}.stream_handler",  # calls continuously_read_stream per inbound stream
+        ),
+        why="a peer back with the same key on a new connection, then its dead one closed: "
+        "the write error on the old stream made pubsub forget the subscriptions the peer "
+        "had just sent on the new one, so nothing was sent to it again",
+    ),
+    Override(
         "subqueue",
         "pubsub",
         "pubsub.MeshPubsub.subscribe",
@@ -426,6 +441,18 @@ OVERRIDES: tuple[Override, ...] = (
 )
 
 RELIANCES: tuple[Reliance, ...] = (
+    Reliance(
+        "liveness.ConnectionReaper",
+        (
+            "libp2p.network.connection.swarm_connection:SwarmConn.close",
+            "libp2p.network.connection.swarm_connection:SwarmConn.new_stream",
+            "libp2p.network.swarm:Swarm.remove_conn",
+            "libp2p.stream_muxer.yamux.yamux:Yamux.close",
+            "libp2p.security.secure_session:SecureSession.close",
+        ),
+        "closes a dead connection's socket under yamux, then the swarm's close (bounded); "
+        "pings on one connection (new_stream + multiselect)",
+    ),
     Reliance(
         "pnet.PnetTransport",
         (
@@ -475,7 +502,10 @@ UPSTREAM: dict[str, str] = {
     "libp2p.network.auto_connector:AutoConnector": "57c27f4b5c25febc",
     "libp2p.network.config:RetryConfig": "3e71bf6d45bd8bc7",
     "libp2p.network.connection.raw_connection:RawConnection": "aea4072e0037a79f",
+    "libp2p.network.connection.swarm_connection:SwarmConn.close": "442c6259a8e9e45e",
+    "libp2p.network.connection.swarm_connection:SwarmConn.new_stream": "0cbe06151fa44e14",
     "libp2p.network.swarm:Swarm._dial_with_retry": "bd2025f00c84dddb",
+    "libp2p.network.swarm:Swarm.remove_conn": "0a3e93157b1a04c3",
     "libp2p.network.swarm:Swarm.run": "15ac9440b4fed110",
     "libp2p.peer.envelope:consume_envelope": "037c805db21bc6a5",
     "libp2p.peer.peerstore:PeerStore.consume_peer_record": "35e869e7ba6df92b",
@@ -502,12 +532,15 @@ UPSTREAM: dict[str, str] = {
     "libp2p.pubsub.gossipsub:GossipSub.remove_peer": "bc0ead5b37c88dc3",
     "libp2p.pubsub.gossipsub:GossipSub.send_rpc": "9829bb1473a299fb",
     "libp2p.pubsub.pubsub:Pubsub._handle_dead_peer": "10026d998d3016b4",
+    "libp2p.pubsub.pubsub:Pubsub._handle_new_peer": "305ba4224e6151d7",
     "libp2p.pubsub.pubsub:Pubsub._is_subscribed_to_msg": "fb0271117bb6936e",
+    "libp2p.pubsub.pubsub:Pubsub._schedule_peer_stream_retry": "0378fb84f4ed5fee",
     "libp2p.pubsub.pubsub:Pubsub.continuously_read_stream": "ac0c4ad87ca39288",
     "libp2p.pubsub.pubsub:Pubsub.handle_sending_messages": "4eb0b978f9c4b142",
     "libp2p.pubsub.pubsub:Pubsub.notify_subscriptions": "2fb1385e4bbf3c0a",
     "libp2p.pubsub.pubsub:Pubsub.push_msg": "1531483ab4d77674",
     "libp2p.pubsub.pubsub:Pubsub.set_topic_validator": "d8f23502a6ce80cb",
+    "libp2p.pubsub.pubsub:Pubsub.stream_handler": "4be06aba2f448b7b",
     "libp2p.pubsub.pubsub:Pubsub.subscribe": "935991d27b658c35",
     "libp2p.pubsub.pubsub:Pubsub.validate_msg": "9bc61633d2338dc5",
     "libp2p.pubsub.pubsub:Pubsub.write_msg": "ee86b14b4181afff",
@@ -518,6 +551,7 @@ UPSTREAM: dict[str, str] = {
     "libp2p.pubsub.utils:maybe_consume_signed_record": "11b2181c27d75df4",
     "libp2p.pubsub.validators:signature_validator": "4ef201cd300c8e3e",
     "libp2p.security.noise.patterns:PatternXX.handshake_outbound": "8d2a997bd6b0bbd6",
+    "libp2p.security.secure_session:SecureSession.close": "233f93468178dae9",
     "libp2p.stream_muxer.muxer_multistream:MuxerMultistream.__init__": "f48c738eefc0e756",
     "libp2p.stream_muxer.muxer_multistream:MuxerMultistream._annotate_connection": (
         "4f2e4803da001756"
@@ -530,6 +564,7 @@ UPSTREAM: dict[str, str] = {
     "libp2p.stream_muxer.yamux.yamux:Yamux._finalize_stream_locked": "95b60e92421133b4",
     "libp2p.stream_muxer.yamux.yamux:Yamux._handle_incoming_with_ready_signal": "c4a74d82a0a2dcf2",
     "libp2p.stream_muxer.yamux.yamux:Yamux._write_frame": "16ff969cdd0d2b1b",
+    "libp2p.stream_muxer.yamux.yamux:Yamux.close": "d80b27e69ccd1b89",
     "libp2p.stream_muxer.yamux.yamux:Yamux.handle_incoming": "ad15ff6943feac20",
     "libp2p.stream_muxer.yamux.yamux:Yamux.open_stream": "f3e0ef79ec21d0cb",
     "libp2p.stream_muxer.yamux.yamux:YamuxStream.__init__": "ab24c0709285d573",

@@ -15,6 +15,7 @@ import contextlib
 import statistics
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -23,6 +24,7 @@ from libp2p.host.ping import perform_ping_roundtrip
 
 from meshcommon.neighbours import PING_WINDOW
 from meshcommon.p2p.errors import describe_dial_error
+from meshcommon.p2p.liveness import refused
 from meshcommon.p2p.peers import is_connected, parse_peer_id
 from meshcommon.p2p.types import PingError
 
@@ -44,6 +46,9 @@ class Pinger:
         # peer -> its last PING_WINDOW pings: the RTT in ms, None for a failed one (the
         # link's loss and median RTT in the neighbours report); pruned with last_rtt.
         self.window: dict[str, deque[float | None]] = {}
+        # Told each pong and each failed ping (peer, answered): liveness closes a peer's
+        # connections after pings fail in a row (a refusal of the protocol is an answer).
+        self.on_result: Callable[[str, bool], None] | None = None
 
     async def ping(self, peer_id: str, timeout_s: float | None = None) -> float:
         """One libp2p ping over the existing connection; the round-trip time in ms.
@@ -62,42 +67,53 @@ class Pinger:
             raise PingError(peer_id, "not_connected", "no open connection (ping never dials)")
         reuse = self.reuse_streams
         lock = self._locks.setdefault(peer_id, trio.Lock())
-        async with lock:
-            try:
-                for attempt in (0, 1):
-                    stream = await self._kept_stream(peer_id) if reuse else None
-                    reused = stream is not None
-                    try:
-                        with trio.fail_after(timeout):
-                            if stream is None:
-                                stream = await host.new_stream(pid, [PING_PROTOCOL])
-                            started = time.perf_counter()
-                            await perform_ping_roundtrip(stream)
-                            rtt_ms = (time.perf_counter() - started) * 1000
-                    except trio.TooSlowError as exc:
+        # Bounded: an earlier ping to this peer can be stuck for good (py-libp2p's
+        # new_stream resets a failed stream in a shielded scope, which never ends when
+        # writes to a vanished host block); waiting past the timeout is a failed ping too.
+        with trio.move_on_after(timeout) as waiting:
+            await lock.acquire()
+        if waiting.cancelled_caught:
+            self._record(peer_id, None, failed=True)
+            raise PingError(
+                peer_id, "timeout", f"an earlier ping still unanswered after {timeout:g} s"
+            )
+        try:
+            for attempt in (0, 1):
+                stream = await self._kept_stream(peer_id) if reuse else None
+                reused = stream is not None
+                try:
+                    with trio.fail_after(timeout):
+                        if stream is None:
+                            stream = await host.new_stream(pid, [PING_PROTOCOL])
+                        started = time.perf_counter()
+                        await perform_ping_roundtrip(stream)
+                        rtt_ms = (time.perf_counter() - started) * 1000
+                except trio.TooSlowError as exc:
+                    # Counted before the reset: a reset on a dead connection can take
+                    # its whole second, and a caller's deadline may cancel us there.
+                    self._record(peer_id, None, failed=True)
+                    await _reset(stream)
+                    raise PingError(peer_id, "timeout", f"no pong within {timeout:g} s") from exc
+                except Exception as exc:
+                    if reused and attempt == 0:
                         await _reset(stream)
-                        self._record(peer_id, None)
-                        raise PingError(
-                            peer_id, "timeout", f"no pong within {timeout:g} s"
-                        ) from exc
-                    except Exception as exc:
-                        await _reset(stream)
-                        if reused and attempt == 0:
-                            continue  # a stale stream (the peer closed it): one new try
-                        reason, detail = describe_dial_error(exc)
-                        self._record(peer_id, None)
-                        raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
-                    self._remember_rtt(peer_id, rtt_ms)
-                    if reuse:
-                        self.streams[peer_id] = (stream, trio.current_time())
-                    else:  # close ends the peer's handler loop cleanly
-                        with trio.move_on_after(1), contextlib.suppress(Exception):
-                            await stream.close()
-                    return rtt_ms
-                raise AssertionError("unreachable")  # pragma: no cover
-            finally:
-                if not lock.statistics().tasks_waiting:
-                    self._locks.pop(peer_id, None)
+                        continue  # a stale stream (the peer closed it): one new try
+                    self._record(peer_id, None, failed=not refused(exc))
+                    await _reset(stream)
+                    reason, detail = describe_dial_error(exc)
+                    raise PingError(peer_id, "ping_failed", f"{reason}: {detail}") from exc
+                self._remember_rtt(peer_id, rtt_ms)
+                if reuse:
+                    self.streams[peer_id] = (stream, trio.current_time())
+                else:  # close ends the peer's handler loop cleanly
+                    with trio.move_on_after(1), contextlib.suppress(Exception):
+                        await stream.close()
+                return rtt_ms
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            lock.release()
+            if not lock.statistics().tasks_waiting:
+                self._locks.pop(peer_id, None)
 
     def link(self, peer_id: str) -> tuple[float | None, float | None, int]:
         """The link over the last pings: median RTT of those that answered (ms), the
@@ -114,7 +130,9 @@ class Pinger:
         for peer in [p for p in self.window if p not in connected]:
             del self.window[peer]
 
-    def _record(self, peer_id: str, rtt_ms: float | None) -> None:
+    def _record(self, peer_id: str, rtt_ms: float | None, *, failed: bool = False) -> None:
+        if self.on_result is not None and (rtt_ms is not None or failed):
+            self.on_result(peer_id, rtt_ms is not None)
         window = self.window.get(peer_id)
         if window is None:
             if len(self.window) >= MAX_KEPT_RTTS:

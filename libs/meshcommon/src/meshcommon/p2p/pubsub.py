@@ -144,6 +144,9 @@ class MeshPubsub(Pubsub):
         self._records = SenderRecordCache()
         self._sigs = SignatureVerifier()
         self._write_locks: weakref.WeakKeyDictionary[Any, trio.Lock] = weakref.WeakKeyDictionary()
+        # (stalestream) each peer's connection its latest inbound pubsub stream came on:
+        # what it told us there (its subscriptions) is current while that one is open.
+        self._inbound_conn: dict[ID, Any] = {}
 
     def enable(self, flag: str) -> None:
         """Switch one override's code path on (``overrides.apply``)."""
@@ -192,6 +195,8 @@ class MeshPubsub(Pubsub):
 
     # -- reading ----------------------------------------------------------------------
     async def continuously_read_stream(self, stream: Any) -> None:
+        if self._overrides.stalestream:
+            self._inbound_conn[stream.muxed_conn.peer_id] = stream.muxed_conn
         if not self._overrides.inline:
             if self._overrides.record or self._overrides.graylist:
                 return await self._read_loop_upstream_framing(stream)
@@ -401,7 +406,61 @@ class MeshPubsub(Pubsub):
 
     def _handle_dead_peer(self, peer_id: ID) -> None:
         self._records.forget(peer_id)
+        if self._overrides.stalestream and self._only_stale_outbound(peer_id):
+            self._move_outbound(peer_id)
+            return
+        self._inbound_conn.pop(peer_id, None)
         super()._handle_dead_peer(peer_id)
+
+    def connection_closed(self, peer_id: ID) -> None:
+        """One of the peer's connections was closed as dead (``liveness``): if our
+        outbound stream was on it, handle that now, not at the next write to it (a quiet
+        peer may have none for a long time)."""
+        out = self.peers.get(peer_id)
+        if out is not None and not self._is_live(peer_id, getattr(out, "muxed_conn", None)):
+            self._handle_dead_peer(peer_id)
+
+    def _only_stale_outbound(self, peer_id: ID) -> bool:
+        """(stalestream) Our outbound stream to the peer died with its connection (closed,
+        or dropped by the swarm for a newer one) while the peer already speaks to us on a
+        newer, open one (a host that vanished and came back with the same key): what it
+        told us there still holds."""
+        inbound = self._inbound_conn.get(peer_id)
+        if inbound is None or getattr(inbound, "is_closed", True):
+            return False
+        out = self.peers.get(peer_id)
+        if out is None:
+            return False
+        conn = getattr(out, "muxed_conn", None)
+        return conn is not inbound and not self._is_live(peer_id, conn)
+
+    def outbound_conn(self, peer_id: ID) -> Any:
+        """The muxed connection our outbound pubsub stream to the peer is on, if any."""
+        out = self.peers.get(peer_id)
+        return getattr(out, "muxed_conn", None) if out is not None else None
+
+    def _is_live(self, peer_id: ID, muxed: Any) -> bool:
+        """``muxed`` is open and still one of the swarm's connections to the peer."""
+        if muxed is None or getattr(muxed, "is_closed", False):
+            return False
+        conns = self.host.get_network().get_connections(peer_id)
+        return any(getattr(c, "muxed_conn", None) is muxed for c in conns)
+
+    def _move_outbound(self, peer_id: ID) -> None:
+        """(stalestream) Drop the dead outbound stream and open one on the live connection
+        (upstream's retry); the peer's subscriptions and its mesh place are kept."""
+        del self.peers[peer_id]
+        queue = self.peer_queues.pop(peer_id, None)
+        if queue is not None:
+            queue.close()
+        moved = self._counters.pubsub_streams_moved = self._counters.pubsub_streams_moved + 1
+        if moved in (1, 10, 100) or moved % 1000 == 0:
+            log.info(
+                "pubsub stream to %s moved to its newer connection (%d moved so far)",
+                peer_id,
+                moved,
+            )
+        self._schedule_peer_stream_retry(peer_id)
 
     # -- push / validate --------------------------------------------------------------
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:

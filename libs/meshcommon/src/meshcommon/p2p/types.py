@@ -22,6 +22,10 @@ PNET_REFUSAL_REASONS = (PNET_WRONG_KEY, PNET_NO_KEY, PNET_CLOSED, PNET_TIMEOUT)
 PNET_DIRECTIONS = ("inbound", "outbound")
 # What NodeCounters.idontwant counts (GossipSub v1.2), in message IDs.
 IDONTWANT_KINDS = ("sent", "received", "honoured", "over_budget")
+# Why a connection to an unanswering peer was closed (meshcommon.p2p.liveness).
+STALE_PING_FAILURES = "ping_failures"
+STALE_REPLACED = "replaced"
+STALE_REASONS = (STALE_PING_FAILURES, STALE_REPLACED)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class P2POverrides:
     # NodeConfig.idontwant_min_bytes, to mesh peers but the forwarder; a budget per peer
     # per heartbeat; honoured also for RPCs already queued; counted (NodeCounters.idontwant)
     idontwant: bool = True
+    # A pubsub stream that died with a dead connection while the peer already speaks on a
+    # newer one: only our outbound stream moves to the live connection; upstream forgets
+    # the subscriptions the peer just sent on the new one (and it never sends them again)
+    stalestream: bool = True
 
     # Former names, accepted by parse() (``*_P2P_OVERRIDES`` is a documented setting).
     ALIASES: ClassVar[dict[str, str]] = {"lean": "novalcache"}
@@ -123,6 +131,10 @@ class NodeConfig:
     # hole, a trickling handshake) costs this, not their number times dial_timeout_s.
     dial_deadline_s: float = 8.0
     ping_timeout_s: float = 5.0  # whole ping: open the stream, negotiate, round trip
+    # A peer whose last this-many pings all failed has its connections closed (a host
+    # that vanished without FIN/RST stays "connected" for ~15 min otherwise; liveness);
+    # 0: never.
+    ping_failures_to_close: int = 3
     overrides: P2POverrides = ALL_OVERRIDES
     # libp2p private network (meshcommon.p2p.pnet): the 32-byte keys, the one dials use
     # first, then the extra ones accepted inbound during a rotation; () = open mesh.
@@ -293,6 +305,12 @@ class NodeCounters:
     messages_out: Counter[Any] = field(default_factory=Counter)
     # Kademlia discovery: queries, requests, malformed messages by reason, table size.
     dht: DhtCounters = field(default_factory=DhtCounters)
+    # Connections closed because their peer stopped answering, by reason (liveness):
+    # ping_failures, replaced (a newer connection came and the old one did not answer).
+    stale_closed: Counter[str] = field(default_factory=Counter)
+    stale_dropped_jobs: int = 0  # such checks not done: their queue was full
+    # (stalestream) our pubsub stream to a peer moved from a dead connection to its newer one
+    pubsub_streams_moved: int = 0
 
 
 @dataclass(frozen=True)
@@ -312,6 +330,8 @@ class NodeSnapshot:
     # Validation: peers graylisted now (GossipSub scoring), messages rejected by reason.
     graylisted: tuple[str, ...] = ()
     rejected: dict[str, int] = field(default_factory=dict)
+    # Dead connections closed, by reason (liveness: ping_failures, replaced).
+    stale_closed: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

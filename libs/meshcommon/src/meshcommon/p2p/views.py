@@ -34,6 +34,7 @@ def snapshot(stack: Stack) -> NodeSnapshot:
         pnet_recent=tuple(counters.pnet_recent),
         graylisted=tuple(sorted(str(p) for p in stack.scorer.graylisted)) if stack.scorer else (),
         rejected=_by_reason(counters.rejected),
+        stale_closed=dict(counters.stale_closed),
     )
 
 

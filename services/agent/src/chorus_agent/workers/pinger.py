@@ -47,10 +47,11 @@ class PeerPinger:
         async def ping(peer_id: str) -> float:
             return await self.runtime.ping(peer_id, PING_TIMEOUT_S)
 
-        # The node's own deadline comes first, with the clearer error; this one only
-        # bounds a node that stopped answering altogether.
+        # The node's own deadline comes first, with the clearer error, and the node counts
+        # the failure (liveness closes a dead connection after 3); this one (the node may
+        # spend 1 s resetting a timed-out stream) only bounds a node that stopped answering.
         outcomes = await ping_each(
-            peers, ping, concurrency=PING_CONCURRENCY, timeout_s=PING_TIMEOUT_S + 1
+            peers, ping, concurrency=PING_CONCURRENCY, timeout_s=PING_TIMEOUT_S + 2
         )
         for peer_id, outcome in zip(peers, outcomes, strict=True):
             if isinstance(outcome, Exception):  # not connected any more, timeout

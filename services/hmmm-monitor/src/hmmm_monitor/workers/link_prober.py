@@ -19,10 +19,15 @@ log = logging.getLogger(__name__)
 
 PING_CONCURRENCY = 8
 PING_TIMEOUT_S = 5.0
+# The node's own deadline (timeout_s) comes first, with the clearer error, and the node
+# counts the failure (three in a row close a dead connection: meshcommon.p2p.liveness);
+# this margin (the node may spend 1 s resetting a timed-out ping's stream) only bounds a
+# node that stopped answering altogether.
+PING_BACKSTOP_S = 2.0
 
 
 class Pinger(Protocol):
-    async def ping(self, peer_id: str) -> float: ...
+    async def ping(self, peer_id: str, timeout_s: float | None = None) -> float: ...
 
 
 class Identifier(Protocol):
@@ -73,8 +78,14 @@ class LinkProber:
         return True
 
     async def sweep(self, peer_ids: list[str]) -> None:
+        async def ping(peer_id: str) -> float:
+            return await self.pinger.ping(peer_id, self.timeout_s)
+
         outcomes = await ping_each(
-            peer_ids, self.pinger.ping, concurrency=self.concurrency, timeout_s=self.timeout_s
+            peer_ids,
+            ping,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s + PING_BACKSTOP_S,
         )
         answered = {p for p, o in zip(peer_ids, outcomes, strict=True) if self._record(p, o)}
         if self.identifier is not None:
