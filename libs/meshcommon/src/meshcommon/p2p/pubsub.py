@@ -57,6 +57,15 @@
   bookkeeping later gossip depends on is kept (mcache for IHAVE/IWANT, fanout times,
   IDONTWANT, observers, spam and equivocation checks). Our signed record comes from a
   short cache instead of ``host.get_addrs()`` per message.
+- (steadymesh) the heartbeat and the mesh bounds stay as configured: upstream's
+  "adaptive gossip" (on by default, in no spec) rates the network's health every 30 s and
+  with scores that are never positive (ours: only invalid messages weigh) always finds it
+  poor, so it stretches the 1 s heartbeat to 30-60 s (mesh repair, IHAVE gossip and the
+  message cache then run once a minute) and raises D_lo and D_hi. Opportunistic grafting
+  as GossipSub v1.1 has it (every ``OPPORTUNISTIC_GRAFT_TICKS`` heartbeats, only when the
+  mesh's median score is below ``OPPORTUNISTIC_GRAFT_THRESHOLD``, peers scoring above that
+  median); upstream grafts 2 more peers at *every* heartbeat when scores tie, so the mesh
+  swells to D_hi, is pruned to D and swells again.
 - GossipSub v1.2 IDONTWANT (idontwant): upstream announces every message, however small,
   with one RPC per mesh peer (the forwarder included), keeps 10 IDs per peer (more replace
   arbitrary ones) and clears them every heartbeat. Here as js-libp2p does: only messages
@@ -77,6 +86,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import random
+import statistics
 import time
 import weakref
 from collections.abc import Callable
@@ -109,6 +120,13 @@ _READ_SIZE = 64 * 1024
 # IDONTWANT entry longer than this is no ID of ours and is not kept.
 MAX_MESSAGE_ID_BYTES = 256
 _COALESCE_BYTES = 48 * 1024  # stays within one yamux frame (64 KiB - header)
+# (steadymesh) GossipSub v1.1 opportunistic grafting, go-libp2p-pubsub's defaults: every
+# 60 heartbeats, up to 2 peers scoring above the mesh's median, when that median is below
+# the threshold. Our scores are 0 or negative (only P4, invalid messages, weighs): a
+# median below 0 means the mesh holds peers that sent invalid messages.
+OPPORTUNISTIC_GRAFT_TICKS = 60
+OPPORTUNISTIC_GRAFT_PEERS = 2
+OPPORTUNISTIC_GRAFT_THRESHOLD = 0.0
 
 
 def _delimited(rpc: rpc_pb2.RPC) -> bytes:
@@ -517,10 +535,50 @@ class MeshGossipSub(GossipSub):
         # just before a heartbeat still counts for the message in flight).
         self._unwanted_before: dict[ID, set[bytes]] = {}
         self._idontwant_log = RateLimitedLog(log, 60.0)
+        self._graft_ticks: dict[str, int] = {}  # (steadymesh) heartbeats per topic
 
     def enable(self, flag: str) -> None:
         """Switch one override's code path on (``overrides.apply``)."""
         self._overrides = replace(self._overrides, **{flag: True})
+        if flag == "steadymesh":
+            # Every upstream use of the adaptive bounds and heartbeat is behind this flag.
+            self.adaptive_gossip_enabled = False
+            self.adaptive_degree_low, self.adaptive_degree_high = self.degree_low, self.degree_high
+
+    def _perform_opportunistic_grafting(self, topic: str, peers_to_graft: Any) -> int:
+        """(steadymesh) GossipSub v1.1 opportunistic grafting: every
+        ``OPPORTUNISTIC_GRAFT_TICKS`` heartbeats, if the median score of the topic's mesh
+        is below ``OPPORTUNISTIC_GRAFT_THRESHOLD``, graft up to
+        ``OPPORTUNISTIC_GRAFT_PEERS`` subscribed peers (not backed off, not direct) scoring
+        above that median. The grafting itself is upstream's (mesh, notification,
+        GRAFT queued, scorer told)."""
+        if not self._overrides.steadymesh:
+            return int(super()._perform_opportunistic_grafting(topic, peers_to_graft))
+        ticks = self._graft_ticks[topic] = self._graft_ticks.get(topic, 0) + 1
+        scorer, pubsub = self.scorer, self.pubsub
+        if ticks % OPPORTUNISTIC_GRAFT_TICKS or scorer is None or pubsub is None:
+            return 0
+        mesh = self.mesh.get(topic)
+        if not mesh:
+            return 0
+        median = statistics.median(scorer.score(p, [topic]) for p in mesh)
+        if median >= OPPORTUNISTIC_GRAFT_THRESHOLD:
+            return 0
+        candidates = [
+            p
+            for p in pubsub.peer_topics.get(topic, ())
+            if p not in mesh
+            and p not in self.direct_peers
+            and not self._check_back_off(p, topic)
+            and scorer.score(p, [topic]) > median
+        ]
+        chosen = random.sample(candidates, min(OPPORTUNISTIC_GRAFT_PEERS, len(candidates)))
+        for peer in chosen:
+            mesh.add(peer)
+            self._notify_mesh_peer_added(peer, topic)
+            peers_to_graft[peer].append(topic)
+            scorer.on_join_mesh(peer, topic)
+        return len(chosen)
 
     def use_scorer(self, scorer: MeshPeerScorer) -> None:
         """Replace the ``PeerScorer`` GossipSub built from its ``score_params``."""

@@ -56,6 +56,10 @@ class P2POverrides:
     # NodeConfig.idontwant_min_bytes, to mesh peers but the forwarder; a budget per peer
     # per heartbeat; honoured also for RPCs already queued; counted (NodeCounters.idontwant)
     idontwant: bool = True
+    # GossipSub with the spec's fixed heartbeat and mesh bounds (py-libp2p's "adaptive"
+    # health heuristics off) and opportunistic grafting as v1.1 says: every 60 heartbeats,
+    # only when the mesh's median score is below the threshold (pubsub.MeshGossipSub)
+    steadymesh: bool = True
 
     # Former names, accepted by parse() (``*_P2P_OVERRIDES`` is a documented setting).
     ALIASES: ClassVar[dict[str, str]] = {"lean": "novalcache"}
