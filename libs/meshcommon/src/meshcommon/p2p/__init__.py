@@ -53,6 +53,8 @@ each registered in ``overrides.OVERRIDES`` with what it replaces and why):
 - ``outqueue``, ``subqueue``: the outbound and subscription queues sized per node
 - ``idontwant``: GossipSub v1.2 IDONTWANT as js-libp2p sends it, budgeted, honoured and
   counted (``pubsub.MeshGossipSub``)
+- ``heard``: a message a peer sent us is not sent back to it from its queue
+  (``pubsub.MeshGossipSub.heard``)
 - ``steadymesh``: the configured heartbeat and mesh bounds (upstream's adaptive gossip
   off), opportunistic grafting as GossipSub v1.1 has it (``pubsub.MeshGossipSub``)
 

@@ -157,6 +157,12 @@ def _install_idontwant(site: Site) -> None:
     site.pubsub.enable("idontwant")
 
 
+def _install_heard(site: Site) -> None:
+    site.gossipsub.enable("heard")
+    site.gossipsub.idontwant_budget = site.config.idontwant_budget
+    site.pubsub.enable("heard")
+
+
 def _install_steadymesh(site: Site) -> None:
     site.gossipsub.enable("steadymesh")
 
@@ -417,6 +423,21 @@ OVERRIDES: tuple[Override, ...] = (
         why="IDONTWANT sent for every message, however small, as one RPC per mesh peer, "
         "the forwarder included; 10 IDs kept per peer (the rest replace arbitrary ones), "
         "cleared each heartbeat; not honoured for queued messages; nothing counted",
+    ),
+    Override(
+        "heard",
+        "pubsub",
+        "pubsub.MeshPubsub.push_msg (duplicates), pubsub.MeshGossipSub.heard",
+        (f"{_PS}.push_msg",),
+        _install_heard,
+        relies_on=(
+            f"{_GS}._prune_idontwant_entries",  # the heartbeat's rotation, shared
+            f"{_GS}.heartbeat",
+            f"{_PS}.handle_sending_messages",  # ours (coalesce) takes them out of the queue
+        ),
+        why="a peer whose copy of a message reached us in the same wake-up as the first "
+        "one was still sent the message back (one frame and one wake-up per mesh peer "
+        "whose copy crossed ours)",
     ),
     Override(
         "steadymesh",
