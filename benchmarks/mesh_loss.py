@@ -12,7 +12,8 @@ Every surviving agent counts the bench messages it received (its
 mean survivor's share of what was sent, and the monitor's log gives its own share and p99.
 Mesh repair is the time from the loss until every survivor again has at least D_lo live
 peers in its mesh (``/api/v1/mesh``; never, with ``stop``, for a mesh that keeps its
-frozen peers).
+frozen peers); ``lowest_live_mesh`` is the smallest live mesh a survivor had meanwhile
+(at or above D_lo: nothing needed repair).
 
     python -m benchmarks.mesh_loss --agents 20 --degree 6 --mode kill [--python OTHER]
 """
@@ -100,9 +101,15 @@ def run_once(
             dead_ids = {ids[i] for i in lost}
             d_lo = max(1, degree * 2 // 3)
             repair_s = float("nan")
+            lowest: list[int] = []  # each poll's smallest live mesh among the survivors
+
+            def smallest_mesh() -> int:
+                lowest.append(min(_live_mesh(local, i, dead_ids) for i in survivors))
+                return lowest[-1]
+
             with contextlib.suppress(TimeoutError):
                 wait_until(
-                    lambda: min(_live_mesh(local, i, dead_ids) for i in survivors),
+                    smallest_mesh,
                     lambda n: n >= d_lo,
                     within_s=REPAIR_WITHIN_S,
                     interval=0.25,
@@ -128,6 +135,7 @@ def run_once(
                 "monitor_pct": 100.0 * d.received / max(1, sent),
                 "monitor_p99_ms": d.p99_ms,
                 "repair_s": repair_s,
+                "lowest_live_mesh": float(min(lowest, default=-1)),
                 "min_live_mesh_at_end": float(min(degrees)),
             }
         return result
