@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -20,10 +21,11 @@ from pathlib import Path
 
 from benchmarks import mesh
 from benchmarks.messages import summarize
-from benchmarks.procs import Interpreter, cpu_seconds, spawned
+from benchmarks.procs import Interpreter, cpu_seconds, spawned, wakeups
 from benchmarks.profile import record
 from benchmarks.profile import summarize as summarize_profile
 from benchmarks.publisher import PublisherProbe
+from meshcommon import topics
 from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh
 
@@ -37,6 +39,8 @@ TAIL_S = 15.0  # what arrives later than this after the last send counts as lost
 class HopRun:
     agents: int
     idle_agents_pct: float = float("nan")  # all agents together, % of one core
+    idle_wakeups_s: float = float("nan")  # all agents together, per second
+    mesh_degree: float = float("nan")  # mean GossipSub mesh size of the agents (coordination)
     by_rate: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
@@ -75,27 +79,42 @@ def run_once(
             if not pub.ask(cmd="wait_mesh", peer_id=first["peer_id"], within_s=30)["in_mesh"]:
                 raise RuntimeError("agent 1 never joined the publisher's mesh")
             time.sleep(2)  # let the mesh settle after the publisher's arrival
-            idle = _cpu_over(pids, IDLE_S)
+            result.mesh_degree = mesh_degree(local, agents)
+            idle, idle_wakeups = _cpu_over(pids, IDLE_S)
             result.idle_agents_pct = idle * 100
+            result.idle_wakeups_s = idle_wakeups
             for rate in rates:
                 profile = None
                 if py_spy:
                     pid = local.service("agent-05").pid
                     assert pid is not None
                     profile = (py_spy, pid, Path(tempfile.mkdtemp(prefix="profile-hop-")))
-                result.by_rate[rate] = _load(local, pub, pids, rate, idle, profile)
+                result.by_rate[rate] = _load(local, pub, pids, rate, (idle, idle_wakeups), profile)
         return result
     finally:
         local.stop()
         shutil.rmtree(local.run_dir, ignore_errors=True)
 
 
-def _cpu_over(pids: list[int], seconds: float) -> float:
-    """The agents' CPU seconds per second over the next ``seconds``."""
-    c0, t0 = cpu_seconds(pids), time.monotonic()
+def mesh_degree(local: LocalMesh, agents: int) -> float:
+    """The agents' mean GossipSub mesh size on the coordination topic: how many peers
+    each forwarded message goes to (less its forwarder)."""
+    sizes = []
+    for i in range(1, agents + 1):
+        with contextlib.suppress(Exception):
+            view = local.get_json(f"{local.layout.agent_url(i)}/api/v1/mesh")
+            sizes.append(len(view["topics"][topics.COORDINATION]["mesh"]))
+    return statistics.fmean(sizes) if sizes else float("nan")
+
+
+def _cpu_over(pids: list[int], seconds: float) -> tuple[float, float]:
+    """The agents' CPU seconds per second and wake-ups per second over the next
+    ``seconds``."""
+    c0, w0, t0 = cpu_seconds(pids), wakeups(pids), time.monotonic()
     time.sleep(seconds)
-    c1, dt = cpu_seconds(pids), time.monotonic() - t0
-    return sum(c1[p] - c0[p] for p in c0 if p in c1) / dt
+    c1, w1, dt = cpu_seconds(pids), wakeups(pids), time.monotonic() - t0
+    cpu = sum(c1[p] - c0[p] for p in c0 if p in c1) / dt
+    return cpu, sum(w1[p] - w0[p] for p in w0 if p in w1) / dt
 
 
 def _load(
@@ -103,14 +122,15 @@ def _load(
     pub: PublisherProbe,
     pids: list[int],
     rate: int,
-    idle: float,
+    idle_rates: tuple[float, float],
     profile: tuple[str, int, Path] | None = None,
 ) -> dict[str, float]:
     seconds = SECONDS.get(rate, 10.0)
     tag = f"hop{rate}"
     sent_goal = int(rate * seconds)
     log = local.run_dir / "messages.jsonl"
-    c0, t0 = cpu_seconds(pids), time.monotonic()
+    idle, idle_wakeups = idle_rates
+    c0, w0, t0 = cpu_seconds(pids), wakeups(pids), time.monotonic()
     pub.start_publishing(rate, seconds, tag)
     if profile is not None:
         py_spy, pid, out_dir = profile
@@ -127,11 +147,15 @@ def _load(
             interval=0.2,
             what=f"the {rate}/s load's tail",
         )
-    c1, dt = cpu_seconds(pids), time.monotonic() - t0
+    c1, w1, dt = cpu_seconds(pids), wakeups(pids), time.monotonic() - t0
     busy = sum(c1[p] - c0[p] for p in c0 if p in c1) - idle * dt
+    woken = sum(w1[p] - w0[p] for p in w0 if p in w1) - idle_wakeups * dt
     d = summarize(log, [tag], sent)
     return {
         "us_per_msg_hop": busy / max(1, sent * len(pids)) * 1e6,
+        # Voluntary context switches per message per agent, idle ones taken out: how
+        # often a hop puts an agent's thread to sleep and wakes it again.
+        "wakeups_per_msg_hop": woken / max(1, sent * len(pids)),
         "agents_pct": 100 * (busy / dt + idle),
         "delivered_pct": 100.0 * d.received / max(1, sent),
         "p50_ms": d.p50_ms,
@@ -156,6 +180,10 @@ if __name__ == "__main__":
         py_spy=a.py_spy,
         agent_env=dict(e.split("=", 1) for e in a.env),
     )
-    print(f"{run.agents} agents, idle {run.idle_agents_pct:.0f} % of a core (all agents)")
+    print(
+        f"{run.agents} agents, idle {run.idle_agents_pct:.0f} % of a core and "
+        f"{run.idle_wakeups_s:.0f} wake-ups/s (all agents), mean mesh degree "
+        f"{run.mesh_degree:.1f}"
+    )
     for rate, figures in run.by_rate.items():
         print(f"  {rate}/s: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()))

@@ -88,6 +88,23 @@ def cpu_seconds(pids: Sequence[int]) -> dict[int, float]:
     return out
 
 
+def wakeups(pids: Sequence[int]) -> dict[int, int]:
+    """Each process's voluntary context switches, summed over its threads: how often one
+    of its threads went to sleep (in epoll, a lock, a queue) and had to be woken again.
+    psutil reads the main thread's only; the libp2p node lives in another."""
+    out = {}
+    for pid in pids:
+        total = 0
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/status") as fh:
+                    for line in fh:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            total += int(line.split()[1])
+            out[pid] = total
+    return out
+
+
 def cpu_percent_over(pids: Sequence[int], seconds: float) -> dict[int, float]:
     """Each process's CPU use over the next ``seconds``, in % of one core."""
     before, t0 = cpu_seconds(pids), time.monotonic()

@@ -57,6 +57,10 @@ each registered in ``overrides.OVERRIDES`` with what it replaces and why):
   counted (``pubsub.MeshGossipSub``)
 - ``stalestream``: a pubsub stream that died with a dead connection while the peer speaks
   on a newer one moves to it, the peer's subscriptions kept (``pubsub.MeshPubsub``)
+- ``heard``: a message a peer sent us is not sent back to it from its queue
+  (``pubsub.MeshGossipSub.heard``)
+- ``steadymesh``: the configured heartbeat and mesh bounds (upstream's adaptive gossip
+  off), opportunistic grafting as GossipSub v1.1 has it (``pubsub.MeshGossipSub``)
 
 Importing this package checks the py-libp2p version (``pin``: another one stops the
 process, ``MESH_LIBP2P_UNPINNED=1`` to port) and installs ``lean`` before anything imports

@@ -66,7 +66,8 @@ def export_node_counters(registry: CollectorRegistry, prefix: str, counters: Nod
         f"{prefix}_idontwant",
         "GossipSub v1.2 IDONTWANT, in message IDs: sent (announced to a mesh peer), received "
         "(kept from a peer), honoured (messages not sent to a peer that said it had them), "
-        "over_budget (a peer's IDs beyond the per-heartbeat budget, ignored)",
+        "over_budget (a peer's IDs beyond the per-heartbeat budget, ignored), heard (messages "
+        "not sent to a peer because it had sent them to us)",
         "kind",
         lambda: counters.idontwant,
         registry,

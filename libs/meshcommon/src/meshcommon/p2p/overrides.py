@@ -157,6 +157,16 @@ def _install_idontwant(site: Site) -> None:
     site.pubsub.enable("idontwant")
 
 
+def _install_heard(site: Site) -> None:
+    site.gossipsub.enable("heard")
+    site.gossipsub.idontwant_budget = site.config.idontwant_budget
+    site.pubsub.enable("heard")
+
+
+def _install_steadymesh(site: Site) -> None:
+    site.gossipsub.enable("steadymesh")
+
+
 def _install_outqueue(site: Site) -> None:
     site.gossipsub.outbound_queue = site.config.outbound_queue
 
@@ -430,6 +440,43 @@ OVERRIDES: tuple[Override, ...] = (
         "had just sent on the new one, so nothing was sent to it again",
     ),
     Override(
+        "heard",
+        "pubsub",
+        "pubsub.MeshPubsub.push_msg (duplicates), pubsub.MeshGossipSub.heard",
+        (f"{_PS}.push_msg",),
+        _install_heard,
+        relies_on=(
+            f"{_GS}._prune_idontwant_entries",  # the heartbeat's rotation, shared
+            f"{_GS}.heartbeat",
+            f"{_PS}.handle_sending_messages",  # ours (coalesce) takes them out of the queue
+        ),
+        why="a peer whose copy of a message reached us in the same wake-up as the first "
+        "one was still sent the message back (one frame and one wake-up per mesh peer "
+        "whose copy crossed ours)",
+    ),
+    Override(
+        "steadymesh",
+        "pubsub",
+        "pubsub.MeshGossipSub (adaptive gossip off, _perform_opportunistic_grafting)",
+        (
+            f"{_GS}._adapt_gossip_parameters",
+            f"{_GS}._update_network_health",
+            f"{_GS}._perform_opportunistic_grafting",
+        ),
+        _install_steadymesh,
+        relies_on=(
+            f"{_GS}.__init__",  # adaptive_gossip_enabled, adaptive_degree_low/high
+            f"{_GS}.heartbeat",  # calls the health update only when adaptive
+            f"{_GS}.mesh_heartbeat",  # the adaptive bounds; calls the grafting per topic
+            f"{_GS}._check_back_off",
+            f"{_GS}._notify_mesh_peer_added",
+        ),
+        why="adaptive gossip (no spec) rates health with scores that are never positive, "
+        "finds it poor and stretches the 1 s heartbeat to 30-60 s (mesh repair, gossip, "
+        "mcache once a minute), raising D_lo/D_hi; opportunistic grafting at every "
+        "heartbeat swells the mesh to D_hi and back",
+    ),
+    Override(
         "subqueue",
         "pubsub",
         "pubsub.MeshPubsub.subscribe",
@@ -516,18 +563,24 @@ UPSTREAM: dict[str, str] = {
     "libp2p.protocol_muxer.multiselect_client:is_valid_handshake": "10a17be95858855f",
     "libp2p.protocol_muxer.multiselect_communicator:MultiselectCommunicator": "839787d17af6f21c",
     "libp2p.pubsub.gossipsub:GossipSub.__init__": "aa2c7451de9a63fa",
+    "libp2p.pubsub.gossipsub:GossipSub._adapt_gossip_parameters": "2d6cfc8c6446dd73",
+    "libp2p.pubsub.gossipsub:GossipSub._check_back_off": "aab720b22c2eb651",
     "libp2p.pubsub.gossipsub:GossipSub._check_equivocation": "4fc307cdaab33ada",
     "libp2p.pubsub.gossipsub:GossipSub._check_spam_protection": "8fc21f9afd7d03c2",
     "libp2p.pubsub.gossipsub:GossipSub._emit_idontwant_for_message": "54753ff6cf35dec6",
     "libp2p.pubsub.gossipsub:GossipSub._get_peers_to_send": "1d2d334126ca87ec",
     "libp2p.pubsub.gossipsub:GossipSub._handle_dropped_rpc": "c81733f1db845ea1",
+    "libp2p.pubsub.gossipsub:GossipSub._notify_mesh_peer_added": "3d7de5cb9b167437",
     "libp2p.pubsub.gossipsub:GossipSub._notify_observers": "f63881f88aba2c25",
+    "libp2p.pubsub.gossipsub:GossipSub._perform_opportunistic_grafting": "9450ce094dbedc9a",
     "libp2p.pubsub.gossipsub:GossipSub._prune_idontwant_entries": "16abc231ee843d47",
     "libp2p.pubsub.gossipsub:GossipSub._prune_pending_messages": "3ff9ea114be80457",
+    "libp2p.pubsub.gossipsub:GossipSub._update_network_health": "ad93a809234e5ea3",
     "libp2p.pubsub.gossipsub:GossipSub.add_peer": "01b648c9e80b0b5c",
     "libp2p.pubsub.gossipsub:GossipSub.handle_idontwant": "62968dce62c651fc",
     "libp2p.pubsub.gossipsub:GossipSub.handle_rpc": "bb6f7311e2958a22",
     "libp2p.pubsub.gossipsub:GossipSub.heartbeat": "5e68bdb5a65be44f",
+    "libp2p.pubsub.gossipsub:GossipSub.mesh_heartbeat": "57f36f0ee54dd461",
     "libp2p.pubsub.gossipsub:GossipSub.publish": "b978282af46297f7",
     "libp2p.pubsub.gossipsub:GossipSub.remove_peer": "bc0ead5b37c88dc3",
     "libp2p.pubsub.gossipsub:GossipSub.send_rpc": "9829bb1473a299fb",

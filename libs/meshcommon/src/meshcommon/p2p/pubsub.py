@@ -57,6 +57,21 @@
   bookkeeping later gossip depends on is kept (mcache for IHAVE/IWANT, fanout times,
   IDONTWANT, observers, spam and equivocation checks). Our signed record comes from a
   short cache instead of ``host.get_addrs()`` per message.
+- (heard) a duplicate a peer sends us proves it has the message: its ID is kept for that
+  peer (within ``idontwant_budget`` per heartbeat, two heartbeats, as IDONTWANT), and
+  ``MeshPubsub.handle_sending_messages`` takes the message out of what is still queued
+  for the peer. Under load the copies of a message reach an agent in the same wake-up:
+  the first is forwarded to every mesh peer, and the peers whose copies came with it need
+  not get it back (counted ``idontwant["heard"]``). Nothing new on the wire.
+- (steadymesh) the heartbeat and the mesh bounds stay as configured: upstream's
+  "adaptive gossip" (on by default, in no spec) rates the network's health every 30 s and
+  with scores that are never positive (ours: only invalid messages weigh) always finds it
+  poor, so it stretches the 1 s heartbeat to 30-60 s (mesh repair, IHAVE gossip and the
+  message cache then run once a minute) and raises D_lo and D_hi. Opportunistic grafting
+  as GossipSub v1.1 has it (every ``OPPORTUNISTIC_GRAFT_TICKS`` heartbeats, only when the
+  mesh's median score is below ``OPPORTUNISTIC_GRAFT_THRESHOLD``, peers scoring above that
+  median); upstream grafts 2 more peers at *every* heartbeat when scores tie, so the mesh
+  swells to D_hi, is pruned to D and swells again.
 - GossipSub v1.2 IDONTWANT (idontwant): upstream announces every message, however small,
   with one RPC per mesh peer (the forwarder included), keeps 10 IDs per peer (more replace
   arbitrary ones) and clears them every heartbeat. Here as js-libp2p does: only messages
@@ -77,6 +92,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import random
+import statistics
 import time
 import weakref
 from collections.abc import Callable
@@ -109,6 +126,13 @@ _READ_SIZE = 64 * 1024
 # IDONTWANT entry longer than this is no ID of ours and is not kept.
 MAX_MESSAGE_ID_BYTES = 256
 _COALESCE_BYTES = 48 * 1024  # stays within one yamux frame (64 KiB - header)
+# (steadymesh) GossipSub v1.1 opportunistic grafting, go-libp2p-pubsub's defaults: every
+# 60 heartbeats, up to 2 peers scoring above the mesh's median, when that median is below
+# the threshold. Our scores are 0 or negative (only P4, invalid messages, weighs): a
+# median below 0 means the mesh holds peers that sent invalid messages.
+OPPORTUNISTIC_GRAFT_TICKS = 60
+OPPORTUNISTIC_GRAFT_PEERS = 2
+OPPORTUNISTIC_GRAFT_THRESHOLD = 0.0
 
 
 def _delimited(rpc: rpc_pb2.RPC) -> bytes:
@@ -382,7 +406,8 @@ class MeshPubsub(Pubsub):
         a while, and the peer's IDONTWANT often arrives in that time. None: nothing to
         take out (the override is off, or the peer said nothing)."""
         router = self.router
-        if not self._overrides.idontwant or not isinstance(router, MeshGossipSub):
+        fix = self._overrides
+        if not (fix.idontwant or fix.heard) or not isinstance(router, MeshGossipSub):
             return None
         return router.strip_unwanted if router.has_unwanted(peer_id) else None
 
@@ -465,7 +490,7 @@ class MeshPubsub(Pubsub):
     # -- push / validate --------------------------------------------------------------
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         fix = self._overrides
-        if not fix.novalcache and not fix.sig and not fix.graylist:
+        if not (fix.novalcache or fix.sig or fix.graylist or fix.heard):
             return await super().push_msg(msg_forwarder, msg)
         # Same checks, same order as Pubsub.push_msg in 0.8.1.
         blacklisted = self.blacklisted_peers
@@ -474,6 +499,9 @@ class MeshPubsub(Pubsub):
             return
         msg_id = self._msg_id_constructor(msg)
         if self.seen_messages.has(msg_id):
+            router = self.router
+            if fix.heard and isinstance(router, MeshGossipSub):
+                router.heard(msg_forwarder, msg_id)  # it has it: not sent it again
             return
         scorer = getattr(self.router, "scorer", None)
         # (graylist) no publish-threshold gate on what we receive: see the module.
@@ -576,10 +604,53 @@ class MeshGossipSub(GossipSub):
         # just before a heartbeat still counts for the message in flight).
         self._unwanted_before: dict[ID, set[bytes]] = {}
         self._idontwant_log = RateLimitedLog(log, 60.0)
+        self._graft_ticks: dict[str, int] = {}  # (steadymesh) heartbeats per topic
+        # (heard) message IDs each peer sent us as duplicates: this heartbeat's, the last's
+        self._heard: dict[ID, set[bytes]] = {}
+        self._heard_before: dict[ID, set[bytes]] = {}
 
     def enable(self, flag: str) -> None:
         """Switch one override's code path on (``overrides.apply``)."""
         self._overrides = replace(self._overrides, **{flag: True})
+        if flag == "steadymesh":
+            # Every upstream use of the adaptive bounds and heartbeat is behind this flag.
+            self.adaptive_gossip_enabled = False
+            self.adaptive_degree_low, self.adaptive_degree_high = self.degree_low, self.degree_high
+
+    def _perform_opportunistic_grafting(self, topic: str, peers_to_graft: Any) -> int:
+        """(steadymesh) GossipSub v1.1 opportunistic grafting: every
+        ``OPPORTUNISTIC_GRAFT_TICKS`` heartbeats, if the median score of the topic's mesh
+        is below ``OPPORTUNISTIC_GRAFT_THRESHOLD``, graft up to
+        ``OPPORTUNISTIC_GRAFT_PEERS`` subscribed peers (not backed off, not direct) scoring
+        above that median. The grafting itself is upstream's (mesh, notification,
+        GRAFT queued, scorer told)."""
+        if not self._overrides.steadymesh:
+            return int(super()._perform_opportunistic_grafting(topic, peers_to_graft))
+        ticks = self._graft_ticks[topic] = self._graft_ticks.get(topic, 0) + 1
+        scorer, pubsub = self.scorer, self.pubsub
+        if ticks % OPPORTUNISTIC_GRAFT_TICKS or scorer is None or pubsub is None:
+            return 0
+        mesh = self.mesh.get(topic)
+        if not mesh:
+            return 0
+        median = statistics.median(scorer.score(p, [topic]) for p in mesh)
+        if median >= OPPORTUNISTIC_GRAFT_THRESHOLD:
+            return 0
+        candidates = [
+            p
+            for p in pubsub.peer_topics.get(topic, ())
+            if p not in mesh
+            and p not in self.direct_peers
+            and not self._check_back_off(p, topic)
+            and scorer.score(p, [topic]) > median
+        ]
+        chosen = random.sample(candidates, min(OPPORTUNISTIC_GRAFT_PEERS, len(candidates)))
+        for peer in chosen:
+            mesh.add(peer)
+            self._notify_mesh_peer_added(peer, topic)
+            peers_to_graft[peer].append(topic)
+            scorer.on_join_mesh(peer, topic)
+        return len(chosen)
 
     def use_scorer(self, scorer: MeshPeerScorer) -> None:
         """Replace the ``PeerScorer`` GossipSub built from its ``score_params``."""
@@ -763,7 +834,10 @@ class MeshGossipSub(GossipSub):
 
     def _prune_idontwant_entries(self) -> None:
         """(idontwant) Each heartbeat, this heartbeat's IDs become the previous ones and
-        the previous ones go (upstream clears them at once)."""
+        the previous ones go (upstream clears them at once). (heard) the same for the
+        duplicates heard."""
+        if self._overrides.heard:
+            self._heard_before, self._heard = {p: ids for p, ids in self._heard.items() if ids}, {}
         if not self._overrides.idontwant:
             return super()._prune_idontwant_entries()
         self._unwanted_before = {p: ids for p, ids in self.dont_send_message_ids.items() if ids}
@@ -778,23 +852,54 @@ class MeshGossipSub(GossipSub):
         before = self._unwanted_before.get(peer_id)
         return before is not None and msg_id in before
 
+    def heard(self, peer_id: ID, msg_id: bytes) -> None:
+        """(heard) ``peer_id`` sent us the message ``msg_id`` (a duplicate): it has it.
+        Kept within ``idontwant_budget`` IDs per peer per heartbeat; beyond, the peer
+        simply gets the message as without this override."""
+        kept = self._heard.get(peer_id)
+        if kept is None:
+            kept = self._heard[peer_id] = set()
+        if len(kept) < self.idontwant_budget and len(msg_id) <= MAX_MESSAGE_ID_BYTES:
+            kept.add(msg_id)
+
+    def had(self, peer_id: ID, msg_id: bytes) -> bool:
+        """(heard) Whether ``peer_id`` sent us the message ``msg_id``."""
+        now = self._heard.get(peer_id)
+        if now and msg_id in now:
+            return True
+        before = self._heard_before.get(peer_id)
+        return before is not None and msg_id in before
+
     def has_unwanted(self, peer_id: ID) -> bool:
-        """Whether ``peer_id`` said (IDONTWANT) it has any message, in this heartbeat or
-        the previous one."""
-        return bool(self.dont_send_message_ids.get(peer_id) or self._unwanted_before.get(peer_id))
+        """Whether ``peer_id`` said (IDONTWANT) it has any message, or (heard) sent us
+        one, in this heartbeat or the previous one."""
+        return bool(
+            self.dont_send_message_ids.get(peer_id)
+            or self._unwanted_before.get(peer_id)
+            or self._heard.get(peer_id)
+            or self._heard_before.get(peer_id)
+        )
 
     def strip_unwanted(self, peer_id: ID, rpc: rpc_pb2.RPC) -> rpc_pb2.RPC | None:
-        """(idontwant) ``rpc`` without the messages ``peer_id`` said it has since the RPC
-        was queued (None: nothing left to send); counted as honoured."""
+        """(idontwant, heard) ``rpc`` without the messages ``peer_id`` said it has, or sent
+        us, since the RPC was queued (None: nothing left to send); counted as honoured or
+        heard."""
         if not rpc.publish or not self.has_unwanted(peer_id):
             return rpc
         pubsub = self.pubsub
         assert pubsub is not None
-        keep = [m for m in rpc.publish if not self.unwanted(peer_id, pubsub.get_message_id(m))]
+        keep = []
+        for m in rpc.publish:
+            msg_id = pubsub.get_message_id(m)
+            if self.unwanted(peer_id, msg_id):
+                self._counters.idontwant["honoured"] += 1
+            elif self.had(peer_id, msg_id):
+                self._counters.idontwant["heard"] += 1
+            else:
+                keep.append(m)
         dropped = len(rpc.publish) - len(keep)
         if not dropped:
             return rpc
-        self._counters.idontwant["honoured"] += dropped
         if not keep and not rpc.subscriptions and not rpc.HasField("control"):
             return None
         slim = rpc_pb2.RPC()

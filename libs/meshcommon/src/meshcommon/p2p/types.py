@@ -21,11 +21,11 @@ PNET_TIMEOUT = "timeout"  # they did not come within the budget (inbound)
 PNET_REFUSAL_REASONS = (PNET_WRONG_KEY, PNET_NO_KEY, PNET_CLOSED, PNET_TIMEOUT)
 PNET_DIRECTIONS = ("inbound", "outbound")
 # What NodeCounters.idontwant counts (GossipSub v1.2), in message IDs.
-IDONTWANT_KINDS = ("sent", "received", "honoured", "over_budget")
 # Why a connection to an unanswering peer was closed (meshcommon.p2p.liveness).
 STALE_PING_FAILURES = "ping_failures"
 STALE_REPLACED = "replaced"
 STALE_REASONS = (STALE_PING_FAILURES, STALE_REPLACED)
+IDONTWANT_KINDS = ("sent", "received", "honoured", "over_budget", "heard")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,13 @@ class P2POverrides:
     # newer one: only our outbound stream moves to the live connection; upstream forgets
     # the subscriptions the peer just sent on the new one (and it never sends them again)
     stalestream: bool = True
+    # GossipSub with the spec's fixed heartbeat and mesh bounds (py-libp2p's "adaptive"
+    # health heuristics off) and opportunistic grafting as v1.1 says: every 60 heartbeats,
+    # only when the mesh's median score is below the threshold (pubsub.MeshGossipSub)
+    steadymesh: bool = True
+    # A peer that sent us a message (a duplicate) is not sent it: what is still queued for
+    # it loses that message, as if it had said IDONTWANT (pubsub.MeshGossipSub.heard)
+    heard: bool = True
 
     # Former names, accepted by parse() (``*_P2P_OVERRIDES`` is a documented setting).
     ALIASES: ClassVar[dict[str, str]] = {"lean": "novalcache"}
@@ -296,7 +303,8 @@ class NodeCounters:
     score_gated: int = 0
     # GossipSub v1.2 IDONTWANT, in message IDs: "sent" (announced to a peer), "received"
     # (kept from a peer), "honoured" (messages not sent to a peer that said it had them),
-    # "over_budget" (a peer's IDs beyond NodeConfig.idontwant_budget in one heartbeat).
+    # "over_budget" (a peer's IDs beyond NodeConfig.idontwant_budget in one heartbeat),
+    # "heard" (messages not sent to a peer because it had sent them to us: override heard).
     idontwant: Counter[str] = field(default_factory=Counter)
     # Gossip messages received from / queued for each peer (keyed by libp2p ID, which
     # hashes its bytes: no base58 per message); read and pruned to the connected peers by
