@@ -16,6 +16,11 @@ from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
 
 IDLE_WINDOW_S = 30.0
+# Idle means after the start-up work: every agent's first identify, pings and peering
+# rounds and the DHT's fast walks (2, 4, 8 ... s apart while they find someone new) run in
+# the first minute or so after 20/20 heard; measured from that moment, a 20-agent mesh's
+# agent read 1.85 % of a core, 90 s later 1.27 % (same run, machine loaded).
+IDLE_SETTLE_S = 90.0
 LOAD_RATE, LOAD_SECONDS = 10.0, 30.0
 
 
@@ -76,6 +81,9 @@ def run_once(
 
 
 def _measure_idle(mesh: LocalMesh, result: MeshRun) -> None:
+    # A settling period, not a wait for a condition: the start-up work ends on its own
+    # schedule and the figure is meant to exclude it.
+    time.sleep(IDLE_SETTLE_S)
     pids = {p.pid: p.name for p in mesh.processes if p.pid}
     cpu = cpu_percent_over(list(pids), IDLE_WINDOW_S)
     agent_cpu = [v for pid, v in cpu.items() if pids[pid].startswith("agent")]
