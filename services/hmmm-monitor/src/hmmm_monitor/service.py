@@ -126,7 +126,10 @@ class Monitor:
         self.bootstrap_result = await self.bootstrap.fetch(wait_s)
         result = self.bootstrap_result
         expected = with_dht_peers(
-            result.peers, await self._dht_peers(), listed_by_whoosh=result.source == "whoosh"
+            result.peers,
+            await self._dht_peers(),
+            listed_by_whoosh=result.source == "whoosh",
+            known_names={pid: state.name for pid, state in self.expected.peers.items()},
         )
         self.expected.set_expected(expected, self.bootstrap_result.left)
         await self.connector.run_round()

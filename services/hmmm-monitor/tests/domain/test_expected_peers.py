@@ -36,3 +36,10 @@ def test_without_whoosh_the_dht_says_whom_to_expect() -> None:
 def test_a_find_without_addresses_is_not_expected() -> None:
     out = with_dht_peers([], [(FOREIGN, ())], listed_by_whoosh=False)
     assert out == []
+
+
+def test_a_find_keeps_the_name_it_was_expected_under() -> None:
+    """WHOOSH dropped a killed agent from its last answer, then went down: the DHT still
+    names that peer, and alerts must still carry the agent's name, not a placeholder."""
+    out = with_dht_peers([], FOUND, listed_by_whoosh=False, known_names={FOREIGN: "chorus-7"})
+    assert {p.peer_id: p.name for p in out} == {AGENT: f"dht-{AGENT[-8:]}", FOREIGN: "chorus-7"}

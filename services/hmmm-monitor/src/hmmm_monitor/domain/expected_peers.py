@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from meshcommon.models import BootstrapPeer, Claimant, LeftPeer
@@ -169,6 +169,7 @@ def with_dht_peers(
     found: Sequence[tuple[str, Sequence[str]]],
     *,
     listed_by_whoosh: bool,
+    known_names: Mapping[str, str] | None = None,
 ) -> list[BootstrapPeer]:
     """Whom to expect: the bootstrap list, plus the peers the Kademlia DHT found that it does
     not list (named by their peer ID's tail; their addresses as the DHT gave them, the
@@ -178,7 +179,9 @@ def with_dht_peers(
     one's key); any libp2p node of the mesh can answer DHT queries (a js-libp2p tool, a
     go-libp2p gateway), so with WHOOSH answering a DHT find is never expected, or every such
     node would read as an agent never heard. Without WHOOSH (down, its cached list, static
-    peers, none), the DHT alone says whom to expect."""
+    peers, none), the DHT alone says whom to expect. A found peer keeps the name it was
+    expected under before (``known_names``: an agent WHOOSH listed, then dropped from
+    its last answer before going down, is still that agent in alerts and the API)."""
     out = list(listed)
     if listed_by_whoosh:
         return out
@@ -190,7 +193,7 @@ def with_dht_peers(
         out.append(
             BootstrapPeer(
                 peer_id=peer_id,
-                name=f"dht-{peer_id[-8:]}",
+                name=(known_names or {}).get(peer_id) or f"dht-{peer_id[-8:]}",
                 priority=0,
                 multiaddr=addrs[0],
                 multiaddrs=list(addrs),
