@@ -94,6 +94,12 @@ def rows() -> dict[str, Row]:
         Row("dht_links_off", "  idle agent connections, DHT off", "", None),
         Row("swarm10", "Swarm: stack deploy -> 10/10 heard (stack defaults)", "s", 15),
         Row("swarm20", "Swarm: service scale 20 -> 20/20 heard", "s", 20),
+        Row(
+            "agent_rss_image",
+            f"  same: an agent's RSS in the image, {swarm.RSS_SETTLE_S:.0f} s later (median of 20)",
+            "MiB",
+            80,
+        ),
     ]
     return {row.key: row for row in r}
 
@@ -206,12 +212,14 @@ def measure(group: str, table: dict[str, Row], interp: Interpreter, image_tag: s
     elif group == "swarm":
         why = swarm.unavailable(image_tag) if image_tag else "no image tag"
         if why:
-            table["swarm10"].note = table["swarm20"].note = f"not measured: {why}"
+            for key in ("swarm10", "swarm20", "agent_rss_image"):
+                table[key].note = f"not measured: {why}"
             return
         assert image_tag
-        deployed, scaled = swarm.run_once(image_tag)
-        table["swarm10"].add(deployed)
-        table["swarm20"].add(scaled)
+        run = swarm.run_once(image_tag)
+        table["swarm10"].add(run.deployed_s)
+        table["swarm20"].add(run.scaled_s)
+        table["agent_rss_image"].add(run.agent_rss_mib)
 
 
 def override_variants() -> list[str]:

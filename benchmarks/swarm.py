@@ -10,13 +10,16 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import statistics
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from benchmarks.procs import rss_mib
 from meshcommon.swarm_key import new_swarm_key
 from meshcommon.waiting import TRANSIENT, wait_until
 
@@ -24,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 STACK = "CHORUSBENCH"
 SECRET = f"{STACK}_identity"  # the stack's agents derive their identities from it
 PNET_SECRET = f"{STACK}_pnet"  # the private network's key (stack.yml requires one)
+RSS_SETTLE_S = 30.0  # after 20/20 heard: first identify, peering and DHT walks are done
 
 
 def images(tag: str) -> dict[str, str]:
@@ -68,9 +72,15 @@ def _heard(url: str) -> Any:
     return resp.json()
 
 
-def run_once(tag: str) -> tuple[float, float]:
-    """Seconds from `docker stack deploy` to 10/10 heard, and from `docker service scale`
-    to 20/20 heard."""
+@dataclass(frozen=True)
+class SwarmRun:
+    deployed_s: float  # `docker stack deploy` -> 10/10 heard
+    scaled_s: float  # `docker service scale ..=20` -> 20/20 heard
+    agent_rss_mib: float  # median RSS of the 20 agents' processes, RSS_SETTLE_S later
+
+
+def run_once(tag: str) -> SwarmRun:
+    """The README's Swarm path, timed, and what an agent in the image weighs."""
     initialised = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
     if initialised:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
@@ -103,7 +113,9 @@ def run_once(tag: str) -> tuple[float, float]:
         started = time.monotonic()
         docker("service", "scale", "--detach", f"{STACK}_chorus=20")
         _wait_heard(monitor, 20)
-        return deployed, time.monotonic() - started
+        scaled = time.monotonic() - started
+        time.sleep(RSS_SETTLE_S)
+        return SwarmRun(deployed, scaled, statistics.median(agent_rss_mib()))
     finally:
         docker("stack", "rm", STACK, check=False)
         wait_until(
@@ -116,6 +128,18 @@ def run_once(tag: str) -> tuple[float, float]:
         docker("secret", "rm", SECRET, PNET_SECRET, check=False)
         if initialised:
             docker("swarm", "leave", "--force", check=False)
+
+
+def agent_rss_mib() -> list[float]:
+    """RSS of every running agent container's process (the engine runs on this host, so its
+    containers' processes are in this /proc)."""
+    ids = docker(
+        "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_chorus"
+    ).split()
+    if not ids:
+        raise RuntimeError(f"no running {STACK}_chorus containers")
+    pids = docker("inspect", "-f", "{{.State.Pid}}", *ids).split()
+    return [rss_mib(int(pid)) for pid in pids]
 
 
 def _wait_heard(monitor: str, n: int) -> None:
