@@ -78,6 +78,26 @@ class BackgroundNode:
         assert self._portal is not None
         return self._portal.call(fn, *args)
 
+    def ignore_prune_from(self, peer_id: str) -> None:
+        """Publish everything to ``peer_id`` whatever it says, as an attacker does: it
+        becomes a GossipSub direct peer of this node (every publish goes to the direct
+        peers, which are never grafted, so their PRUNE changes nothing). A polite node
+        stops: the first hop prunes a peer whose score went negative at its next
+        heartbeat (py-libp2p's ``_consider_peer_replacement``, with a mesh of D), about a
+        second after its first invalid message, and the polite node then publishes to no
+        one, long before it has sent enough to be graylisted."""
+        self.call(self._add_direct_peer, peer_id)
+
+    async def _add_direct_peer(self, peer_id: str) -> None:
+        # libp2p only after meshcommon.p2p (its import trims libp2p's: lean)
+        from libp2p.peer.id import ID
+        from libp2p.peer.peerinfo import PeerInfo
+
+        gossipsub = self.node._gossipsub
+        assert gossipsub is not None, "not serving"
+        peer = ID.from_base58(peer_id)
+        gossipsub.direct_peers[peer] = PeerInfo(peer, [])
+
     def stop(self) -> None:
         if self._cm is not None:
             self._serving.cancel()
@@ -260,7 +280,7 @@ class GarbageSender:
     """A gossip peer that connects to the given peers and publishes, every ``period_s``:
     invalid JSON, an oversized payload, and an availability message claiming 600
     multiaddrs (signed by itself and within the message budget, so agents read it and must
-    refuse its addresses)."""
+    refuse its addresses); to those peers, whether they prune it or not."""
 
     def __init__(self, host: str, period_s: float = 1.0, config: NodeConfig | None = None) -> None:
         self.node = BackgroundNode(host, config=config)
@@ -275,6 +295,7 @@ class GarbageSender:
         self.node.start()
         for peer_id, addrs in dial.items():
             self.node.call(self.node.node.connect, peer_id, addrs)
+            self.node.ignore_prune_from(peer_id)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 

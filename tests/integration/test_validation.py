@@ -1,8 +1,9 @@
 """Validation before forwarding, at process level: a peer attached to one agent (agent-05)
 sends garbage (not JSON, a bad availability schema, a node_id forged as agent-01's, an
-oversized payload). It goes no further than agent-05, which counts it by reason and ends
-up graylisting the peer; no other agent and not the monitor ever sees it; the agents'
-own broadcasts still reach everyone (10/10 heard)."""
+oversized payload), 20 messages a second, and keeps sending after agent-05 prunes it from
+its mesh, as an attacker does. It goes no further than agent-05, which counts it by reason
+and ends up graylisting the peer; no other agent and not the monitor ever sees it; the
+agents' own broadcasts still reach everyone (10/10 heard)."""
 
 from __future__ import annotations
 
@@ -112,6 +113,9 @@ def test_garbage_stops_at_the_first_hop_and_its_sender_is_graylisted(vmesh: Loca
     try:
         outcome = peer.call(peer.node.connect, first_hop["peer_id"], first_hop["multiaddrs"])
         assert outcome.connected, outcome
+        # An attacker: agent-05 prunes it from its mesh about a heartbeat (1 s) after its
+        # first invalid message; it keeps sending anyway.
+        peer.ignore_prune_from(first_hop["peer_id"])
         garbage_from = time.monotonic()
         sender.start()
         hop_url = LAYOUT.agent_url(FIRST_HOP)

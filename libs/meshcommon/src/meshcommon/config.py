@@ -57,11 +57,8 @@ class PeerSettings(ServiceSettings):
         description="With the secret file: what this identity belongs to, e.g. "
         "{{.Service.Name}}/{{.Task.Slot}} on Swarm (one peer ID per task slot)",
     )
-    # steadymesh (GossipSub's 1 s heartbeat kept) stays off in the services until the
-    # graylisting of a garbage sender works with it: with it on, agent-05 of
-    # tests/integration/test_validation.py never graylisted the sender within 60 s.
     p2p_overrides: str = Field(
-        default="all,-steadymesh",
+        default="all",
         description="meshcommon's replacements of slow py-libp2p code paths: all, none, a "
         "list (tcp,yamux,...) or all,-name; to measure one or rule it out (see README)",
     )
