@@ -9,11 +9,16 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
+from pydantic_settings import BaseSettings
+
 from benchmarks.messages import summarize
 from benchmarks.procs import TOOLS, Interpreter, cpu_percent_over, rss_mib, spawned
 from benchmarks.publisher import PublisherProbe
+from chorus_agent.settings import Settings as AgentSettings
+from hmmm_monitor.settings import Settings as MonitorSettings
 from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh, MeshLayout
+from whoosh.settings import Settings as WhooshSettings
 
 IDLE_WINDOW_S = 30.0
 # Idle means after the start-up work: every agent's first identify, pings and peering
@@ -34,14 +39,35 @@ class MeshRun:
     load: dict[str, float] = field(default_factory=dict)
 
 
-def layout(agents: int, broadcast_s: float) -> MeshLayout:
+def layout(agents: int, broadcast_s: float, *, stack_periods: bool = False) -> MeshLayout:
+    """The benchmark mesh. ``make run``'s launcher polls fast so that a mesh forms quickly
+    (WHOOSH every 2 s, bootstrap lists every 2-3 s, and the monitor pings at its refresh);
+    ``stack_periods`` gives WHOOSH its default poll period instead, for rows that quote the
+    stack's defaults (the bootstrap refreshes are in ``stack_env``)."""
     return MeshLayout(
         agents=agents,
         agent_net="127.0.91",
         whoosh_ip="127.0.92.2",
         monitor_ip="127.0.92.3",
         broadcast_interval_s=broadcast_s,
+        **({"whoosh_poll_s": _default(WhooshSettings, "poll_interval_s")} if stack_periods else {}),
     )
+
+
+def stack_env(agents: int) -> dict[str, dict[str, str]]:
+    """The services' own default refresh periods (stack.yml keeps them), over the launcher's
+    fast ones: per process name, for ``LocalMesh(extra_env=...)``."""
+    agent = {"AGENT_BOOTSTRAP_REFRESH_S": str(_default(AgentSettings, "bootstrap_refresh_s"))}
+    return {
+        **{f"agent-{i:02d}": agent for i in range(1, agents + 1)},
+        "hmmm-monitor": {
+            "MONITOR_BOOTSTRAP_REFRESH_S": str(_default(MonitorSettings, "bootstrap_refresh_s"))
+        },
+    }
+
+
+def _default(settings: type[BaseSettings], field: str) -> float:
+    return float(settings.model_fields[field].default)
 
 
 def run_once(
@@ -52,9 +78,14 @@ def run_once(
     idle: bool = True,
     load: bool = False,
     within_s: float = 120.0,
+    stack_periods: bool = False,
 ) -> MeshRun:
     result = MeshRun(agents)
-    mesh = LocalMesh(layout(agents, broadcast_s), python=interp.python)
+    mesh = LocalMesh(
+        layout(agents, broadcast_s, stack_periods=stack_periods),
+        python=interp.python,
+        extra_env=stack_env(agents) if stack_periods else {},
+    )
     cov_url = f"{mesh.layout.monitor_url}/api/v1/coverage"
     started = time.monotonic()
     try:
