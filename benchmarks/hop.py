@@ -15,7 +15,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +55,33 @@ def run_once(
     """``py_spy``: also record a py-spy profile of agent 5 (a forwarder) under each load.
     ``agent_env``: more settings for every agent (e.g. ``AGENT_GOSSIP_DEGREE``)."""
     result = HopRun(agents)
+    with mesh_with_publisher(interp, agents, agent_env or {}, within_s) as (local, pub):
+        pids = [p.pid for p in local.processes if p.pid and p.name.startswith("agent")]
+        result.mesh_degree = mesh_degree(local, agents)
+        idle, idle_wakeups = _cpu_over(pids, IDLE_S)
+        result.idle_agents_pct = idle * 100
+        result.idle_wakeups_s = idle_wakeups
+        for rate in rates:
+            profile = None
+            if py_spy:
+                pid = local.service("agent-05").pid
+                assert pid is not None
+                profile = (py_spy, pid, Path(tempfile.mkdtemp(prefix="profile-hop-")))
+            result.by_rate[rate] = _load(local, pub, pids, rate, (idle, idle_wakeups), profile)
+    return result
+
+
+@contextlib.contextmanager
+def mesh_with_publisher(
+    interp: Interpreter,
+    agents: int,
+    agent_env: dict[str, str],
+    within_s: float,
+) -> Iterator[tuple[LocalMesh, PublisherProbe]]:
+    """An ``agents``-agent local mesh with ``make run``'s broadcasts (``agent_env``: more
+    settings for every agent) that the monitor hears in full, and a publisher probe in
+    agent 1's GossipSub mesh (the monitor is not connected to it); all stopped afterwards,
+    the run directory removed. Shared by the hop and the mesh-loss benchmarks."""
     local = LocalMesh(mesh.layout(agents, BROADCAST_S), python=interp.python)
     if agent_env:
         local.extra_env = {f"agent-{i:02d}": dict(agent_env) for i in range(1, agents + 1)}
@@ -68,7 +95,6 @@ def run_once(
             interval=0.5,
             what=f"{agents}/{agents} heard",
         )
-        pids = [p.pid for p in local.processes if p.pid and p.name.startswith("agent")]
         first = local.get_json(f"{local.layout.agent_url(1)}/api/health")
         with spawned(mesh.publisher_argv(local), pipes=True) as proc:
             pub = PublisherProbe(proc)
@@ -79,18 +105,7 @@ def run_once(
             if not pub.ask(cmd="wait_mesh", peer_id=first["peer_id"], within_s=30)["in_mesh"]:
                 raise RuntimeError("agent 1 never joined the publisher's mesh")
             time.sleep(2)  # let the mesh settle after the publisher's arrival
-            result.mesh_degree = mesh_degree(local, agents)
-            idle, idle_wakeups = _cpu_over(pids, IDLE_S)
-            result.idle_agents_pct = idle * 100
-            result.idle_wakeups_s = idle_wakeups
-            for rate in rates:
-                profile = None
-                if py_spy:
-                    pid = local.service("agent-05").pid
-                    assert pid is not None
-                    profile = (py_spy, pid, Path(tempfile.mkdtemp(prefix="profile-hop-")))
-                result.by_rate[rate] = _load(local, pub, pids, rate, (idle, idle_wakeups), profile)
-        return result
+            yield local, pub
     finally:
         local.stop()
         shutil.rmtree(local.run_dir, ignore_errors=True)

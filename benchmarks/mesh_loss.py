@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import shutil
 import signal
 import statistics
 import time
@@ -30,10 +29,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from benchmarks import mesh
+from benchmarks import hop
 from benchmarks.messages import summarize
-from benchmarks.procs import Interpreter, spawned
-from benchmarks.publisher import PublisherProbe
+from benchmarks.procs import Interpreter
 from meshcommon import topics
 from meshcommon.waiting import wait_until
 from meshlocal import LocalMesh
@@ -58,34 +56,14 @@ def run_once(
     interp: Interpreter, agents: int, degree: int, mode: str = "kill", within_s: float = 180
 ) -> LossRun:
     result = LossRun(agents, degree, mode)
-    local = LocalMesh(mesh.layout(agents, 10.0), python=interp.python)
     env = {"AGENT_GOSSIP_DEGREE": str(degree)}
-    local.extra_env = {f"agent-{i:02d}": dict(env) for i in range(1, agents + 1)}
-    cov_url = f"{local.layout.monitor_url}/api/v1/coverage"
     stopped: list[int] = []
-    try:
-        local.start()
-        wait_until(
-            lambda: local.get_json(cov_url),
-            lambda c: c["expected"] == agents and c["heard"] == agents,
-            within_s=within_s,
-            interval=0.5,
-            what=f"{agents}/{agents} heard",
-        )
-        ids = {
-            i: local.get_json(f"{local.layout.agent_url(i)}/api/health")["peer_id"]
-            for i in range(1, agents + 1)
-        }
-        first = local.get_json(f"{local.layout.agent_url(1)}/api/health")
-        with spawned(mesh.publisher_argv(local), pipes=True) as proc:
-            pub = PublisherProbe(proc)
-            if not pub.ask(cmd="connect", peer_id=first["peer_id"], addr=first["multiaddrs"][0])[
-                "connected"
-            ]:
-                raise RuntimeError("publisher could not dial agent 1")
-            if not pub.ask(cmd="wait_mesh", peer_id=first["peer_id"], within_s=30)["in_mesh"]:
-                raise RuntimeError("agent 1 never joined the publisher's mesh")
-            time.sleep(2)  # let the mesh settle after the publisher's arrival
+    with hop.mesh_with_publisher(interp, agents, env, within_s) as (local, pub):
+        try:
+            ids = {
+                i: local.get_json(f"{local.layout.agent_url(i)}/api/health")["peer_id"]
+                for i in range(1, agents + 1)
+            }
             before = {i: _bench_received(local, i) for i in ids}
             lost = _choose_lost(local, ids, agents)
             result.lost = lost
@@ -138,14 +116,12 @@ def run_once(
                 "lowest_live_mesh": float(min(lowest, default=-1)),
                 "min_live_mesh_at_end": float(min(degrees)),
             }
-        return result
-    finally:
-        for i in stopped:  # a stopped process cannot act on SIGTERM
-            svc = local.service(f"agent-{i:02d}")
-            if svc.proc is not None and svc.proc.poll() is None:
-                svc.proc.send_signal(signal.SIGCONT)
-        local.stop()
-        shutil.rmtree(local.run_dir, ignore_errors=True)
+        finally:
+            for i in stopped:  # a stopped process cannot act on SIGTERM
+                svc = local.service(f"agent-{i:02d}")
+                if svc.proc is not None and svc.proc.poll() is None:
+                    svc.proc.send_signal(signal.SIGCONT)
+    return result
 
 
 def _choose_lost(local: LocalMesh, ids: dict[int, str], agents: int) -> list[int]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.integration.hostile import GarbageSender, mesh_node_config, mesh_with_hostile_peers
-from tests.integration.soak import CAP_ALLOWANCE_MIB, read_sample
+from tests.integration.soak import CAP_ALLOWANCE_MIB, Churn, read_sample
 
 from benchmarks.procs import Interpreter
 from meshcommon.waiting import wait_until
@@ -88,16 +88,8 @@ def run_once(interp: Interpreter, soak_s: float = SOAK_S) -> SoakRun:
 
 def _soak(mesh: LocalMesh, layout: MeshLayout, result: SoakRun, soak_s: float) -> None:
     peaks, caps = [], []
-    began = time.monotonic()
-    next_churn, restarts = began + CHURN_S, 0
-    while (now := time.monotonic()) < began + soak_s:
-        if now >= next_churn:  # one agent restarted per CHURN_S, never the last one
-            victim = mesh.service(f"agent-{restarts % (AGENTS - 1) + 1:02d}")
-            victim.terminate()
-            victim.wait_or_kill(10)
-            victim.start()
-            restarts += 1
-            next_churn += CHURN_S
+    churn = Churn(mesh, AGENTS, CHURN_S)
+    for _ in churn.ticks(until=time.monotonic() + soak_s, tick_s=SAMPLE_S):
         try:
             sample = read_sample(layout.monitor_url, "hmmm-monitor")
         except Exception as exc:  # a missed sample is printed, the next one tries again
@@ -107,14 +99,12 @@ def _soak(mesh: LocalMesh, layout: MeshLayout, result: SoakRun, soak_s: float) -
             if "cap_mib" in sample:
                 caps.append(sample["cap_mib"])
                 result.kept_mib = sample.get("kept_mib", float("nan"))
-        # A sampling period, not a wait for a condition: the figure is a peak over time.
-        time.sleep(SAMPLE_S)
     if peaks:
         result.peak_rss_mib = max(peaks)
     if caps:
         result.cap_mib = max(caps)
     print(
         f"    soak: monitor idle {result.idle_rss_mib:.1f} MiB, peak {result.peak_rss_mib:.1f}, "
-        f"kept {result.kept_mib:.1f} of cap {result.cap_mib:.1f} MiB, {restarts} restarts",
+        f"kept {result.kept_mib:.1f} of cap {result.cap_mib:.1f} MiB, {churn.restarts} restarts",
         flush=True,
     )

@@ -1,4 +1,5 @@
-"""The soak's measuring side: read each service's /metrics (RSS, open file descriptors,
+"""The soak's churn (``Churn``: one agent restarted at a time, round-robin) and its
+measuring side: read each service's /metrics (RSS, open file descriptors,
 asyncio and trio tasks), print a table row per sample, and judge whether anything grows
 without bound (a trend fitted over the run; the first third against the last).
 
@@ -12,10 +13,13 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from meshlocal import LocalMesh
 
 # (column, metric name pattern; {p} is the service's metric prefix)
 SERIES = (
@@ -174,3 +178,32 @@ class SoakRecorder:
             if caps and peaks and name in idle_rss_mib:
                 out.append(Bound(name, idle_rss_mib[name], max(caps), max(peaks)))
         return out
+
+
+@dataclass
+class Churn:
+    """The soak's churn, shared by the soak test and the soak benchmark: one agent
+    restarted (SIGTERM, then started again) every ``every_s``, round-robin over agents 1 to
+    ``agents - 1``. The last agent is never restarted, so its figures stay comparable over
+    the run."""
+
+    mesh: LocalMesh
+    agents: int
+    every_s: float
+    restarts: int = 0
+
+    def ticks(self, until: float, tick_s: float) -> Iterator[float]:
+        """Until ``until`` (``time.monotonic()``), the time of a tick every ``tick_s``;
+        before each, the next agent is restarted when its turn has come."""
+        next_churn = time.monotonic() + self.every_s
+        while (now := time.monotonic()) < until:
+            if now >= next_churn:
+                victim = self.mesh.service(f"agent-{self.restarts % (self.agents - 1) + 1:02d}")
+                victim.terminate()
+                victim.wait_or_kill(10)
+                victim.start()
+                self.restarts += 1
+                next_churn += self.every_s
+            yield now
+            # A sampling period, not a wait for a condition: the caller reads figures over time.
+            time.sleep(tick_s)

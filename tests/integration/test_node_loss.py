@@ -14,10 +14,6 @@ CHORUS_REQUIRE_ENGINE=1 (`make test`) a machine without them fails the test.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,8 +24,7 @@ import pytest
 from meshcommon.topics import COORDINATION
 from meshlocal import LocalMesh, MeshLayout
 
-from .conftest import unavailable
-from .firewall import iptables, remove_chain
+from .firewall import iptables, output_chain, require_iptables
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +34,10 @@ X_MOVED = 13  # the index of the address it comes back on
 GID_X = 64_201
 MARK = "0x4e/0xff"
 CHAIN = "CHORUS_TEST_NODELOSS"
+# Marks every connection agent X's process sends on (from before it starts) ...
+MARK_X = ("-m", "owner", "--gid-owner", str(GID_X), "-j", "CONNMARK", "--set-mark", MARK)
+# ... so that, at the loss, every packet of those connections can be dropped.
+DROP_MARKED = ("-m", "connmark", "--mark", MARK, "-j", "DROP")
 LAYOUT = MeshLayout(
     agents=N,
     agent_net="127.0.110",
@@ -56,51 +55,9 @@ def _name(i: int) -> str:
     return f"agent-{i:02d}"
 
 
-def _require_iptables() -> None:
-    if os.geteuid() != 0:
-        unavailable("node-loss test needs root (iptables, a group ID per agent)")
-    if shutil.which("iptables") is None:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(
-                ["apt-get", "install", "-y", "--no-install-recommends", "iptables"],
-                capture_output=True,
-                timeout=180,
-                check=False,
-            )
-    if shutil.which("iptables") is None:
-        unavailable("iptables is not installed and apt-get could not install it")
-    remove_chain(CHAIN)  # a leftover from a killed run
-    probe = iptables("-N", CHAIN, check=False)
-    if probe.returncode == 0:
-        probe = iptables(
-            "-A", CHAIN, "-m", "owner", "--gid-owner", str(GID_X),
-            "-j", "CONNMARK", "--set-mark", MARK, check=False,
-        )  # fmt: skip
-    if probe.returncode == 0:
-        probe = iptables("-A", CHAIN, "-m", "connmark", "--mark", MARK, "-j", "DROP", check=False)
-    remove_chain(CHAIN)
-    if probe.returncode != 0:
-        unavailable(f"iptables cannot mark and drop connections here: {probe.stderr.strip()}")
-
-
-@contextlib.contextmanager
-def _marking() -> Iterator[None]:
-    """Mark every connection agent X's process sends on, from before it starts."""
-    try:
-        iptables("-N", CHAIN)
-        iptables(
-            "-A", CHAIN, "-m", "owner", "--gid-owner", str(GID_X),
-            "-j", "CONNMARK", "--set-mark", MARK,
-        )  # fmt: skip
-        iptables("-I", "OUTPUT", "1", "-j", CHAIN)
-        yield
-    finally:
-        remove_chain(CHAIN)
-
-
 def _vanish(ip: str) -> None:
     """From now on nothing of X's connections or address gets through, either way."""
-    iptables("-A", CHAIN, "-m", "connmark", "--mark", MARK, "-j", "DROP")
+    iptables("-A", CHAIN, *DROP_MARKED)
     iptables("-A", CHAIN, "-d", ip, "-j", "DROP")
     iptables("-A", CHAIN, "-s", ip, "-j", "DROP")
 
@@ -151,7 +108,7 @@ def _metric(mesh: LocalMesh, url: str, name: str) -> dict[str, float]:
 
 @pytest.fixture
 def lmesh(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[LocalMesh]:
-    _require_iptables()
+    require_iptables("node-loss", CHAIN, MARK_X, DROP_MARKED)
     moved_url = LAYOUT.agent_url(X_MOVED)
     static = ",".join([*(LAYOUT.agent_url(i) for i in range(1, N + 1)), moved_url])
     mesh = LocalMesh(
@@ -164,7 +121,7 @@ def lmesh(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[LocalMesh]:
     )
     mesh.build()
     mesh.service(_name(X)).gid = GID_X
-    with _marking():
+    with output_chain(CHAIN, MARK_X):
         try:
             mesh.start()
             yield mesh

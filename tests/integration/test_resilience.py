@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,8 +23,7 @@ import pytest
 
 from meshlocal import LocalMesh, MeshLayout
 
-from .conftest import unavailable
-from .firewall import iptables, remove_chain
+from .firewall import output_chain, require_iptables
 
 pytestmark = pytest.mark.integration
 
@@ -251,34 +248,15 @@ def test_whoosh_down_monitor_uses_cache_and_keeps_hearing_everyone(rmesh: LocalM
 
 
 # -- 4. network partition -----------------------------------------------------------------
-def _require_iptables() -> None:
-    if os.geteuid() != 0:
-        unavailable("partition test needs root (iptables, per-agent group IDs)")
-    if shutil.which("iptables") is None:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run(
-                ["apt-get", "install", "-y", "--no-install-recommends", "iptables"],
-                capture_output=True,
-                timeout=180,
-                check=False,
-            )
-    if shutil.which("iptables") is None:
-        unavailable("iptables is not installed and apt-get could not install it")
-    remove_chain(CHAIN)  # a leftover from a killed run of this test
-    probe = iptables("-N", CHAIN, check=False)
-    if probe.returncode == 0:
-        probe = iptables(
-            "-A", CHAIN, "-p", "tcp", "-m", "owner", "--gid-owner", str(GID_A),
-            "-d", "127.0.100.250", "-j", "REJECT", "--reject-with", "tcp-reset",
-            check=False,
-        )  # fmt: skip
-    remove_chain(CHAIN)
-    if probe.returncode != 0:
-        unavailable(f"iptables cannot filter here: {probe.stderr.strip()}")
+def _reject(gid: int, ip: str) -> tuple[str, ...]:
+    """Every TCP packet a process of group ``gid`` sends to ``ip`` is answered with a reset."""
+    return (
+        "-p", "tcp", "-m", "owner", "--gid-owner", str(gid),
+        "-d", ip, "-j", "REJECT", "--reject-with", "tcp-reset",
+    )  # fmt: skip
 
 
-@contextlib.contextmanager
-def _partition(a: tuple[int, ...], b: tuple[int, ...]) -> Iterator[None]:
+def _partition(a: tuple[int, ...], b: tuple[int, ...]) -> contextlib.AbstractContextManager[None]:
     """REJECT (tcp-reset) every TCP packet an agent of one side sends to the other side.
 
     Matching on the sending socket's group ID in OUTPUT is exact: dials and replies both
@@ -286,18 +264,10 @@ def _partition(a: tuple[int, ...], b: tuple[int, ...]) -> Iterator[None]:
     is rejected resets at once, and the other side's next segment then hits a closed
     socket and is reset by the kernel. The monitor and WHOOSH (other group) are untouched.
     """
-    try:
-        iptables("-N", CHAIN)
-        for gid, others in ((GID_A, b), (GID_B, a)):
-            for i in others:
-                iptables(
-                    "-A", CHAIN, "-p", "tcp", "-m", "owner", "--gid-owner", str(gid),
-                    "-d", LAYOUT.agent_ip(i), "-j", "REJECT", "--reject-with", "tcp-reset",
-                )  # fmt: skip
-        iptables("-I", "OUTPUT", "1", "-j", CHAIN)
-        yield
-    finally:
-        remove_chain(CHAIN)
+    rules = [
+        _reject(gid, LAYOUT.agent_ip(i)) for gid, others in ((GID_A, b), (GID_B, a)) for i in others
+    ]
+    return output_chain(CHAIN, *rules)
 
 
 def _split_as(mesh: LocalMesh, groups: list[set[str]]) -> bool:
@@ -309,7 +279,7 @@ def _split_as(mesh: LocalMesh, groups: list[set[str]]) -> bool:
 
 
 def test_partition_is_detected_and_heals(rmesh: LocalMesh) -> None:
-    _require_iptables()
+    require_iptables("partition", CHAIN, _reject(GID_A, "127.0.100.250"))
     mesh = rmesh
     mesh.wait_for(lambda: _full(mesh), timeout=120, what=f"coverage {N}/{N} before the split")
     ids = {i: _peer_id(mesh, i) for i in range(1, N + 1)}

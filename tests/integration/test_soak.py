@@ -23,7 +23,7 @@ import pytest
 from meshlocal import LocalMesh, MeshLayout
 
 from .hostile import GarbageSender, HostilePeers, mesh_node_config, mesh_with_hostile_peers
-from .soak import SoakRecorder, read_sample
+from .soak import Churn, SoakRecorder, read_sample
 
 pytestmark = pytest.mark.integration
 
@@ -75,22 +75,13 @@ def test_nothing_grows_without_bound_under_churn_and_hostile_peers(soak_mesh) ->
         }
     )
     ages: list[float] = []
-    restarts = 0
+    churn = Churn(mesh, STEADY, CHURN_S)
     print(f"\nsoak: {SOAK_S:.0f} s after {WARMUP_S:.0f} s warm-up, sampled every {SAMPLE_S:.0f} s")
     try:
-        began = time.monotonic()
-        next_churn = began + CHURN_S
-        next_sample = began + WARMUP_S
+        next_sample = time.monotonic() + WARMUP_S
         recorder.started = next_sample
         end = next_sample + SOAK_S
-        while (now := time.monotonic()) < end + 0.5:
-            if now >= next_churn:  # one agent restarted per CHURN_S, round-robin, not STEADY
-                victim_of_churn = mesh.service(f"agent-{restarts % (STEADY - 1) + 1:02d}")
-                victim_of_churn.terminate()
-                victim_of_churn.wait_or_kill(10)
-                victim_of_churn.start()
-                restarts += 1
-                next_churn += CHURN_S
+        for now in churn.ticks(until=end + 0.5, tick_s=0.5):
             try:
                 age = mesh.get_json(f"{lay.monitor_url}/api/health")["bootstrap"]["age_s"]
             except Exception:
@@ -104,11 +95,10 @@ def test_nothing_grows_without_bound_under_churn_and_hostile_peers(soak_mesh) ->
                 except Exception as exc:  # reported in the row; the next sample tries again
                     heard = f"coverage unreadable ({type(exc).__name__})"
                 recorder.sample(
-                    f"{heard}, bootstrap age {age} s, {restarts} restarts, "
+                    f"{heard}, bootstrap age {age} s, {churn.restarts} restarts, "
                     f"{garbage.sent} garbage sent"
                 )
                 next_sample += SAMPLE_S
-            time.sleep(0.5)
     finally:
         garbage.stop()
 
@@ -122,7 +112,7 @@ def test_nothing_grows_without_bound_under_churn_and_hostile_peers(soak_mesh) ->
     assert [p.name for p in mesh.processes if not p.alive()] == []
     print(f"monitor bootstrap age: max {max(ages):.1f} s over {len(ages)} readings")
     assert max(ages) <= 3 * REFRESH_S
-    assert restarts >= SOAK_S // CHURN_S
+    assert churn.restarts >= SOAK_S // CHURN_S
     growing = [v.line() for v in verdicts if v.grows]
     assert growing == [], "\n".join(growing)
     assert bounds, "the monitor's capped store was never read"

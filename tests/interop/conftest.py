@@ -16,14 +16,20 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from meshlocal import LocalMesh, MeshLayout
+
+if TYPE_CHECKING:  # imported when used: it imports libp2p, which meshcommon.p2p must come before
+    from .go.daemon import GoPeer
 
 JS = Path(__file__).with_name("js")
 REQUIRED = os.environ.get("CHORUS_REQUIRE_INTEROP") == "1"
@@ -115,18 +121,71 @@ class JsPeer:
         self.proc.wait(10)
 
 
-@pytest.fixture
-def js_peer(js_libp2p: Path) -> Iterator[JsPeer]:
-    import socket
-
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    peer = JsPeer(js_libp2p, "127.0.0.1", port)
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def js_peer(js_libp2p: Path) -> Iterator[JsPeer]:
+    peer = JsPeer(js_libp2p, "127.0.0.1", free_port())
     try:
         yield peer
     finally:
         peer.close()
+
+
+@contextlib.contextmanager
+def running_go_peer(
+    request: pytest.FixtureRequest, p2pd: Path, host: str = "127.0.0.1", *, dht: bool = False
+) -> Iterator[GoPeer]:
+    """A go-libp2p peer (p2pd) on ``host`` (``dht``: with go-libp2p-kad-dht), killed
+    afterwards; its log is printed when the block raised or a test has failed, as it is
+    the only account of what go-libp2p saw."""
+    from .go.daemon import GoPeer
+
+    peer = GoPeer(p2pd, host=host, dht=dht)
+    raised = False
+    try:
+        yield peer
+    except BaseException:
+        raised = True
+        raise
+    finally:
+        if raised or request.session.testsfailed:
+            print(f"p2pd log:\n{peer.log()}")
+        peer.close()
+
+
+@pytest.fixture
+def go_peer(request: pytest.FixtureRequest, p2pd: Path) -> Iterator[GoPeer]:
+    """A go-libp2p peer (p2pd) on 127.0.0.1, or on the host given as the fixture's
+    parameter (``@pytest.mark.parametrize("go_peer", [HOST], indirect=True)``)."""
+    with running_go_peer(request, p2pd, getattr(request, "param", "127.0.0.1")) as peer:
+        yield peer
+
+
+def monitor_findings(mesh: LocalMesh) -> dict[str, dict[str, Any]]:
+    """The monitor's diagnosis of ``mesh``: each finding by its ID."""
+    doc = mesh.get_json(f"{mesh.layout.monitor_url}/api/v1/diagnosis")
+    return {f["id"]: f for f in doc["findings"]}
+
+
+def doctor(*args: str) -> tuple[int, str, float]:
+    """The doctor as a user runs it (as tests/integration/doctor_cli.py does, but only its
+    standard output, which --json makes a document): exit status, output, seconds."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "hmmm_monitor", "doctor", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stdout, time.monotonic() - started
 
 
 @contextlib.contextmanager

@@ -6,11 +6,8 @@ and multi-frame, over TCP, Noise and yamux. p2pd's go-libp2p-pubsub speaks up to
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +17,7 @@ from meshcommon.p2p.types import NodeConfig, ReceivedMessage
 from meshcommon.topics import COORDINATION
 from meshcommon.waiting import wait_until_async
 
+from .conftest import free_port
 from .go.daemon import GoPeer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -28,21 +26,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def go_peer(p2pd: Path) -> Iterator[GoPeer]:
-    peer = GoPeer(p2pd)
-    try:
-        yield peer
-    finally:
-        peer.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_messages_both_ways_with_go_libp2p(go_peer: GoPeer) -> None:

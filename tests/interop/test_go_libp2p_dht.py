@@ -22,8 +22,8 @@ import pytest
 from meshcommon.waiting import TRANSIENT, wait_until
 from meshlocal import LocalMesh, MeshLayout
 
-from .conftest import covered_mesh
-from .go.daemon import DaemonError, GoPeer
+from .conftest import covered_mesh, running_go_peer
+from .go.daemon import DaemonError
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +61,13 @@ def _find_node_answered(agent: int) -> float:
     )
 
 
-def test_go_kad_dht_finds_every_agent_from_one_address(kmesh: LocalMesh, p2pd: Path) -> None:
+def test_go_kad_dht_finds_every_agent_from_one_address(
+    request: pytest.FixtureRequest, kmesh: LocalMesh, p2pd: Path
+) -> None:
     agents = [kmesh.get_json(f"{LAYOUT.agent_url(i)}/api/health") for i in (1, 2, 3, 4)]
     ids = [a["peer_id"] for a in agents]
     answered_before = _find_node_answered(1)
-    go = GoPeer(p2pd, host=GO_HOST, dht=True)
-    try:
+    with running_go_peer(request, p2pd, GO_HOST, dht=True) as go:
         started = time.monotonic()
         assert go.connect(agents[0]["multiaddrs"][0]) == ids[0]
         # All it knows is agent-01 (no WHOOSH, no other address).
@@ -98,8 +99,3 @@ def test_go_kad_dht_finds_every_agent_from_one_address(kmesh: LocalMesh, p2pd: P
             f"\ngo kad-dht: 3 agents found from agent-01's address in {found_s:.1f}s; "
             f"the walk named {len(walked)} peers"
         )
-    except BaseException:
-        print(f"p2pd log:\n{go.log()}")
-        raise
-    finally:
-        go.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,9 +25,8 @@ import pytest
 from meshcommon.topics import COORDINATION
 from meshlocal import LocalMesh, MeshLayout
 
-from .conftest import covered_mesh
+from .conftest import covered_mesh, doctor, monitor_findings
 from .go.daemon import GoPeer
-from .test_neighbours_view import doctor
 
 pytestmark = pytest.mark.integration
 
@@ -54,22 +52,6 @@ def gmesh(
         yield mesh
 
 
-@pytest.fixture
-def go_peer(request: pytest.FixtureRequest, p2pd: Path) -> Iterator[GoPeer]:
-    peer = GoPeer(p2pd, host=request.param)
-    try:
-        yield peer
-    finally:
-        if request.session.testsfailed:
-            print(f"p2pd log:\n{peer.log()}")
-        peer.close()
-
-
-def _findings(mesh: LocalMesh) -> dict[str, dict[str, Any]]:
-    doc = mesh.get_json(f"{LAYOUT.monitor_url}/api/v1/diagnosis")
-    return {f["id"]: f for f in doc["findings"]}
-
-
 @pytest.mark.parametrize("go_peer", ["127.0.172.9"], indirect=True)
 def test_a_go_peer_on_a_near_miss_topic_one_hop_away_is_named(
     gmesh: LocalMesh, go_peer: GoPeer
@@ -83,7 +65,7 @@ def test_a_go_peer_on_a_near_miss_topic_one_hop_away_is_named(
 
     def named() -> bool:
         found.clear()
-        found.update(_findings(mesh))
+        found.update(monitor_findings(mesh))
         typo, foreign = found.get("topic_near_miss"), found.get("foreign_peers")
         if typo is None or foreign is None:
             return False

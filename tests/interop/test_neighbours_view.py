@@ -13,8 +13,6 @@ Real processes: 2 agents, WHOOSH and the monitor on 127.0.161/162.x; the js peer
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ import pytest
 from meshcommon.topics import COORDINATION
 from meshlocal import LocalMesh, MeshLayout
 
-from .conftest import JsPeer, covered_mesh
+from .conftest import JsPeer, covered_mesh, doctor, monitor_findings
 
 pytestmark = pytest.mark.integration
 
@@ -50,25 +48,6 @@ def nmesh(
         yield mesh
 
 
-def doctor(*args: str) -> tuple[int, str, float]:
-    """The doctor as a user runs it (as tests/integration/doctor_cli.py does)."""
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "hmmm_monitor", "doctor", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, proc.stdout, time.monotonic() - started
-
-
-def _findings(mesh: LocalMesh) -> dict[str, dict[str, Any]]:
-    doc = mesh.get_json(f"{LAYOUT.monitor_url}/api/v1/diagnosis")
-    return {f["id"]: f for f in doc["findings"]}
-
-
 def test_a_js_peer_on_a_near_miss_topic_one_hop_away_is_named(
     nmesh: LocalMesh, js_libp2p: Path
 ) -> None:
@@ -83,7 +62,7 @@ def test_a_js_peer_on_a_near_miss_topic_one_hop_away_is_named(
 
         def named() -> bool:
             found.clear()
-            found.update(_findings(mesh))
+            found.update(monitor_findings(mesh))
             typo = found.get("topic_near_miss")
             foreign = found.get("foreign_peers")
             if typo is None or foreign is None:
