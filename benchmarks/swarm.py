@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,11 @@ class SwarmRun:
     agent_rss_mib: float  # median RSS of the 20 agents' processes, RSS_SETTLE_S later
 
 
-def run_once(tag: str) -> SwarmRun:
-    """The README's Swarm path, timed, and what an agent in the image weighs."""
+def run_once(tag: str, *, milestones: bool = False) -> SwarmRun:
+    """The README's Swarm path, timed, and what an agent in the image weighs.
+    ``milestones``: also print when every agent's container was running, listed by WHOOSH
+    and expected by the monitor on the way to heard (where the seconds go; the extra
+    polling costs CPU, so the timed rows of ``make bench`` run without it)."""
     initialised = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive"
     if initialised:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1")
@@ -89,6 +93,8 @@ def run_once(tag: str) -> SwarmRun:
            "MONITOR_PUBLISHED_PORT": str(monitor_port),
            "CHORUS_IDENTITY_SECRET": SECRET, "CHORUS_PNET_SECRET": PNET_SECRET}  # fmt: skip
     monitor = f"http://127.0.0.1:{monitor_port}"
+    whoosh = f"http://127.0.0.1:{env['WHOOSH_PUBLISHED_PORT']}"
+    wait = partial(_print_milestones, whoosh=whoosh) if milestones else _wait_heard
     for name, value in ((SECRET, base64.b64encode(os.urandom(32))),
                         (PNET_SECRET, new_swarm_key().encode())):  # fmt: skip
         subprocess.run(
@@ -108,11 +114,11 @@ def run_once(tag: str) -> SwarmRun:
             capture_output=True,
             timeout=120,
         )
-        _wait_heard(monitor, 10)
+        wait(monitor, 10, started)
         deployed = time.monotonic() - started
         started = time.monotonic()
         docker("service", "scale", "--detach", f"{STACK}_chorus=20")
-        _wait_heard(monitor, 20)
+        wait(monitor, 20, started)
         scaled = time.monotonic() - started
         time.sleep(RSS_SETTLE_S)
         return SwarmRun(deployed, scaled, statistics.median(agent_rss_mib()))
@@ -142,7 +148,37 @@ def agent_rss_mib() -> list[float]:
     return [rss_mib(int(pid)) for pid in pids]
 
 
-def _wait_heard(monitor: str, n: int) -> None:
+def _print_milestones(monitor: str, n: int, started: float, *, whoosh: str) -> None:
+    """Wait for n/n heard, printing when each step first reached n (seconds since
+    ``started``, the deploy or scale command)."""
+    reached = dict[str, float]()
+
+    def counts() -> dict[str, int]:
+        running = docker(
+            "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_chorus"
+        )
+        coverage = _heard(monitor)
+        agents = httpx.get(f"{whoosh}/api/v1/agents", timeout=5).json()["agents"]
+        return {
+            "running": len(running.split()),
+            "listed by WHOOSH": len(agents),
+            "expected by the monitor": coverage["expected"],
+            "heard": coverage["heard"],
+        }
+
+    def note(now: dict[str, int]) -> bool:
+        for step, count in now.items():
+            if count >= n and step not in reached:
+                reached[step] = time.monotonic() - started
+        return now["heard"] == n
+
+    wait_until(counts, note, within_s=300, interval=0.5, what=f"{n}/{n} heard",
+               transient=(*TRANSIENT, RuntimeError, KeyError))  # fmt: skip
+    print(f"    {n}/{n}: " + ", ".join(f"{k} {v:.1f} s" for k, v in reached.items()), flush=True)
+
+
+def _wait_heard(monitor: str, n: int, started: float = 0.0) -> None:
+    del started  # the caller times it
     wait_until(
         lambda: _heard(monitor),
         lambda c: c["expected"] == n and c["heard"] == n,
@@ -151,3 +187,14 @@ def _wait_heard(monitor: str, n: int) -> None:
         what=f"{n}/{n} heard",
         transient=(*TRANSIENT, RuntimeError),
     )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    p = argparse.ArgumentParser(description="The README's Swarm path, once, with milestones")
+    p.add_argument("--tag", default="test", help="image tag (make images: test)")
+    args = p.parse_args()
+    if why := unavailable(args.tag):
+        raise SystemExit(why)
+    print(run_once(args.tag, milestones=True))
